@@ -1,0 +1,107 @@
+//! The running key ring: master key (never stored), derived server keys, and a cache of
+//! unwrapped organisation keys.
+
+use crate::error::{Error, Result};
+use crate::model::{OrgKey, Organisation, Ts};
+use crate::store::DynStore;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use zegel_crypto::{Dek, Kek, MasterKey, SecretKey};
+
+/// Metadata key of the master key-check value.
+pub const META_KEY_CHECK: &str = "master_key_check";
+
+/// Keys of a running node. Cheap to share behind an `Arc`.
+pub struct KeyRing {
+    master: MasterKey,
+    code_key: SecretKey,
+    seal_key: SecretKey,
+    keks: RwLock<HashMap<String, Arc<Kek>>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing(..)")
+    }
+}
+
+impl KeyRing {
+    /// Checks the master key against the key-check value in the database (storing it on the
+    /// very first start) and derives the server keys. A wrong master key is an error.
+    pub async fn open(store: &DynStore, master: MasterKey) -> Result<Self> {
+        let kcv = master.key_check_value();
+        let stored = store.meta_init(META_KEY_CHECK, &kcv).await?;
+        if !master.verify_key_check(&stored) {
+            return Err(Error::Invalid(
+                "the master key does not match this database (wrong ZEGEL_MASTER_KEY / master.key \
+                 file for this data)"
+                    .into(),
+            ));
+        }
+        Ok(KeyRing {
+            code_key: master.derive("zegel access-code mac v1"),
+            seal_key: master.derive("zegel job seal v1"),
+            master,
+            keks: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The HMAC key for access codes.
+    pub fn code_key(&self) -> &SecretKey {
+        &self.code_key
+    }
+
+    /// The AEAD key for secrets inside queued jobs (link tokens, codes on their way out).
+    pub fn seal_key(&self) -> &SecretKey {
+        &self.seal_key
+    }
+
+    /// A new organisation key, wrapped for storage.
+    pub fn new_org_key(&self, org_id: &str, now: Ts) -> OrgKey {
+        let kek = Kek::generate();
+        let wrapped = self.master.wrap_kek(&kek);
+        let row = OrgKey {
+            id: kek.id().to_string(),
+            org_id: org_id.to_string(),
+            wrapped,
+            created_at: now,
+        };
+        if let Ok(mut m) = self.keks.write() {
+            m.insert(row.id.clone(), Arc::new(kek));
+        }
+        row
+    }
+
+    /// The unwrapped organisation key `kek_id` (cached after the first use).
+    pub async fn kek(&self, store: &DynStore, kek_id: &str) -> Result<Arc<Kek>> {
+        if let Some(k) = self.keks.read().ok().and_then(|m| m.get(kek_id).cloned()) {
+            return Ok(k);
+        }
+        let row = store
+            .org_key(kek_id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("organisation key {kek_id} missing")))?;
+        let kek = Arc::new(self.master.unwrap_kek(&row.id, &row.wrapped)?);
+        if let Ok(mut m) = self.keks.write() {
+            m.insert(row.id.clone(), kek.clone());
+        }
+        Ok(kek)
+    }
+
+    /// The active organisation key of `org`.
+    pub async fn active_kek(&self, store: &DynStore, org: &Organisation) -> Result<Arc<Kek>> {
+        self.kek(store, &org.active_kek_id).await
+    }
+
+    /// Unwraps a message key.
+    pub async fn dek(
+        &self,
+        store: &DynStore,
+        kek_id: &str,
+        wrapped: &[u8],
+        message_id: &str,
+    ) -> Result<Dek> {
+        let kek = self.kek(store, kek_id).await?;
+        Ok(kek.unwrap_dek(wrapped, message_id)?)
+    }
+}

@@ -1,0 +1,14 @@
+#![doc = "Zegel domain: types, services, Store/Blobs/Outbound traits, jobs, errors. No HTTP, no SQL."]
+#![forbid(unsafe_code)]
+
+pub mod blobs;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod outbound;
+pub mod service;
+pub mod store;
+
+pub use error::{Error, GoneReason, Result, StoreError, StoreResult};
+pub use service::{ClientCtx, Settings, Zegel};
+pub use store::{DynStore, Store};

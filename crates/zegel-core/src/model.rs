@@ -1,0 +1,464 @@
+//! Domain types shared by the service layer and the Store implementations.
+//!
+//! Everything here is what the database holds: user content only ever appears as ciphertext
+//! (`*_ct` fields), secrets only as hashes (`*_hash`, `*_mac`).
+
+use serde::{Deserialize, Serialize};
+
+/// A point in time: milliseconds since the Unix epoch (UTC). Stored as a 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ts(pub i64);
+
+impl Ts {
+    /// The current time.
+    pub fn now() -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        Ts((now.unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+    /// This time plus a number of seconds.
+    pub fn plus_secs(self, secs: i64) -> Self {
+        Ts(self.0.saturating_add(secs.saturating_mul(1000)))
+    }
+    /// This time plus a number of milliseconds.
+    pub fn plus_millis(self, ms: i64) -> Self {
+        Ts(self.0.saturating_add(ms))
+    }
+    /// Whole seconds from `self` until `later`, rounded up, at least 0.
+    pub fn secs_until(self, later: Ts) -> u64 {
+        let ms = later.0.saturating_sub(self.0).max(0);
+        (ms as u64).div_ceil(1000)
+    }
+    /// The time as an `OffsetDateTime` in UTC.
+    pub fn to_datetime(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+    /// RFC 3339, e.g. `2026-11-23T09:25:30.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        self.to_datetime()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+}
+
+/// How a recipient proves who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verification {
+    /// A code by SMS to the recipient's phone.
+    Sms,
+    /// A code by e-mail to the recipient's address.
+    Email,
+    /// A code the sender gave by phone or letter.
+    Code,
+}
+
+impl Verification {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Sms => "sms",
+            Verification::Email => "email",
+            Verification::Code => "code",
+        }
+    }
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sms" => Some(Verification::Sms),
+            "email" => Some(Verification::Email),
+            "code" => Some(Verification::Code),
+            _ => None,
+        }
+    }
+}
+
+/// Who may reply, and how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyPolicy {
+    /// One reply per recipient.
+    #[default]
+    Once,
+    /// Any number of replies.
+    Unlimited,
+    /// No replies.
+    Off,
+}
+
+impl ReplyPolicy {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyPolicy::Once => "once",
+            ReplyPolicy::Unlimited => "unlimited",
+            ReplyPolicy::Off => "off",
+        }
+    }
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "once" => Some(ReplyPolicy::Once),
+            "unlimited" => Some(ReplyPolicy::Unlimited),
+            "off" => Some(ReplyPolicy::Off),
+            _ => None,
+        }
+    }
+}
+
+/// A recipient's delivery / access status (DESIGN.md contract strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientStatus {
+    /// Notification not sent yet.
+    Queued,
+    /// Notification handed to the mail relay / outbox.
+    Notified,
+    /// Notification failed permanently.
+    Failed,
+    /// The recipient verified and opened the message.
+    Opened,
+    /// The recipient replied.
+    Replied,
+    /// The sender revoked the message.
+    Revoked,
+    /// The message expired.
+    Expired,
+}
+
+impl RecipientStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Queued => "queued",
+            RecipientStatus::Notified => "notified",
+            RecipientStatus::Failed => "failed",
+            RecipientStatus::Opened => "opened",
+            RecipientStatus::Replied => "replied",
+            RecipientStatus::Revoked => "revoked",
+            RecipientStatus::Expired => "expired",
+        }
+    }
+    /// Parses the stored form (unknown strings become `Queued`'s opposite: `Failed`).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => RecipientStatus::Queued,
+            "notified" => RecipientStatus::Notified,
+            "opened" => RecipientStatus::Opened,
+            "replied" => RecipientStatus::Replied,
+            "revoked" => RecipientStatus::Revoked,
+            "expired" => RecipientStatus::Expired,
+            _ => RecipientStatus::Failed,
+        }
+    }
+}
+
+/// A message's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    /// Readable by its recipients.
+    Active,
+    /// Revoked by the sender; key destroyed.
+    Revoked,
+    /// Past its expiry; key destroyed.
+    Expired,
+}
+
+impl MessageState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Active => "active",
+            MessageState::Revoked => "revoked",
+            MessageState::Expired => "expired",
+        }
+    }
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "active" => MessageState::Active,
+            "revoked" => MessageState::Revoked,
+            _ => MessageState::Expired,
+        }
+    }
+}
+
+/// An organisation (hospital, practice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    /// Id (UUID text).
+    pub id: String,
+    /// Unique short name, e.g. `default`.
+    pub slug: String,
+    /// Display name, e.g. "Ziekenhuis Zuid".
+    pub name: String,
+    /// The key id of the organisation key used for new messages.
+    pub active_kek_id: String,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// An organisation key, wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgKey {
+    /// Key id (`kek_...`).
+    pub id: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// `MasterKey::wrap_kek` output.
+    pub wrapped: Vec<u8>,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// A sender (care worker) or admin account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id (UUID text).
+    pub id: String,
+    /// Organisation.
+    pub org_id: String,
+    /// Login e-mail, lower-cased, unique.
+    pub email: String,
+    /// Display name shown to recipients.
+    pub name: String,
+    /// Argon2id PHC string, when a password is set.
+    pub password_hash: Option<String>,
+    /// `sender` or `admin`.
+    pub role: String,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// A new API token row (only the hash of the token is stored).
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    /// Id (UUID text).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// SHA-256 of the presented token.
+    pub token_hash: [u8; 32],
+    /// Free label, e.g. "cli".
+    pub label: String,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// A message as stored. Subject and body are ciphertext under the message key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    /// Id (UUID v7 text).
+    pub id: String,
+    /// Organisation.
+    pub org_id: String,
+    /// Sender (user id).
+    pub sender_id: String,
+    /// Encrypted subject (object id `<message id>/subject`); `None` once destroyed.
+    pub subject_ct: Option<Vec<u8>>,
+    /// Encrypted body (object id `<message id>/body`); `None` once destroyed.
+    pub body_ct: Option<Vec<u8>>,
+    /// Content algorithm, `zegel_crypto::ALG_STREAM`.
+    pub alg: String,
+    /// Reply policy.
+    pub reply_policy: ReplyPolicy,
+    /// Lifecycle state.
+    pub state: MessageState,
+    /// Created (sent) at.
+    pub created_at: Ts,
+    /// Expires at.
+    pub expires_at: Ts,
+    /// Revoked or expired at.
+    pub destroyed_at: Option<Ts>,
+}
+
+/// The wrapped message key. Deleting this row is crypto-shredding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageKey {
+    /// Message.
+    pub message_id: String,
+    /// The organisation key that wraps it.
+    pub kek_id: String,
+    /// `Kek::wrap_dek` output (AAD = message id).
+    pub wrapped_dek: Vec<u8>,
+}
+
+/// A recipient of a message, with its access state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRow {
+    /// Id (UUID text).
+    pub id: String,
+    /// Message.
+    pub message_id: String,
+    /// E-mail address (lower-cased).
+    pub email: String,
+    /// Phone in E.164, for SMS.
+    pub phone: Option<String>,
+    /// Verification method.
+    pub verification: Verification,
+    /// Encrypted code hint (object id `<message id>/hint/<recipient id>`).
+    pub code_hint_ct: Option<Vec<u8>>,
+    /// SHA-256 of the link token.
+    pub link_hash: Vec<u8>,
+    /// Status.
+    pub status: RecipientStatus,
+    /// Server's reason for `failed`.
+    pub failed_reason: Option<String>,
+    /// HMAC of the current code (one-time for sms/email; the sender's fixed code for `code`).
+    pub code_mac: Option<Vec<u8>>,
+    /// When the current code stops being valid (`None` for the sender's fixed code).
+    pub code_expires_at: Option<Ts>,
+    /// Wrong tries since the last success or lockout.
+    pub failed_attempts: i64,
+    /// Locked until (inclusive of now => locked).
+    pub locked_until: Option<Ts>,
+    /// Language for notifications (`nl` or `en`).
+    pub language: String,
+    /// First notification handed over at.
+    pub notified_at: Option<Ts>,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// An attachment as stored; its name and content type are ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRow {
+    /// Id (UUID text); also the object id of its content.
+    pub id: String,
+    /// Message.
+    pub message_id: String,
+    /// Position in the message (0-based).
+    pub position: i64,
+    /// Blob key in the blob store.
+    pub blob_key: String,
+    /// Encrypted JSON `{"name","content_type"}` (object id `<attachment id>/meta`).
+    pub meta_ct: Option<Vec<u8>>,
+    /// Plaintext size in bytes.
+    pub size: i64,
+    /// Content algorithm.
+    pub alg: String,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// A new message with everything that commits with it in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The message row.
+    pub message: MessageRow,
+    /// Its wrapped key.
+    pub key: MessageKey,
+    /// Recipients.
+    pub recipients: Vec<RecipientRow>,
+    /// Attachments (blobs already written).
+    pub attachments: Vec<AttachmentRow>,
+    /// Events to record (e.g. `created`).
+    pub events: Vec<NewEvent>,
+    /// Jobs (notifications) to enqueue.
+    pub jobs: Vec<NewJob>,
+}
+
+/// An audit event (NEN 7513): what, when, who, from where. Never content, codes, tokens or
+/// file names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Message the event is about.
+    pub message_id: String,
+    /// Recipient the event is about, if any.
+    pub recipient_id: Option<String>,
+    /// Event type, e.g. `notified`, `opened`, `viewed`, `downloaded`, `failed`.
+    pub kind: String,
+    /// When.
+    pub at: Ts,
+    /// Who: `sender:<user id>`, `recipient:<recipient id>`, `system`.
+    pub actor: String,
+    /// Client IP address, when from a request.
+    pub ip: Option<String>,
+    /// Client user agent, when from a request (truncated).
+    pub user_agent: Option<String>,
+    /// Extra detail (e.g. an SMTP reply; never user content).
+    pub detail: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Sequence number.
+    pub id: i64,
+    /// The event.
+    pub event: NewEvent,
+}
+
+/// A recipient session (after a verified code). Only the token hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// SHA-256 of the session token.
+    pub token_hash: Vec<u8>,
+    /// Recipient it is bound to.
+    pub recipient_id: String,
+    /// Created at.
+    pub created_at: Ts,
+    /// Expires at.
+    pub expires_at: Ts,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Job kind, e.g. `notify_recipient`, `send_code`.
+    pub kind: String,
+    /// JSON payload (secrets inside are sealed, never plain).
+    pub payload: String,
+    /// Not before.
+    pub run_at: Ts,
+    /// Attempts after which the job is dead.
+    pub max_attempts: i64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Id (sequence).
+    pub id: i64,
+    /// Kind.
+    pub kind: String,
+    /// JSON payload.
+    pub payload: String,
+    /// Attempts so far, including the current one.
+    pub attempts: i64,
+    /// Attempts after which the job is dead.
+    pub max_attempts: i64,
+    /// Created at.
+    pub created_at: Ts,
+}
+
+/// Everything the recipient pages need about a link, in one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientAccess {
+    /// The recipient.
+    pub recipient: RecipientRow,
+    /// The message.
+    pub message: MessageRow,
+    /// The sender's display name.
+    pub sender_name: String,
+    /// The organisation's display name.
+    pub org_name: String,
+}
+
+/// Outcome of recording a wrong code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongCodeOutcome {
+    /// Wrong tries since the last success or lockout, this one included.
+    pub failed_attempts: i64,
+    /// Set when this try started the lockout.
+    pub locked_until: Option<Ts>,
+}
+
+/// A blob that must be deleted (its message was destroyed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobToDelete {
+    /// Attachment id.
+    pub attachment_id: String,
+    /// Blob key.
+    pub blob_key: String,
+}

@@ -1,0 +1,309 @@
+//! Outgoing e-mail and SMS: an SMTP relay (lettre) or the dev outbox on disk.
+
+use async_trait::async_trait;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An e-mail to send. All header values are stripped of CR/LF on construction.
+#[derive(Debug, Clone)]
+pub struct OutMail {
+    /// Recipient address.
+    pub to: String,
+    /// Display name of the sender (the organisation).
+    pub from_name: String,
+    /// Subject (never the message's own subject).
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+    /// Stable Message-ID (without angle brackets): a repeat carries the same one.
+    pub message_id: String,
+}
+
+/// An SMS to send.
+#[derive(Debug, Clone)]
+pub struct OutSms {
+    /// E.164 number.
+    pub to: String,
+    /// Text.
+    pub body: String,
+    /// Stable id (for the outbox file name and gateway references).
+    pub id: String,
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// Try again later (4xx, connection problems).
+    #[error("temporary: {0}")]
+    Temporary(String),
+    /// Will never work (5xx): the recipient's status becomes `failed`.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Sends e-mail.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one mail in one SMTP transaction (or writes it to the outbox).
+    async fn send(&self, mail: &OutMail) -> Result<(), SendError>;
+}
+
+/// Sends SMS.
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Sends one SMS.
+    async fn send(&self, sms: &OutSms) -> Result<(), SendError>;
+}
+
+/// Removes CR and LF (and other control characters) from a header value.
+pub fn header_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
+}
+
+/// Builds the RFC 5322 message.
+pub fn build_message(mail: &OutMail, from_addr: &str) -> Result<Message, SendError> {
+    let from_name = header_safe(&mail.from_name);
+    let from = Mailbox::new(
+        Some(from_name),
+        from_addr
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("bad sender address: {e}")))?,
+    );
+    let to: Mailbox = header_safe(&mail.to)
+        .parse()
+        .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(header_safe(&mail.subject))
+        .message_id(Some(format!("<{}>", header_safe(&mail.message_id))))
+        .date_now()
+        .header(AutoSubmitted)
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|e| SendError::Permanent(format!("building mail: {e}")))
+}
+
+/// Writes each mail as `<dir>/<unix ms>-<id>.eml` (atomically: temp file, fsync, rename).
+#[derive(Debug, Clone)]
+pub struct OutboxMailer {
+    dir: PathBuf,
+    from_addr: String,
+}
+
+impl OutboxMailer {
+    /// Outbox in `dir` (created if missing).
+    pub fn new(dir: impl Into<PathBuf>, from_addr: &str) -> std::io::Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(OutboxMailer {
+            dir,
+            from_addr: from_addr.to_string(),
+        })
+    }
+}
+
+async fn write_atomically(
+    dir: &std::path::Path,
+    name: &str,
+    data: Vec<u8>,
+) -> Result<(), SendError> {
+    let dir = dir.to_path_buf();
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(&name))?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| SendError::Temporary(e.to_string()))?
+    .map_err(|e| SendError::Temporary(format!("outbox: {e}")))
+}
+
+fn outbox_name(id: &str, ext: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}-{}.{ext}", crate::model::Ts::now().0, safe)
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
+        let msg = build_message(mail, &self.from_addr)?;
+        let id = mail.message_id.split('@').next().unwrap_or("mail");
+        write_atomically(&self.dir, &outbox_name(id, "eml"), msg.formatted()).await
+    }
+}
+
+/// Writes each SMS as `<dir>/<unix ms>-<id>.json` `{"to","body"}`.
+#[derive(Debug, Clone)]
+pub struct OutboxSms {
+    dir: PathBuf,
+}
+
+impl OutboxSms {
+    /// Outbox in `dir` (created if missing).
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(OutboxSms { dir })
+    }
+}
+
+#[async_trait]
+impl SmsSender for OutboxSms {
+    async fn send(&self, sms: &OutSms) -> Result<(), SendError> {
+        let body = serde_json::to_vec_pretty(&serde_json::json!({"to": sms.to, "body": sms.body}))
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        write_atomically(&self.dir, &outbox_name(&sms.id, "json"), body).await
+    }
+}
+
+/// TLS policy towards the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS must succeed (default).
+    Required,
+    /// STARTTLS when offered.
+    Opportunistic,
+    /// Plain text: tests only.
+    None,
+}
+
+/// SMTP relay settings.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// `smtp://[user:pass@]host:port` (STARTTLS) or `smtps://` (implicit TLS).
+    pub url: url::Url,
+    /// STARTTLS policy for `smtp://`.
+    pub tls: SmtpTls,
+    /// Extra trusted CA (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Envelope and header From address.
+    pub from_addr: String,
+    /// Connect and command timeout.
+    pub timeout: Duration,
+}
+
+/// Delivers through an SMTP relay, one transaction per mail, pooled connections.
+#[derive(Clone)]
+pub struct SmtpMailer {
+    transport: Arc<AsyncSmtpTransport<Tokio1Executor>>,
+    from_addr: String,
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpMailer")
+    }
+}
+
+impl SmtpMailer {
+    /// Builds the transport (no connection is made yet).
+    pub fn new(s: &SmtpSettings) -> Result<Self, String> {
+        let host = s
+            .url
+            .host_str()
+            .ok_or("ZEGEL_SMTP_URL has no host")?
+            .to_string();
+        let implicit = match s.url.scheme() {
+            "smtp" => false,
+            "smtps" => true,
+            other => {
+                return Err(format!(
+                    "ZEGEL_SMTP_URL scheme {other} (smtp:// or smtps://)"
+                ))
+            }
+        };
+        let port = s.url.port().unwrap_or(if implicit { 465 } else { 587 });
+        let mut params = TlsParameters::builder(host.clone());
+        if let Some(pem) = &s.ca_pem {
+            let cert =
+                Certificate::from_pem(pem).map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params.build().map_err(|e| format!("TLS: {e}"))?;
+        let tls = if implicit {
+            Tls::Wrapper(params)
+        } else {
+            match s.tls {
+                SmtpTls::Required => Tls::Required(params),
+                SmtpTls::Opportunistic => Tls::Opportunistic(params),
+                SmtpTls::None => Tls::None,
+            }
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .tls(tls)
+            .timeout(Some(s.timeout));
+        if !s.url.username().is_empty() {
+            let user = percent_decode(s.url.username());
+            let pass = percent_decode(s.url.password().unwrap_or(""));
+            b = b.credentials(Credentials::new(user, pass));
+        }
+        Ok(SmtpMailer {
+            transport: Arc::new(b.build()),
+            from_addr: s.from_addr.clone(),
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
+        let msg = build_message(mail, &self.from_addr)?;
+        match self.transport.send(msg).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(e) => Err(SendError::Temporary(e.to_string())),
+        }
+    }
+}

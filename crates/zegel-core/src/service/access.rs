@@ -1,0 +1,502 @@
+//! Recipient access: the link, the code challenge, verification with lockout, the session,
+//! reading and downloading. Shared by the JSON access API and the HTML viewer.
+
+use super::messages::{
+    b64, code_input, object_attachment, object_attachment_meta, object_body, object_hint,
+    object_subject, AttachmentMeta, AttachmentView,
+};
+use super::{validate, ClientCtx, Zegel};
+use crate::error::{Error, GoneReason, Result};
+use crate::model::*;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use zegel_crypto::Dek;
+
+/// What a link leads to.
+#[derive(Debug, Clone)]
+pub enum LinkState {
+    /// Readable after verification.
+    Active(LinkInfo),
+    /// Expired or revoked; the info says whom to contact.
+    Gone(GoneReason, LinkInfo),
+}
+
+/// What the landing page may show (no message content).
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    /// Recipient id.
+    pub recipient_id: String,
+    /// Organisation display name.
+    pub org_name: String,
+    /// Sender display name.
+    pub sender_name: String,
+    /// Verification method.
+    pub verification: Verification,
+    /// Masked phone or e-mail where the code goes.
+    pub masked_destination: Option<String>,
+    /// The sender's hint for a `code` (decrypted), if any.
+    pub hint: Option<String>,
+    /// Sent at.
+    pub sent_at: Ts,
+    /// Expires at.
+    pub expires_at: Ts,
+    /// Locked until, when locked now.
+    pub locked_until: Option<Ts>,
+    /// Whether a code is waiting (sms/email), valid now.
+    pub code_pending: bool,
+}
+
+/// `202` body of a challenge (contract).
+#[derive(Debug, Clone, Serialize)]
+pub struct Challenge {
+    /// `sms` or `email`.
+    pub method: Verification,
+    /// Where the code went, masked.
+    pub masked_destination: String,
+    /// Seconds the code is valid.
+    pub expires_in_seconds: i64,
+}
+
+/// `200` body of a verify (contract); the token also goes into the viewer's cookie.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionGrant {
+    /// Bearer token for the access API.
+    pub access_token: String,
+    /// Seconds the session lasts.
+    pub expires_in_seconds: i64,
+}
+
+/// A verified recipient, bound to one recipient of one message.
+#[derive(Debug, Clone)]
+pub struct RecipientSession {
+    /// The recipient and message.
+    pub access: RecipientAccess,
+    /// Session expiry.
+    pub expires_at: Ts,
+}
+
+/// The message as its recipient reads it (contract for the JSON API).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    /// Subject.
+    pub subject: String,
+    /// Body text.
+    pub body: String,
+    /// Sender.
+    pub sender: SenderView,
+    /// Sent at (RFC 3339).
+    pub sent_at: String,
+    /// Expires at (RFC 3339).
+    pub expires_at: String,
+    /// Attachments.
+    pub attachments: Vec<AttachmentView>,
+    /// Whether "Beantwoorden" is allowed.
+    pub reply_allowed: bool,
+}
+
+/// The sender as the recipient sees them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SenderView {
+    /// Name.
+    pub name: String,
+    /// Organisation.
+    pub organisation: String,
+}
+
+/// Payload of a `send_code` job.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct CodePayload {
+    pub message_id: String,
+    pub recipient_id: String,
+    pub channel: Verification,
+    pub code_sealed: String,
+    pub expires_at: Ts,
+}
+
+pub(crate) fn code_aad(recipient_id: &str) -> String {
+    format!("code:{recipient_id}")
+}
+
+fn event(a: &RecipientAccess, kind: &str, ctx: &ClientCtx, detail: Option<String>) -> NewEvent {
+    NewEvent {
+        message_id: a.message.id.clone(),
+        recipient_id: Some(a.recipient.id.clone()),
+        kind: kind.into(),
+        at: Ts::now(),
+        actor: format!("recipient:{}", a.recipient.id),
+        ip: ctx.ip.clone(),
+        user_agent: ctx.user_agent.clone(),
+        detail,
+    }
+}
+
+fn gone_reason(m: &MessageRow, now: Ts) -> Option<GoneReason> {
+    match m.state {
+        MessageState::Revoked => Some(GoneReason::Revoked),
+        MessageState::Expired => Some(GoneReason::Expired),
+        MessageState::Active if m.expires_at <= now => Some(GoneReason::Expired),
+        MessageState::Active => None,
+    }
+}
+
+impl Zegel {
+    /// One lookup by hash for any presented link token; unknown and malformed tokens take the
+    /// same path (a hash and an index lookup).
+    async fn access(&self, token: &str) -> Result<RecipientAccess> {
+        let hash = zegel_crypto::token_hash(token);
+        let found = self.store.access_by_link_hash(&hash).await?;
+        match found {
+            Some(a) if token.len() == 43 => Ok(a),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    async fn message_dek(&self, m: &MessageRow) -> Result<Dek> {
+        let key = self
+            .store
+            .message_key(&m.id)
+            .await?
+            .ok_or(Error::Gone(GoneReason::Revoked))?;
+        self.keys
+            .dek(&self.store, &key.kek_id, &key.wrapped_dek, &m.id)
+            .await
+    }
+
+    /// `GET /m/{token}`: what the landing page shows. Changes nothing.
+    pub async fn link(&self, token: &str) -> Result<LinkState> {
+        let a = self.access(token).await?;
+        let now = Ts::now();
+        let r = &a.recipient;
+        let mut info = LinkInfo {
+            recipient_id: r.id.clone(),
+            org_name: a.org_name.clone(),
+            sender_name: a.sender_name.clone(),
+            verification: r.verification,
+            masked_destination: match r.verification {
+                Verification::Sms => r.phone.as_deref().map(validate::mask_phone),
+                Verification::Email => Some(validate::mask_email(&r.email)),
+                Verification::Code => None,
+            },
+            hint: None,
+            sent_at: a.message.created_at,
+            expires_at: a.message.expires_at,
+            locked_until: r.locked_until.filter(|t| *t > now),
+            code_pending: r.verification != Verification::Code
+                && r.code_mac.is_some()
+                && r.code_expires_at.is_some_and(|t| t > now),
+        };
+        if let Some(reason) = gone_reason(&a.message, now) {
+            return Ok(LinkState::Gone(reason, info));
+        }
+        if let Some(ct) = &r.code_hint_ct {
+            let dek = self.message_dek(&a.message).await?;
+            let pt = dek.decrypt_small(&object_hint(&a.message.id, &r.id), ct)?;
+            info.hint = Some(String::from_utf8_lossy(&pt).into_owned());
+        }
+        Ok(LinkState::Active(info))
+    }
+
+    async fn active_access(&self, token: &str) -> Result<RecipientAccess> {
+        let a = self.access(token).await?;
+        if let Some(reason) = gone_reason(&a.message, Ts::now()) {
+            return Err(Error::Gone(reason));
+        }
+        Ok(a)
+    }
+
+    /// `POST .../challenge`: a new one-time code by SMS or e-mail (the previous one stops
+    /// working). Refused while locked.
+    pub async fn challenge(
+        &self,
+        token: &str,
+        method: Verification,
+        ctx: &ClientCtx,
+    ) -> Result<Challenge> {
+        let a = self.active_access(token).await?;
+        let r = &a.recipient;
+        if r.verification == Verification::Code {
+            return Err(Error::Invalid(
+                "this message uses a code from the sender; no challenge is needed".into(),
+            ));
+        }
+        if method != r.verification {
+            return Err(Error::Invalid(format!(
+                "this recipient verifies by {}",
+                r.verification.as_str()
+            )));
+        }
+        let masked = match r.verification {
+            Verification::Sms => validate::mask_phone(r.phone.as_deref().unwrap_or_default()),
+            _ => validate::mask_email(&r.email),
+        };
+        let now = Ts::now();
+        let code = zegel_crypto::random_code();
+        let mac = self
+            .keys
+            .code_key()
+            .mac(code_input(&r.id, &code).as_bytes());
+        let expires_at = now.plus_secs(self.settings.code_ttl_secs);
+        let sealed = self
+            .keys
+            .seal_key()
+            .seal(code_aad(&r.id).as_bytes(), code.as_bytes());
+        let job = NewJob {
+            kind: super::jobs::KIND_CODE.into(),
+            payload: serde_json::to_string(&CodePayload {
+                message_id: a.message.id.clone(),
+                recipient_id: r.id.clone(),
+                channel: r.verification,
+                code_sealed: b64(&sealed),
+                expires_at,
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?,
+            run_at: now,
+            max_attempts: 10,
+        };
+        let ev = event(
+            &a,
+            "code_requested",
+            ctx,
+            Some(r.verification.as_str().into()),
+        );
+        match self
+            .store
+            .set_code(&r.id, &mac, Some(expires_at), Some(&job), &ev, now)
+            .await?
+        {
+            Ok(()) => {
+                self.job_wakeup.notify_one();
+                Ok(Challenge {
+                    method: r.verification,
+                    masked_destination: masked,
+                    expires_in_seconds: self.settings.code_ttl_secs,
+                })
+            }
+            Err(until) => Err(Error::Locked {
+                retry_after_secs: now.secs_until(until).max(1),
+            }),
+        }
+    }
+
+    /// `POST .../verify`: checks the code; at most `max_code_attempts` wrong tries, then a
+    /// lockout kept in the database. A right code gives a session.
+    pub async fn verify(&self, token: &str, code: &str, ctx: &ClientCtx) -> Result<SessionGrant> {
+        let a = self.active_access(token).await?;
+        let r = &a.recipient;
+        let now = Ts::now();
+        if let Some(until) = r.locked_until.filter(|t| *t > now) {
+            return Err(Error::Locked {
+                retry_after_secs: now.secs_until(until).max(1),
+            });
+        }
+        let code: String = code
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        let one_time = r.verification != Verification::Code;
+        let expired = one_time && r.code_expires_at.is_none_or(|t| t <= now);
+        if r.code_mac.is_some() && expired {
+            return Err(Error::CodeExpired);
+        }
+        let mac = self
+            .keys
+            .code_key()
+            .mac(code_input(&r.id, &code).as_bytes());
+        let right = code.len() == 6
+            && r.code_mac
+                .as_deref()
+                .is_some_and(|stored| zegel_crypto::ct_eq(stored, &mac));
+        if !right {
+            let out = self
+                .store
+                .record_wrong_code(
+                    &r.id,
+                    now,
+                    self.settings.max_code_attempts,
+                    self.settings.lockout_secs * 1000,
+                    &event(&a, "code_wrong", ctx, None),
+                )
+                .await?;
+            if out.locked_until.is_some() {
+                self.store
+                    .record_event(&event(&a, "locked", ctx, None), None)
+                    .await?;
+            }
+            let remaining = (self.settings.max_code_attempts - out.failed_attempts).max(0) as u32;
+            return Err(Error::WrongCode { remaining });
+        }
+        let access_token = zegel_crypto::random_token();
+        let session = SessionRow {
+            token_hash: zegel_crypto::token_hash(&access_token).to_vec(),
+            recipient_id: r.id.clone(),
+            created_at: now,
+            expires_at: now.plus_secs(self.settings.session_ttl_secs),
+        };
+        let ok = self
+            .store
+            .accept_code(
+                &r.id,
+                &mac,
+                one_time,
+                &session,
+                &event(&a, "opened", ctx, None),
+                now,
+            )
+            .await?;
+        if !ok {
+            // Used by a parallel request, replaced by a new challenge, or locked meanwhile.
+            return Err(Error::CodeExpired);
+        }
+        Ok(SessionGrant {
+            access_token,
+            expires_in_seconds: self.settings.session_ttl_secs,
+        })
+    }
+
+    /// Resolves a session token for a link: 401 when missing/expired, 403 when it belongs to
+    /// another recipient, 410 when the message is gone.
+    pub async fn recipient_session(
+        &self,
+        token: &str,
+        access_token: &str,
+    ) -> Result<RecipientSession> {
+        let a = self.active_access(token).await?;
+        let s = self
+            .store
+            .session_by_hash(&zegel_crypto::token_hash(access_token))
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if s.expires_at <= Ts::now() {
+            return Err(Error::Unauthorized);
+        }
+        if !zegel_crypto::ct_eq(s.recipient_id.as_bytes(), a.recipient.id.as_bytes()) {
+            return Err(Error::Forbidden);
+        }
+        Ok(RecipientSession {
+            access: a,
+            expires_at: s.expires_at,
+        })
+    }
+
+    async fn attachment_views(&self, dek: &Dek, m: &MessageRow) -> Result<Vec<AttachmentView>> {
+        let rows = self.store.attachments_of(&m.id).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for a in rows {
+            let Some(ct) = &a.meta_ct else { continue };
+            let meta: AttachmentMeta = serde_json::from_slice(
+                &dek.decrypt_small(&object_attachment_meta(&m.id, &a.id), ct)?,
+            )
+            .map_err(|e| Error::Internal(format!("attachment meta: {e}")))?;
+            out.push(AttachmentView {
+                id: a.id,
+                name: meta.name,
+                size: a.size,
+                content_type: meta.content_type,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The message for a verified recipient (records `viewed`).
+    pub async fn read_message(&self, s: &RecipientSession, ctx: &ClientCtx) -> Result<MessageView> {
+        let m = &s.access.message;
+        let dek = self.message_dek(m).await?;
+        let (Some(subject_ct), Some(body_ct)) = (&m.subject_ct, &m.body_ct) else {
+            return Err(Error::Gone(GoneReason::Revoked));
+        };
+        let subject = dek.decrypt_small(&object_subject(&m.id), subject_ct)?;
+        let body = dek.decrypt_small(&object_body(&m.id), body_ct)?;
+        let attachments = self.attachment_views(&dek, m).await?;
+        self.store
+            .record_event(&event(&s.access, "viewed", ctx, None), None)
+            .await?;
+        let reply_allowed = match m.reply_policy {
+            ReplyPolicy::Off => false,
+            ReplyPolicy::Unlimited => true,
+            ReplyPolicy::Once => s.access.recipient.status != RecipientStatus::Replied,
+        };
+        Ok(MessageView {
+            subject: String::from_utf8_lossy(&subject).into_owned(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            sender: SenderView {
+                name: s.access.sender_name.clone(),
+                organisation: s.access.org_name.clone(),
+            },
+            sent_at: m.created_at.to_rfc3339(),
+            expires_at: m.expires_at.to_rfc3339(),
+            attachments,
+            reply_allowed,
+        })
+    }
+
+    /// One attachment, decrypted as a stream (records `downloaded`). A tampered or truncated
+    /// blob ends the stream with an error, never with wrong bytes.
+    pub async fn open_attachment(
+        &self,
+        s: &RecipientSession,
+        attachment_id: &str,
+        ctx: &ClientCtx,
+    ) -> Result<(AttachmentView, BoxStream<'static, Result<Bytes>>)> {
+        let m = &s.access.message;
+        let dek = self.message_dek(m).await?;
+        let row = self
+            .store
+            .attachments_of(&m.id)
+            .await?
+            .into_iter()
+            .find(|a| a.id == attachment_id)
+            .ok_or(Error::NotFound)?;
+        let view = self
+            .attachment_views(&dek, m)
+            .await?
+            .into_iter()
+            .find(|a| a.id == attachment_id)
+            .ok_or(Error::NotFound)?;
+        let blob = self.blobs.read(&row.blob_key).await?;
+        let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
+        self.store
+            .record_event(
+                &event(&s.access, "downloaded", ctx, Some(row.id.clone())),
+                None,
+            )
+            .await?;
+        Ok((view, decrypt_stream(blob, dec)))
+    }
+}
+
+/// Decrypts a blob stream chunk by chunk; the end of the blob must be a final chunk.
+pub(crate) fn decrypt_stream(
+    blob: BoxStream<'static, Result<Bytes, crate::blobs::BlobError>>,
+    dec: zegel_crypto::StreamDecryptor,
+) -> BoxStream<'static, Result<Bytes>> {
+    futures::stream::try_unfold((blob, Some(dec)), |(mut blob, mut dec)| async move {
+        loop {
+            let Some(d) = dec.as_mut() else {
+                return Ok(None);
+            };
+            match blob.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    let mut out = Vec::with_capacity(chunk.len());
+                    d.update(&chunk, &mut out)?;
+                    if !out.is_empty() {
+                        return Ok(Some((Bytes::from(out), (blob, dec))));
+                    }
+                }
+                None => {
+                    let mut out = Vec::new();
+                    if let Some(d) = dec.take() {
+                        d.finish(&mut out)?;
+                    }
+                    if out.is_empty() {
+                        return Ok(None);
+                    }
+                    return Ok(Some((Bytes::from(out), (blob, dec))));
+                }
+            }
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,296 @@
+//! The job worker: claims due jobs from the database, runs them outside any transaction, then
+//! completes, retries with backoff, or gives up visibly.
+
+use super::access::{code_aad, CodePayload};
+use super::messages::{notify_aad, unb64, NotifyPayload};
+use super::{notify, Zegel};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::outbound::{OutSms, SendError};
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub(crate) const KIND_NOTIFY: &str = "notify_recipient";
+pub(crate) const KIND_CODE: &str = "send_code";
+
+/// How many jobs run at once in one process.
+const CONCURRENCY: u32 = 16;
+
+/// Outcome of one run.
+enum RunOutcome {
+    Done,
+    Retry(String),
+    Permanent(String),
+}
+
+/// Runs jobs until `shutdown` turns true.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    z: Arc<Zegel>,
+}
+
+/// Backoff before attempt `attempts + 1`: about 30 s, doubling, at most 15 minutes, ±10 %.
+pub(crate) fn backoff_ms(attempts: i64) -> i64 {
+    let base: i64 = 30_000i64.saturating_mul(1i64 << attempts.clamp(1, 10).saturating_sub(1));
+    let capped = base.min(15 * 60 * 1000);
+    let jitter = rand::thread_rng().gen_range(-capped / 10..=capped / 10);
+    capped + jitter
+}
+
+impl Worker {
+    /// A worker for this node.
+    pub fn new(z: Arc<Zegel>) -> Self {
+        Worker { z }
+    }
+
+    /// Claims and runs jobs until `shutdown` is true; in-flight jobs finish first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = CONCURRENCY.saturating_sub(tasks.len() as u32);
+            let mut claimed = 0;
+            if free > 0 {
+                match self
+                    .z
+                    .store
+                    .claim_jobs(Ts::now(), self.z.settings.job_lease_ms, free)
+                    .await
+                {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            let z = self.z.clone();
+                            tasks.spawn(async move { run_one(&z, job).await });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "claiming jobs failed"),
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+            if claimed > 0 && tasks.len() < CONCURRENCY as usize {
+                continue;
+            }
+            tokio::select! {
+                _ = self.z.job_wakeup.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Runs every due job until none is left (tests and the CLI).
+    pub async fn drain(&self) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let jobs = self
+                .z
+                .store
+                .claim_jobs(Ts::now(), self.z.settings.job_lease_ms, CONCURRENCY)
+                .await?;
+            if jobs.is_empty() {
+                return Ok(n);
+            }
+            n += jobs.len();
+            for job in jobs {
+                run_one(&self.z, job).await;
+            }
+        }
+    }
+}
+
+async fn run_one(z: &Zegel, job: Job) {
+    let outcome = match job.kind.as_str() {
+        KIND_NOTIFY => run_notify(z, &job).await,
+        KIND_CODE => run_code(z, &job).await,
+        other => Err(Error::Internal(format!("unknown job kind {other}"))),
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => RunOutcome::Retry(e.to_string()),
+    };
+    let res = match outcome {
+        RunOutcome::Done => z.store.complete_job(job.id).await,
+        RunOutcome::Retry(err) if job.attempts < job.max_attempts => {
+            tracing::warn!(job_id = job.id, kind = %job.kind, attempts = job.attempts, error = %err, "job deferred");
+            z.store
+                .retry_job(
+                    job.id,
+                    Ts::now().plus_millis(backoff_ms(job.attempts)),
+                    &err,
+                )
+                .await
+        }
+        RunOutcome::Retry(err) | RunOutcome::Permanent(err) => {
+            tracing::warn!(job_id = job.id, kind = %job.kind, error = %err, "job failed permanently");
+            give_up(z, &job, &err).await
+        }
+    };
+    if let Err(e) = res {
+        tracing::error!(job_id = job.id, error = %e, "recording a job outcome failed");
+    }
+}
+
+async fn give_up(z: &Zegel, job: &Job, err: &str) -> crate::error::StoreResult<()> {
+    if job.kind == KIND_NOTIFY {
+        if let Ok(p) = serde_json::from_str::<NotifyPayload>(&job.payload) {
+            let ev = system_event(
+                &p.message_id,
+                &p.recipient_id,
+                "failed",
+                Some(err.to_string()),
+            );
+            z.store.mark_failed(&p.recipient_id, err, &ev).await?;
+        }
+    } else if let Ok(p) = serde_json::from_str::<CodePayload>(&job.payload) {
+        let ev = system_event(
+            &p.message_id,
+            &p.recipient_id,
+            "code_failed",
+            Some(err.to_string()),
+        );
+        z.store.record_event(&ev, None).await?;
+    }
+    z.store.kill_job(job.id, err).await
+}
+
+fn system_event(mid: &str, rid: &str, kind: &str, detail: Option<String>) -> NewEvent {
+    NewEvent {
+        message_id: mid.into(),
+        recipient_id: Some(rid.into()),
+        kind: kind.into(),
+        at: Ts::now(),
+        actor: "system".into(),
+        ip: None,
+        user_agent: None,
+        detail,
+    }
+}
+
+fn send_outcome(r: std::result::Result<(), SendError>) -> RunOutcome {
+    match r {
+        Ok(()) => RunOutcome::Done,
+        Err(SendError::Temporary(e)) => RunOutcome::Retry(e),
+        Err(SendError::Permanent(e)) => RunOutcome::Permanent(e),
+    }
+}
+
+async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
+    let p: NotifyPayload = serde_json::from_str(&job.payload)
+        .map_err(|e| Error::Internal(format!("notify payload: {e}")))?;
+    let Some(a) = z.store.access_by_recipient(&p.recipient_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    if a.message.state != MessageState::Active || a.recipient.notified_at.is_some() {
+        return Ok(RunOutcome::Done);
+    }
+    let token = z.keys.seal_key().open(
+        notify_aad(&p.recipient_id).as_bytes(),
+        &unb64(&p.token_sealed)?,
+    )?;
+    let token = String::from_utf8(token).map_err(|_| Error::Internal("token not utf-8".into()))?;
+    let link = format!("{}/m/{}", z.settings.public_url, token);
+    let mail = notify::notification(
+        &a.recipient.language,
+        &a.recipient.email,
+        &a.org_name,
+        &a.sender_name,
+        &link,
+        &z.settings.public_url,
+        // CONTRACT: a repeat of the same notification carries the same Message-ID.
+        format!("zegel.notify.{}@{}", p.recipient_id, z.settings.mail_domain),
+    );
+    let outcome = send_outcome(z.mailer.send(&mail).await);
+    match &outcome {
+        RunOutcome::Done => {
+            z.store
+                .mark_notified(
+                    &p.recipient_id,
+                    &system_event(&p.message_id, &p.recipient_id, "notified", None),
+                )
+                .await?;
+        }
+        RunOutcome::Retry(err) => {
+            z.store
+                .record_event(
+                    &system_event(
+                        &p.message_id,
+                        &p.recipient_id,
+                        "deferred",
+                        Some(err.clone()),
+                    ),
+                    None,
+                )
+                .await?;
+        }
+        RunOutcome::Permanent(_) => {}
+    }
+    Ok(outcome)
+}
+
+async fn run_code(z: &Zegel, job: &Job) -> Result<RunOutcome> {
+    let p: CodePayload = serde_json::from_str(&job.payload)
+        .map_err(|e| Error::Internal(format!("code payload: {e}")))?;
+    if p.expires_at <= Ts::now() {
+        return Ok(RunOutcome::Done);
+    }
+    let Some(a) = z.store.access_by_recipient(&p.recipient_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    if a.message.state != MessageState::Active {
+        return Ok(RunOutcome::Done);
+    }
+    let code = z.keys.seal_key().open(
+        code_aad(&p.recipient_id).as_bytes(),
+        &unb64(&p.code_sealed)?,
+    )?;
+    let code = String::from_utf8(code).map_err(|_| Error::Internal("code not utf-8".into()))?;
+    let lang = a.recipient.language.as_str();
+    let outcome = match p.channel {
+        Verification::Sms => {
+            let Some(phone) = a.recipient.phone.clone() else {
+                return Ok(RunOutcome::Permanent("recipient has no phone".into()));
+            };
+            send_outcome(
+                z.sms
+                    .send(&OutSms {
+                        to: phone,
+                        body: notify::code_sms(lang, &a.org_name, &code),
+                        id: format!("code-{}", job.id),
+                    })
+                    .await,
+            )
+        }
+        _ => send_outcome(
+            z.mailer
+                .send(&notify::code_mail(
+                    lang,
+                    &a.recipient.email,
+                    &a.org_name,
+                    &code,
+                    format!("zegel.code.{}@{}", job.id, z.settings.mail_domain),
+                ))
+                .await,
+        ),
+    };
+    if let RunOutcome::Done = outcome {
+        z.store
+            .record_event(
+                &system_event(
+                    &p.message_id,
+                    &p.recipient_id,
+                    "code_sent",
+                    Some(p.channel.as_str().into()),
+                ),
+                None,
+            )
+            .await?;
+    }
+    Ok(outcome)
+}

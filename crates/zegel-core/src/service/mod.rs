@@ -1,0 +1,116 @@
+//! The service layer: every use case of Zegel, called by the API and the viewer alike.
+
+mod access;
+mod admin;
+mod jobs;
+mod messages;
+mod notify;
+mod sweeper;
+mod validate;
+
+pub use access::{Challenge, LinkInfo, LinkState, MessageView, RecipientSession, SessionGrant};
+pub use admin::{DemoSetup, NewUserReq};
+pub use jobs::Worker;
+pub use messages::{
+    AttachmentView, Draft, EventView, MessageCreated, MessageStatus, NewMessageReq,
+    NewRecipientReq, RecipientCreated, RecipientStatusView,
+};
+pub use validate::{mask_email, mask_phone, normalise_phone};
+
+use crate::blobs::Blobs;
+use crate::keys::KeyRing;
+use crate::outbound::{Mailer, SmsSender};
+use crate::store::DynStore;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Policy and limits of a running Zegel (from configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL for links in notifications, e.g. `https://zegel.example.nl` (no trailing slash).
+    pub public_url: String,
+    /// Max bytes of one upload request (all attachments together).
+    pub max_upload_bytes: u64,
+    /// Max body text bytes.
+    pub max_body_bytes: usize,
+    /// Max recipients per message.
+    pub max_recipients: usize,
+    /// Max attachments per message.
+    pub max_attachments: usize,
+    /// Default expiry in days.
+    pub default_expiry_days: i64,
+    /// Max expiry in days.
+    pub max_expiry_days: i64,
+    /// Code validity in seconds (15 minutes).
+    pub code_ttl_secs: i64,
+    /// Wrong tries before a lockout.
+    pub max_code_attempts: i64,
+    /// Lockout in seconds (15 minutes).
+    pub lockout_secs: i64,
+    /// Recipient session lifetime in seconds.
+    pub session_ttl_secs: i64,
+    /// Lease of a claimed job in milliseconds (a dead worker's job runs again after it).
+    pub job_lease_ms: i64,
+    /// Domain part for Message-IDs.
+    pub mail_domain: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_url: "http://127.0.0.1:8080".into(),
+            max_upload_bytes: 100 * 1024 * 1024,
+            max_body_bytes: 1024 * 1024,
+            max_recipients: 50,
+            max_attachments: 20,
+            default_expiry_days: 30,
+            max_expiry_days: 365,
+            code_ttl_secs: 15 * 60,
+            max_code_attempts: 5,
+            lockout_secs: 15 * 60,
+            session_ttl_secs: 30 * 60,
+            job_lease_ms: 45_000,
+            mail_domain: "zegel.localhost".into(),
+        }
+    }
+}
+
+/// The request context an event records (NEN 7513: who and from where).
+#[derive(Debug, Clone, Default)]
+pub struct ClientCtx {
+    /// Client IP.
+    pub ip: Option<String>,
+    /// User agent (truncated to 200 characters).
+    pub user_agent: Option<String>,
+}
+
+/// Everything the services need; share it as `Arc<Zegel>`.
+pub struct Zegel {
+    /// Persistence.
+    pub store: DynStore,
+    /// Ciphertext blobs.
+    pub blobs: Blobs,
+    /// Keys.
+    pub keys: KeyRing,
+    /// Outgoing e-mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Outgoing SMS.
+    pub sms: Arc<dyn SmsSender>,
+    /// Policy.
+    pub settings: Settings,
+    /// Wakes the job worker after an enqueue.
+    pub job_wakeup: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Zegel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zegel")
+            .field("backend", &self.store.backend())
+            .field("blobs", &self.blobs)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

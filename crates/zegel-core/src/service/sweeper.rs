@@ -1,0 +1,62 @@
+//! Expiry and blob deletion: expired messages lose their key at once, blobs follow.
+
+use super::Zegel;
+use crate::error::Result;
+use crate::model::{MessageState, Ts};
+use std::time::Duration;
+use tokio::sync::watch;
+
+impl Zegel {
+    /// Destroys the keys of expired messages; returns how many.
+    pub async fn expire_due(&self) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let ids = self.store.expired_message_ids(Ts::now(), 100).await?;
+            if ids.is_empty() {
+                return Ok(n);
+            }
+            for id in ids {
+                if self
+                    .store
+                    .destroy_message(&id, MessageState::Expired, Ts::now(), "system")
+                    .await?
+                {
+                    tracing::info!(message_id = %id, "message expired and destroyed");
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    /// Deletes blobs of destroyed messages; returns how many.
+    pub async fn sweep_blobs(&self) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let todo = self.store.blobs_to_delete(100).await?;
+            if todo.is_empty() {
+                return Ok(n);
+            }
+            for b in todo {
+                self.blobs.delete(&b.blob_key).await?;
+                self.store.blob_deleted(&b.attachment_id).await?;
+                n += 1;
+            }
+        }
+    }
+
+    /// Runs expiry and the blob sweep every `every` until shutdown.
+    pub async fn run_sweeper(&self, every: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.expire_due().await {
+                tracing::error!(error = %e, "expiry sweep failed");
+            }
+            if let Err(e) = self.sweep_blobs().await {
+                tracing::error!(error = %e, "blob sweep failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => { if *shutdown.borrow() { return; } }
+            }
+        }
+    }
+}

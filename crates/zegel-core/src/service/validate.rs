@@ -1,0 +1,163 @@
+//! Input checks shared by the API and the viewer.
+
+use crate::error::{Error, Result};
+use std::str::FromStr;
+
+/// A lower-cased, syntactically valid e-mail address (RFC 5321 length limits).
+pub(crate) fn email(raw: &str) -> Result<String> {
+    let e = raw.trim().to_lowercase();
+    if e.len() > 254 || e.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::Invalid(format!(
+            "invalid e-mail address: {}",
+            short(raw)
+        )));
+    }
+    let parsed = email_address::EmailAddress::from_str(&e)
+        .map_err(|_| Error::Invalid(format!("invalid e-mail address: {}", short(raw))))?;
+    // A display name form ("A <a@b>") is not an address.
+    if parsed.as_str() != e || !parsed.domain().contains('.') {
+        return Err(Error::Invalid(format!(
+            "invalid e-mail address: {}",
+            short(raw)
+        )));
+    }
+    Ok(e)
+}
+
+/// Parses a phone number (Dutch numbers without country code are accepted) to E.164.
+pub fn normalise_phone(raw: &str) -> Result<String> {
+    let invalid = || Error::Invalid(format!("invalid phone number: {}", short(raw)));
+    let n = phonenumber::parse(Some(phonenumber::country::Id::NL), raw.trim())
+        .map_err(|_| invalid())?;
+    if !phonenumber::is_valid(&n) {
+        return Err(invalid());
+    }
+    Ok(n.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// `06-****-**78` for Dutch mobiles, `+32-****-**78` otherwise.
+pub fn mask_phone(e164: &str) -> String {
+    let digits: String = e164.chars().filter(|c| c.is_ascii_digit()).collect();
+    let last2 = &digits[digits.len().saturating_sub(2)..];
+    if let Some(rest) = e164.strip_prefix("+31") {
+        if rest.starts_with('6') {
+            return format!("06-****-**{last2}");
+        }
+        return format!(
+            "0{}-****-**{last2}",
+            rest.chars().take(2).collect::<String>()
+        );
+    }
+    let cc = phonenumber::parse(None, e164)
+        .map(|n| n.code().value().to_string())
+        .unwrap_or_default();
+    format!("+{cc}-****-**{last2}")
+}
+
+/// `j***@example.nl`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// Removes CR/LF and other control characters (a subject or name reaches mail headers and
+/// single-line displays).
+pub(crate) fn single_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// A code the sender chose: exactly 6 digits.
+pub(crate) fn sender_code(raw: &str) -> Result<String> {
+    let c = raw.trim();
+    if c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(c.to_string())
+    } else {
+        Err(Error::Invalid("code must be exactly 6 digits".into()))
+    }
+}
+
+/// A hint must not carry personal data: no digits runs, no dates, no words that point at
+/// identity numbers or birth dates.
+pub(crate) fn code_hint(raw: &str) -> Result<String> {
+    let h = single_line(raw);
+    if h.chars().count() > 200 {
+        return Err(Error::Invalid(
+            "code_hint is longer than 200 characters".into(),
+        ));
+    }
+    let lower = h.to_lowercase();
+    const BANNED: [&str; 8] = [
+        "geboorte",
+        "birth",
+        "bsn",
+        "burgerservice",
+        "postcode",
+        "adres",
+        "address",
+        "iban",
+    ];
+    if BANNED.iter().any(|b| lower.contains(b))
+        || h.chars().filter(|c| c.is_ascii_digit()).count() >= 4
+    {
+        return Err(Error::Invalid(
+            "code_hint must not refer to personal data (birth date, BSN, address, numbers)".into(),
+        ));
+    }
+    Ok(h)
+}
+
+/// The first 40 characters of an input for an error message (never logged).
+fn short(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_are_normalised_and_masked() {
+        assert_eq!(normalise_phone("06 12345678").unwrap(), "+31612345678");
+        assert_eq!(normalise_phone("+31 6 1234 5678").unwrap(), "+31612345678");
+        assert_eq!(mask_phone("+31612345678"), "06-****-**78");
+        assert!(normalise_phone("12").is_err());
+        assert!(normalise_phone("not a number").is_err());
+        assert_eq!(mask_phone("+3245678901"), "+32-****-**01");
+    }
+
+    #[test]
+    fn emails_are_checked_and_lowercased() {
+        assert_eq!(email(" Jan@Example.NL ").unwrap(), "jan@example.nl");
+        assert!(email("jan").is_err());
+        assert!(email("jan@example.nl\r\nBcc: x@y.z").is_err());
+        assert!(email("Jan <jan@example.nl>").is_err());
+        assert_eq!(mask_email("jan@example.nl"), "j***@example.nl");
+    }
+
+    #[test]
+    fn hints_with_personal_data_are_refused() {
+        assert!(code_hint("uw geboortedatum").is_err());
+        assert!(code_hint("laatste cijfers BSN").is_err());
+        assert!(code_hint("code 1234 5678").is_err());
+        assert_eq!(
+            code_hint("de code die ik u belde\r\n").unwrap(),
+            "de code die ik u belde"
+        );
+    }
+
+    #[test]
+    fn sender_codes_are_six_digits() {
+        assert!(sender_code("123456").is_ok());
+        assert!(sender_code("12345").is_err());
+        assert!(sender_code("12345a").is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! The Store trait: one per database backend, each method one unit of work in its own
+//! transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: default isolation plus row locks).
+
+use crate::error::StoreResult;
+use crate::model::*;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A shared handle to the store.
+pub type DynStore = Arc<dyn Store>;
+
+/// The persistence boundary of Zegel. Implementations: `zegel-store-sqlite`, `zegel-store-postgres`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Runs the migrations (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- server metadata (key-check value, sealed server keys) ----
+    /// Reads a metadata value.
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets a value only when the key is absent; returns the value now stored (the given one
+    /// or the one another process stored first).
+    async fn meta_init(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+
+    // ---- organisations, keys, users, tokens ----
+    /// Creates an organisation and its first key in one transaction. Conflict on a taken slug.
+    async fn create_org(&self, org: &Organisation, key: &OrgKey) -> StoreResult<()>;
+    /// By id.
+    async fn org_by_id(&self, id: &str) -> StoreResult<Option<Organisation>>;
+    /// By slug.
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Option<Organisation>>;
+    /// All, oldest first.
+    async fn list_orgs(&self) -> StoreResult<Vec<Organisation>>;
+    /// An organisation key by key id.
+    async fn org_key(&self, kek_id: &str) -> StoreResult<Option<OrgKey>>;
+    /// Creates a user. Conflict on a taken e-mail.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// By id.
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// By (lower-cased) e-mail.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Users of an organisation, oldest first.
+    async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
+    /// Stores an API token hash.
+    async fn create_api_token(&self, token: &NewApiToken) -> StoreResult<()>;
+    /// The user owning a token hash (and records `last_used_at`).
+    async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>>;
+
+    // ---- messages ----
+    /// Message, key, recipients, attachments, events and jobs in ONE transaction.
+    async fn insert_message(&self, m: &NewMessage) -> StoreResult<()>;
+    /// By id.
+    async fn message_by_id(&self, id: &str) -> StoreResult<Option<MessageRow>>;
+    /// The wrapped message key; `None` once destroyed.
+    async fn message_key(&self, message_id: &str) -> StoreResult<Option<MessageKey>>;
+    /// A sender's messages, newest first; `before` = created_at strictly before (paging).
+    async fn list_messages(
+        &self,
+        sender_id: &str,
+        before: Option<Ts>,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRow>>;
+    /// Recipients of a message, in insertion order.
+    async fn recipients_of(&self, message_id: &str) -> StoreResult<Vec<RecipientRow>>;
+    /// A recipient by id.
+    async fn recipient_by_id(&self, id: &str) -> StoreResult<Option<RecipientRow>>;
+    /// Attachments of a message, by position.
+    async fn attachments_of(&self, message_id: &str) -> StoreResult<Vec<AttachmentRow>>;
+    /// Events of a message, oldest first.
+    async fn events_of(&self, message_id: &str) -> StoreResult<Vec<Event>>;
+    /// Destroys a message (revoke or expire) in one transaction: deletes its key row, clears
+    /// subject/body/hint/attachment-meta ciphertext and codes, deletes its sessions and pending
+    /// jobs, sets the message state, sets every recipient's status to `revoked`/`expired`,
+    /// records one event per recipient (`kind` = "revoked"/"expired") and queues its blobs for
+    /// deletion. Returns false (and changes nothing) if the message was not active.
+    async fn destroy_message(
+        &self,
+        message_id: &str,
+        state: MessageState,
+        at: Ts,
+        actor: &str,
+    ) -> StoreResult<bool>;
+    /// Ids of active messages whose `expires_at <= now` (at most `limit`).
+    async fn expired_message_ids(&self, now: Ts, limit: u32) -> StoreResult<Vec<String>>;
+    /// Blobs of destroyed messages still to delete.
+    async fn blobs_to_delete(&self, limit: u32) -> StoreResult<Vec<BlobToDelete>>;
+    /// The blob is gone; forget it.
+    async fn blob_deleted(&self, attachment_id: &str) -> StoreResult<()>;
+
+    // ---- recipient access ----
+    /// Everything about a link token hash, in one lookup (by hash: timing does not depend on
+    /// whether the token exists beyond the index lookup).
+    async fn access_by_link_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RecipientAccess>>;
+    /// Everything about a recipient id.
+    async fn access_by_recipient(&self, recipient_id: &str)
+        -> StoreResult<Option<RecipientAccess>>;
+    /// Sets a new one-time code (replacing any previous one) and enqueues its delivery job, in one
+    /// transaction. Returns `Err(locked_until)` instead, changing nothing, when the recipient is
+    /// locked at `now`. A lockout that has passed is cleared (counter back to 0).
+    async fn set_code(
+        &self,
+        recipient_id: &str,
+        code_mac: &[u8],
+        expires_at: Option<Ts>,
+        job: Option<&NewJob>,
+        event: &NewEvent,
+        now: Ts,
+    ) -> StoreResult<Result<(), Ts>>;
+    /// Records a wrong code atomically: if a past lockout has expired the counter restarts at 1;
+    /// when the counter reaches `max_attempts` the recipient is locked until `now + lock_ms`.
+    async fn record_wrong_code(
+        &self,
+        recipient_id: &str,
+        now: Ts,
+        max_attempts: i64,
+        lock_ms: i64,
+        event: &NewEvent,
+    ) -> StoreResult<WrongCodeOutcome>;
+    /// A right code: atomically, only if the stored code MAC still equals `code_mac` and the
+    /// recipient is not locked at `now`: resets the counter, clears a one-time code when
+    /// `one_time`, creates the session, sets status `opened` (from queued/notified/failed) and
+    /// records the event. Returns false (nothing changed) when the code was used or replaced
+    /// meanwhile or the recipient is locked.
+    async fn accept_code(
+        &self,
+        recipient_id: &str,
+        code_mac: &[u8],
+        one_time: bool,
+        session: &SessionRow,
+        event: &NewEvent,
+        now: Ts,
+    ) -> StoreResult<bool>;
+    /// A session by token hash (expired ones are returned too; the caller checks).
+    async fn session_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<SessionRow>>;
+    /// Records an event; when `status` is given, the recipient's status is set to it, but only
+    /// from `queued`/`notified`/`failed`/`opened` (never back out of revoked/expired/replied).
+    async fn record_event(
+        &self,
+        event: &NewEvent,
+        status: Option<RecipientStatus>,
+    ) -> StoreResult<()>;
+
+    // ---- jobs ----
+    /// Enqueues a job outside any other unit of work.
+    async fn enqueue_job(&self, job: &NewJob) -> StoreResult<i64>;
+    /// Atomically claims up to `max` due jobs (`run_at <= now`, not dead, lease free or
+    /// expired): sets `locked_until = now + lease_ms`, increments `attempts`. PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`; SQLite: one `UPDATE ... RETURNING`.
+    async fn claim_jobs(&self, now: Ts, lease_ms: i64, max: u32) -> StoreResult<Vec<Job>>;
+    /// The job succeeded: delete it.
+    async fn complete_job(&self, id: i64) -> StoreResult<()>;
+    /// Try again at `run_at`; the lease is released; `error` is kept for operators.
+    async fn retry_job(&self, id: i64, run_at: Ts, error: &str) -> StoreResult<()>;
+    /// Gives up: marks the job dead with `error`.
+    async fn kill_job(&self, id: i64, error: &str) -> StoreResult<()>;
+    /// The notification went out: sets `notified_at` (first time only), status `notified` if
+    /// still `queued`, and records the event. One transaction.
+    async fn mark_notified(&self, recipient_id: &str, event: &NewEvent) -> StoreResult<()>;
+    /// The notification failed permanently: status `failed` with `reason` + the event.
+    async fn mark_failed(
+        &self,
+        recipient_id: &str,
+        reason: &str,
+        event: &NewEvent,
+    ) -> StoreResult<()>;
+    /// Counts `(pending, dead)` jobs.
+    async fn job_counts(&self) -> StoreResult<(i64, i64)>;
+}

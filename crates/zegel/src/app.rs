@@ -1,0 +1,168 @@
+//! Wiring: configuration -> store, keys, blobs, outbound -> `Zegel`; and the server loop.
+
+use crate::config::{Config, DatabaseUrl, MasterKeySource};
+use anyhow::{bail, Context};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use zegel_core::blobs::Blobs;
+use zegel_core::keys::KeyRing;
+use zegel_core::outbound::{Mailer, OutboxMailer, OutboxSms, SmsSender, SmtpMailer};
+use zegel_core::service::Worker;
+use zegel_core::{DynStore, Zegel};
+use zegel_crypto::MasterKey;
+
+use zegel_core::keys::META_KEY_CHECK;
+
+/// Connects the configured database and runs its migrations.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<DynStore> {
+    let store: DynStore = match &cfg.database {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            Arc::new(
+                zegel_store_sqlite::SqliteStore::connect(&path.to_string_lossy())
+                    .await
+                    .with_context(|| format!("opening SQLite database {}", path.display()))?,
+            )
+        }
+        DatabaseUrl::Postgres(url) => Arc::new(
+            zegel_store_postgres::PgStore::connect(url)
+                .await
+                .with_context(|| format!("connecting to {:?}", cfg.database))?,
+        ),
+    };
+    store
+        .migrate()
+        .await
+        .context("running database migrations")?;
+    Ok(store)
+}
+
+/// Loads the master key. The key file is created on first start only: if the database already
+/// has a key-check value, a missing key file is an error, never a new key.
+async fn master_key(cfg: &Config, store: &DynStore) -> anyhow::Result<MasterKey> {
+    match &cfg.master {
+        MasterKeySource::Inline(b64) => {
+            MasterKey::from_base64(b64).context("ZEGEL_MASTER_KEY is not base64 of 32 bytes")
+        }
+        MasterKeySource::File(path) => {
+            let initialised = store.meta_get(META_KEY_CHECK).await?.is_some();
+            if initialised && !path.exists() {
+                bail!(
+                    "the master key file {} is missing, but this database was initialised with a \
+                     master key; restore the key file (or set ZEGEL_MASTER_KEY)",
+                    path.display()
+                );
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let (key, created) = MasterKey::load_or_create(path)
+                .with_context(|| format!("master key file {}", path.display()))?;
+            if created {
+                tracing::info!(path = %path.display(), "created a new master key; back it up");
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// Builds the service from the configuration.
+pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let store = open_store(cfg).await?;
+    let master = master_key(cfg, &store).await?;
+    let keys = KeyRing::open(&store, master)
+        .await
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    let blobs = Blobs::from_url(&cfg.blob_url).context("opening blob storage")?;
+    let mailer: Arc<dyn Mailer> = match &cfg.smtp {
+        Some(s) => Arc::new(SmtpMailer::new(s).map_err(anyhow::Error::msg)?),
+        None => Arc::new(OutboxMailer::new(outbox_mail_dir(cfg), &cfg.mail_from)?),
+    };
+    let sms: Arc<dyn SmsSender> = Arc::new(OutboxSms::new(outbox_sms_dir(cfg))?);
+    Ok(Arc::new(Zegel {
+        store,
+        blobs,
+        keys,
+        mailer,
+        sms,
+        settings: cfg.settings.clone(),
+        job_wakeup: Arc::new(Notify::new()),
+    }))
+}
+
+/// `<data>/outbox/mail`.
+pub fn outbox_mail_dir(cfg: &Config) -> std::path::PathBuf {
+    cfg.data_dir.join("outbox").join("mail")
+}
+
+/// `<data>/outbox/sms`.
+pub fn outbox_sms_dir(cfg: &Config) -> std::path::PathBuf {
+    cfg.data_dir.join("outbox").join("sms")
+}
+
+/// Binds the listener and fixes `public_url` when it was not configured.
+pub async fn bind(cfg: &mut Config) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    if !cfg.public_url_set {
+        cfg.settings.public_url = format!("http://{}", listener.local_addr()?);
+    }
+    Ok(listener)
+}
+
+/// Serves HTTP, runs the job worker and the sweeper, until SIGTERM / Ctrl-C.
+pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow::Result<()> {
+    let (tx, rx) = watch::channel(false);
+    let worker = tokio::spawn(Worker::new(z.clone()).run(rx.clone()));
+    let sweeper = {
+        let z = z.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move { z.run_sweeper(Duration::from_secs(60), rx).await })
+    };
+    let router = crate::http::router(z.clone(), crate::http::HttpOptions::from_config(cfg));
+    let addr = listener.local_addr()?;
+    // CONTRACT: tests and scripts wait for this line.
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, backend = z.store.backend(), "listening");
+    let mut rx_http = rx.clone();
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = rx_http.borrow_and_update();
+    })
+    .await?;
+    tracing::info!("shutting down: finishing jobs in flight");
+    let _ = tx.send(true);
+    let _ = worker.await;
+    let _ = sweeper.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,282 @@
+//! Configuration: defaults, then `zegel.toml` (`--config`), then `ZEGEL_*` variables.
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zegel_core::outbound::{SmtpSettings, SmtpTls};
+use zegel_core::Settings;
+
+/// The raw, flat configuration keys (`ZEGEL_<KEY>` in upper case).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Raw {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub blob_url: Option<String>,
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub smtp_tls: String,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub smtp_timeout_secs: u64,
+    pub mail_from: Option<String>,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub max_upload_bytes: u64,
+    pub max_body_bytes: usize,
+    pub max_recipients: usize,
+    pub max_attachments: usize,
+    pub default_expiry_days: i64,
+    pub max_expiry_days: i64,
+    pub session_ttl_secs: i64,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+    pub trust_forwarded_for: bool,
+    pub log: String,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        let s = Settings::default();
+        Raw {
+            data_dir: PathBuf::from("./zegel-data"),
+            database_url: None,
+            blob_url: None,
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            smtp_url: None,
+            smtp_tls: "required".into(),
+            smtp_ca_file: None,
+            smtp_timeout_secs: 30,
+            mail_from: None,
+            master_key: None,
+            master_key_file: None,
+            max_upload_bytes: s.max_upload_bytes,
+            max_body_bytes: s.max_body_bytes,
+            max_recipients: s.max_recipients,
+            max_attachments: s.max_attachments,
+            default_expiry_days: s.default_expiry_days,
+            max_expiry_days: s.max_expiry_days,
+            session_ttl_secs: s.session_ttl_secs,
+            rate_limit_per_minute: 300,
+            rate_limit_burst: 100,
+            trust_forwarded_for: false,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Keys accepted from the environment (`ZEGEL_` + upper case).
+const KNOWN: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "blob_url",
+    "listen",
+    "public_url",
+    "smtp_url",
+    "smtp_tls",
+    "smtp_ca_file",
+    "smtp_timeout_secs",
+    "mail_from",
+    "master_key",
+    "master_key_file",
+    "max_upload_bytes",
+    "max_body_bytes",
+    "max_recipients",
+    "max_attachments",
+    "default_expiry_days",
+    "max_expiry_days",
+    "session_ttl_secs",
+    "rate_limit_per_minute",
+    "rate_limit_burst",
+    "trust_forwarded_for",
+    "log",
+];
+
+/// Where the database is.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(u) => match url::Url::parse(u) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    write!(f, "{u}")
+                }
+                Err(_) => f.write_str("postgres://***"),
+            },
+        }
+    }
+}
+
+/// Where the master key comes from.
+pub enum MasterKeySource {
+    /// Base64 in `ZEGEL_MASTER_KEY`.
+    Inline(String),
+    /// A file (created on first start).
+    File(PathBuf),
+}
+
+/// The validated configuration.
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub blob_url: String,
+    pub listen: String,
+    pub public_url_set: bool,
+    pub smtp: Option<SmtpSettings>,
+    pub mail_from: String,
+    pub master: MasterKeySource,
+    pub settings: Settings,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+    pub trust_forwarded_for: bool,
+}
+
+impl Raw {
+    /// Defaults, then the TOML file, then `ZEGEL_*`.
+    pub fn load(config_file: Option<&Path>) -> anyhow::Result<Raw> {
+        let mut fig = Figment::from(Serialized::defaults(Raw::default()));
+        if let Some(p) = config_file {
+            if !p.exists() {
+                bail!("config file {} does not exist", p.display());
+            }
+            fig = fig.merge(Toml::file(p));
+        }
+        fig = fig.merge(Env::prefixed("ZEGEL_").only(KNOWN));
+        for (k, _) in std::env::vars() {
+            if let Some(rest) = k.strip_prefix("ZEGEL_") {
+                let key = rest.to_lowercase();
+                if !KNOWN.contains(&key.as_str()) && !key.starts_with("test_") && key != "config" {
+                    tracing::warn!(variable = %k, "unknown ZEGEL_ variable ignored");
+                }
+            }
+        }
+        fig.extract().context("reading configuration")
+    }
+
+    /// Checks values and derives paths.
+    pub fn validate(self) -> anyhow::Result<Config> {
+        let data_dir = self.data_dir.clone();
+        let database = match &self.database_url {
+            None => DatabaseUrl::Sqlite(data_dir.join("zegel.db")),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                DatabaseUrl::Postgres(u.clone())
+            }
+            Some(u) => match u
+                .strip_prefix("sqlite://")
+                .or_else(|| u.strip_prefix("sqlite:"))
+            {
+                Some(p) => DatabaseUrl::Sqlite(PathBuf::from(p)),
+                None => bail!("ZEGEL_DATABASE_URL must start with sqlite:// or postgres://"),
+            },
+        };
+        let blob_url = self
+            .blob_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("blobs").display()));
+        if !blob_url.starts_with("file://") && !blob_url.starts_with("s3://") {
+            bail!("ZEGEL_BLOB_URL must start with file:// or s3://");
+        }
+        let public_url_set = self.public_url.is_some();
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string();
+        let parsed_public =
+            url::Url::parse(&public_url).context("ZEGEL_PUBLIC_URL is not a URL")?;
+        let host = parsed_public.host_str().unwrap_or("localhost").to_string();
+        let mail_from = self.mail_from.clone().unwrap_or_else(|| {
+            format!(
+                "noreply@{}",
+                if host.contains('.') {
+                    host.clone()
+                } else {
+                    format!("{host}.localhost")
+                }
+            )
+        });
+        let tls = match self.smtp_tls.as_str() {
+            "required" => SmtpTls::Required,
+            "opportunistic" => SmtpTls::Opportunistic,
+            "none" => SmtpTls::None,
+            other => bail!("ZEGEL_SMTP_TLS must be required, opportunistic or none (got {other})"),
+        };
+        let smtp = match &self.smtp_url {
+            None => None,
+            Some(u) => {
+                let url = url::Url::parse(u).context("ZEGEL_SMTP_URL is not a URL")?;
+                let ca_pem = match &self.smtp_ca_file {
+                    Some(p) => Some(
+                        std::fs::read(p)
+                            .with_context(|| format!("ZEGEL_SMTP_CA_FILE {}", p.display()))?,
+                    ),
+                    None => None,
+                };
+                Some(SmtpSettings {
+                    url,
+                    tls,
+                    ca_pem,
+                    from_addr: mail_from.clone(),
+                    timeout: Duration::from_secs(self.smtp_timeout_secs.clamp(1, 60)),
+                })
+            }
+        };
+        let master = match (&self.master_key, &self.master_key_file) {
+            (Some(k), _) => MasterKeySource::Inline(k.clone()),
+            (None, Some(f)) => MasterKeySource::File(f.clone()),
+            (None, None) => MasterKeySource::File(data_dir.join("master.key")),
+        };
+        if self.max_upload_bytes == 0 {
+            bail!("ZEGEL_MAX_UPLOAD_BYTES must be > 0");
+        }
+        if self.rate_limit_per_minute == 0 {
+            bail!("ZEGEL_RATE_LIMIT_PER_MINUTE must be > 0");
+        }
+        let settings = Settings {
+            public_url,
+            max_upload_bytes: self.max_upload_bytes,
+            max_body_bytes: self.max_body_bytes,
+            max_recipients: self.max_recipients,
+            max_attachments: self.max_attachments,
+            default_expiry_days: self.default_expiry_days,
+            max_expiry_days: self.max_expiry_days,
+            session_ttl_secs: self.session_ttl_secs,
+            mail_domain: mail_from
+                .rsplit('@')
+                .next()
+                .unwrap_or("zegel.localhost")
+                .to_string(),
+            ..Settings::default()
+        };
+        Ok(Config {
+            data_dir,
+            database,
+            blob_url,
+            listen: self.listen,
+            public_url_set,
+            smtp,
+            mail_from,
+            master,
+            settings,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            rate_limit_burst: self.rate_limit_burst.max(1),
+            trust_forwarded_for: self.trust_forwarded_for,
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Sender API (`/api/v1/messages`), Bearer API tokens (`zgl_...`).
+
+use super::{client_ip, ApiError, AppState, Client};
+use axum::body::Body;
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Query, Request, State,
+};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use zegel_core::model::{Ts, User};
+use zegel_core::service::NewMessageReq;
+use zegel_core::Error;
+
+pub fn routes(s: &AppState) -> Router<AppState> {
+    // Attachments plus room for the multipart framing and the `message` part.
+    let limit =
+        s.z.settings.max_upload_bytes as usize + s.z.settings.max_body_bytes * 2 + (1 << 20);
+    Router::new()
+        .route(
+            "/api/v1/messages",
+            post(create_message)
+                .layer(DefaultBodyLimit::max(limit))
+                .get(list_messages),
+        )
+        .route("/api/v1/messages/{id}", get(get_message))
+        .route("/api/v1/messages/{id}/revoke", post(revoke_message))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The authenticated sender.
+pub struct Sender(pub User);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+impl FromRequestParts<AppState> for Sender {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError(Error::Unauthorized))?;
+        match s.z.authenticate_api_token(token).await {
+            Ok(u) => Ok(Sender(u)),
+            Err(Error::Unauthorized) => {
+                // Failed logins count against the stranger limit of the address.
+                let req = Request::from_parts(parts.clone(), Body::empty());
+                let key = format!(
+                    "auth:{}",
+                    client_ip(&req, s.opts.trust_forwarded_for).unwrap_or_default()
+                );
+                if let Err(wait) = s.limiter.check(&key) {
+                    return Err(ApiError(Error::Locked {
+                        retry_after_secs: wait,
+                    }));
+                }
+                Err(ApiError(Error::Unauthorized))
+            }
+            Err(e) => Err(ApiError(e)),
+        }
+    }
+}
+
+/// The Bearer token of the access API (not a sender token).
+pub(crate) fn bearer_of(parts: &Parts) -> Option<String> {
+    bearer(parts).map(str::to_string)
+}
+
+fn parse_message_json(bytes: &[u8]) -> Result<NewMessageReq, Error> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("message is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(Error::BadRequest("message must be a JSON object".into()));
+    }
+    serde_json::from_value(v).map_err(|e| {
+        let m = e.to_string();
+        if m.starts_with("missing field") {
+            Error::BadRequest(m)
+        } else {
+            Error::Invalid(m)
+        }
+    })
+}
+
+async fn create_message(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Client(ctx): Client,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let created = if ct.starts_with("application/json") {
+        let max = s.z.settings.max_body_bytes * 2 + 64 * 1024;
+        let bytes = axum::body::to_bytes(req.into_body(), max)
+            .await
+            .map_err(|_| Error::TooLarge(format!("JSON body over {max} bytes")))?;
+        let draft =
+            s.z.begin_message(&sender, parse_message_json(&bytes)?)
+                .await?;
+        draft.commit(&ctx).await?
+    } else if ct.starts_with("multipart/form-data") {
+        let mp = Multipart::from_request(req, &s)
+            .await
+            .map_err(|e| Error::BadRequest(e.body_text()))?;
+        create_from_multipart(&s, &sender, &ctx, mp).await?
+    } else {
+        return Err(Error::BadRequest(
+            "Content-Type must be application/json or multipart/form-data".into(),
+        )
+        .into());
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> Error {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::TooLarge("request body over the upload limit".into())
+    } else {
+        Error::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+    }
+}
+
+async fn create_from_multipart(
+    s: &AppState,
+    sender: &User,
+    ctx: &zegel_core::ClientCtx,
+    mut mp: Multipart,
+) -> Result<zegel_core::service::MessageCreated, Error> {
+    // CONTRACT: the `message` part comes first.
+    let mut first = mp
+        .next_field()
+        .await
+        .map_err(multipart_error)?
+        .ok_or_else(|| Error::BadRequest("empty multipart body".into()))?;
+    if first.name() != Some("message") {
+        return Err(Error::BadRequest(
+            "the first part must be `message` (JSON)".into(),
+        ));
+    }
+    let max = s.z.settings.max_body_bytes * 2 + 64 * 1024;
+    let mut json = Vec::new();
+    while let Some(chunk) = first.chunk().await.map_err(multipart_error)? {
+        if json.len() + chunk.len() > max {
+            return Err(Error::TooLarge(format!("message part over {max} bytes")));
+        }
+        json.extend_from_slice(&chunk);
+    }
+    drop(first);
+    let mut draft =
+        s.z.begin_message(sender, parse_message_json(&json)?)
+            .await?;
+    let res: Result<(), Error> = async {
+        while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+            if field.name() != Some("attachment") {
+                return Err(Error::BadRequest(format!(
+                    "unexpected part {:?}; only `attachment` parts may follow `message`",
+                    field.name().unwrap_or("")
+                )));
+            }
+            let name = field.file_name().unwrap_or("").to_string();
+            let content_type = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let stream = field.map(|r| r.map_err(multipart_error));
+            draft
+                .add_attachment(&name, &content_type, Box::pin(stream))
+                .await?;
+        }
+        Ok(())
+    }
+    .await;
+    match res {
+        Ok(()) => draft.commit(ctx).await,
+        Err(e) => {
+            draft.abort().await;
+            Err(e)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    before: Option<String>,
+}
+
+async fn list_messages(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(b) => {
+            let t = time::OffsetDateTime::parse(b, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| Error::Invalid("before must be an RFC 3339 time".into()))?;
+            Some(Ts((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        }
+    };
+    let list =
+        s.z.list_messages(&sender, before, q.limit.unwrap_or(50))
+            .await?;
+    Ok(Json(serde_json::json!({ "messages": list })).into_response())
+}
+
+async fn get_message(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
+}
+
+async fn revoke_message(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.z.revoke_message(&sender, &id).await?).into_response())
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../openapi.json"),
+    )
+        .into_response()
+}

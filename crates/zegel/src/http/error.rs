@@ -1,0 +1,70 @@
+//! `zegel_core::Error` -> JSON error envelope with the contract's statuses.
+
+use super::InternalError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use zegel_core::Error;
+
+/// An API error: `{"error": "...", "detail": ...}`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+/// The status of a service error (shared with the viewer).
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::Gone(_) => StatusCode::GONE,
+        Error::WrongCode { .. } | Error::CodeExpired | Error::Unauthorized => {
+            StatusCode::UNAUTHORIZED
+        }
+        Error::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Forbidden => StatusCode::FORBIDDEN,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(&self.0);
+        let body = match &self.0 {
+            Error::NotFound => json!({"error": "not_found"}),
+            Error::Gone(r) => json!({"error": "gone", "detail": r.to_string()}),
+            Error::WrongCode { remaining } => {
+                json!({"error": "wrong_code", "remaining_attempts": remaining})
+            }
+            Error::CodeExpired => json!({"error": "code_expired", "detail": "request a new code"}),
+            Error::Locked { retry_after_secs } => {
+                json!({"error": "locked", "detail": {"retry_after_seconds": retry_after_secs}})
+            }
+            Error::TooLarge(d) => json!({"error": "too_large", "detail": d}),
+            Error::BadRequest(d) => json!({"error": "bad_request", "detail": d}),
+            Error::Invalid(d) => json!({"error": "invalid", "detail": d}),
+            Error::Conflict(d) => json!({"error": "conflict", "detail": d}),
+            Error::Unauthorized => json!({"error": "unauthorized"}),
+            Error::Forbidden => json!({"error": "forbidden"}),
+            Error::Internal(_) => json!({"error": "internal"}),
+        };
+        let mut res = (status, Json(body)).into_response();
+        if let Error::Locked { retry_after_secs } = &self.0 {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let Error::Internal(m) = self.0 {
+            res.extensions_mut().insert(InternalError(m));
+        }
+        res
+    }
+}

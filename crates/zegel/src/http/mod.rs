@@ -1,0 +1,226 @@
+//! HTTP: thin handlers over the service layer. `api` (sender JSON), `access` (recipient JSON),
+//! `viewer` (recipient HTML), plus health, security headers, rate limits and request logs.
+
+mod access;
+mod api;
+mod error;
+mod ratelimit;
+mod viewer;
+
+pub use error::ApiError;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use zegel_core::{ClientCtx, Zegel};
+
+/// HTTP settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Requests per minute per client address on stranger-reachable routes.
+    pub rate_limit_per_minute: u32,
+    /// Burst.
+    pub rate_limit_burst: u32,
+    /// Use the first `X-Forwarded-For` address as the client (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Whether `public_url` is https (cookies get `Secure`).
+    pub secure_cookies: bool,
+}
+
+impl HttpOptions {
+    /// From the validated configuration.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        HttpOptions {
+            rate_limit_per_minute: cfg.rate_limit_per_minute,
+            rate_limit_burst: cfg.rate_limit_burst,
+            trust_forwarded_for: cfg.trust_forwarded_for,
+            secure_cookies: cfg.settings.public_url.starts_with("https://"),
+        }
+    }
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub z: Arc<Zegel>,
+    pub opts: Arc<HttpOptions>,
+    pub limiter: Arc<ratelimit::Limiter>,
+}
+
+/// The whole router.
+pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
+    let state = AppState {
+        limiter: Arc::new(ratelimit::Limiter::new(
+            opts.rate_limit_per_minute,
+            opts.rate_limit_burst,
+        )),
+        opts: Arc::new(opts),
+        z,
+    };
+    let stranger = Router::new()
+        .merge(access::routes())
+        .merge(viewer::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/static/zegel.css", get(viewer::stylesheet))
+        .merge(api::routes(&state))
+        .merge(stranger)
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let db = s.z.store.ping().await;
+    let blobs = s.z.blobs.ping().await;
+    match (db, blobs) {
+        (Ok(()), Ok(())) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        (db, blobs) => {
+            if let Err(e) = &db {
+                tracing::error!(error = %e, "readyz: database not reachable");
+            }
+            if let Err(e) = &blobs {
+                tracing::error!(error = %e, "readyz: blob storage not reachable");
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "database": db.is_ok(),
+                    "blobs": blobs.is_ok(),
+                })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        ApiError(zegel_core::Error::NotFound).into_response()
+    } else {
+        viewer::not_found_page()
+    }
+}
+
+/// DESIGN.md's security baseline on every response.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// One log line per request: method, route template (never the token-bearing path), status,
+/// duration, request id.
+async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".into());
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let ip = client_ip(&req, s.opts.trust_forwarded_for);
+    let mut res = next.run(req).await;
+    let status = res.status().as_u16();
+    let internal = res.extensions().get::<InternalError>().map(|e| e.0.clone());
+    if let Some(err) = internal {
+        tracing::error!(%method, %route, status, request_id, error = %err, "request failed");
+    } else {
+        tracing::info!(%method, %route, status, ms = start.elapsed().as_millis() as u64, request_id, client = ip.as_deref().unwrap_or("-"), "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// The text of an internal error, for the request logger (never the body).
+#[derive(Clone, Debug)]
+pub struct InternalError(pub String);
+
+pub(crate) fn client_ip(req: &Request<Body>, trust_xff: bool) -> Option<String> {
+    if trust_xff {
+        if let Some(v) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+        {
+            return Some(v.trim().to_string());
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// The NEN 7513 context of a request.
+pub struct Client(pub ClientCtx);
+
+impl axum::extract::FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut ip = None;
+        if s.opts.trust_forwarded_for {
+            ip = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_string());
+        }
+        if ip.is_none() {
+            ip = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string());
+        }
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().filter(|c| !c.is_control()).take(200).collect());
+        Ok(Client(ClientCtx { ip, user_agent }))
+    }
+}

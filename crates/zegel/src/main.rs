@@ -1,0 +1,251 @@
+//! `zegel`: secure messaging portal for Dutch healthcare.
+
+mod app;
+mod config;
+mod http;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use zegel_core::service::NewUserReq;
+use zegel_core::Zegel;
+
+#[derive(Parser)]
+#[command(
+    name = "zegel",
+    version,
+    about = "Zegel: secure messaging for Dutch healthcare"
+)]
+struct Cli {
+    /// Configuration file (TOML); `ZEGEL_*` variables override it.
+    #[arg(long, global = true, env = "ZEGEL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Demo: SQLite in ./zegel-data, dev outbox, demo sender and a sample message; serves.
+    Demo,
+    /// Serves HTTP and runs the workers.
+    Serve,
+    /// Runs the database migrations and exits.
+    Migrate,
+    /// Organisations, users and API tokens.
+    Admin {
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        cmd: OrgCmd,
+    },
+    /// Users (senders, admins).
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Creates an organisation with its own key.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Lists organisations.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Creates a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Organisation slug (default organisation when absent).
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, default_value = "sender")]
+        role: String,
+    },
+    /// Lists the users of an organisation.
+    List {
+        #[arg(long, default_value = "default")]
+        org: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Creates an API token for E (creating sender E when missing) and prints only the token.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZEGEL_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let raw = config::Raw::load(cli.config.as_deref())?;
+    let mut cfg = raw.validate()?;
+    match cli.cmd {
+        Cmd::Serve => {
+            let listener = app::bind(&mut cfg).await?;
+            let z = app::open(&cfg).await?;
+            app::serve(&cfg, z, listener).await
+        }
+        Cmd::Demo => demo(cfg).await,
+        Cmd::Migrate => {
+            let store = app::open_store(&cfg).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Cmd::Admin { cmd } => {
+            let z = app::open(&cfg).await?;
+            admin(&z, cmd).await
+        }
+    }
+}
+
+async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
+    match cmd {
+        AdminCmd::Org {
+            cmd: OrgCmd::Create { slug, name },
+        } => {
+            let o = z
+                .create_org(&slug, &name)
+                .await
+                .map_err(anyhow::Error::from)?;
+            println!("{}\t{}\t{}", o.id, o.slug, o.name);
+        }
+        AdminCmd::Org { cmd: OrgCmd::List } => {
+            for o in z.store.list_orgs().await? {
+                println!("{}\t{}\t{}", o.id, o.slug, o.name);
+            }
+        }
+        AdminCmd::User {
+            cmd:
+                UserCmd::Create {
+                    email,
+                    name,
+                    org,
+                    role,
+                },
+        } => {
+            let u = z
+                .create_user(NewUserReq {
+                    email,
+                    name,
+                    org_slug: org,
+                    password: None,
+                    role,
+                })
+                .await?;
+            println!("{}\t{}\t{}", u.id, u.email, u.role);
+        }
+        AdminCmd::User {
+            cmd: UserCmd::List { org },
+        } => {
+            let o = z
+                .store
+                .org_by_slug(&org)
+                .await?
+                .with_context(|| format!("no organisation {org}"))?;
+            for u in z.store.list_users(&o.id).await? {
+                println!("{}\t{}\t{}\t{}", u.id, u.email, u.role, u.name);
+            }
+        }
+        AdminCmd::Token {
+            cmd: TokenCmd::Create { email, label },
+        } => {
+            let u = z.ensure_user(&email).await?;
+            // CONTRACT: prints only the token.
+            println!("{}", z.create_api_token(&u, &label).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn demo(mut cfg: config::Config) -> anyhow::Result<()> {
+    let listener = app::bind(&mut cfg).await?;
+    let z = app::open(&cfg).await?;
+    let setup = z.demo_setup().await?;
+    let token = z.create_api_token(&setup.sender, "demo").await?;
+    let req: zegel_core::service::NewMessageReq = serde_json::from_value(serde_json::json!({
+        "subject": "Uitslag bloedonderzoek",
+        "body": "Beste mevrouw Jansen,\n\nDe uitslag van uw bloedonderzoek van vorige week is binnen. \
+                 De waarden zijn goed; u hoeft geen nieuwe afspraak te maken.\n\nMet vriendelijke groet,\nDr. A. de Vries",
+        "recipients": [{"email": "patient@zegel.localhost", "phone": "06 12345678", "verification": "sms"}],
+        "reply": "once",
+        "expires_in_days": 30
+    }))?;
+    let mut draft = z.begin_message(&setup.sender, req).await?;
+    let sample = b"Uitslag bloedonderzoek (demo)\nHb 8,4 mmol/l\nGlucose 5,1 mmol/l\n".to_vec();
+    draft
+        .add_attachment(
+            "uitslag-bloedonderzoek.txt",
+            "text/plain",
+            futures::stream::iter([Ok(bytes::Bytes::from(sample))]),
+        )
+        .await?;
+    let created = draft.commit(&Default::default()).await?;
+    let url = &cfg.settings.public_url;
+    println!();
+    println!("Zegel demo");
+    println!("  URL:             {url}");
+    println!(
+        "  Afzender:        {} ({})",
+        setup.sender.email, setup.sender.name
+    );
+    println!("  API-token:       {token}");
+    println!("  Database:        {:?}", cfg.database);
+    println!(
+        "  Outbox (e-mail): {}",
+        app::outbox_mail_dir(&cfg).display()
+    );
+    println!("  Outbox (sms):    {}", app::outbox_sms_dir(&cfg).display());
+    println!();
+    println!("Voorbeeldbericht aan de demo-patiënt:");
+    for l in &created.links {
+        println!("  {l}");
+    }
+    println!("  De sms-code verschijnt na 'Stuur mij de code' als JSON-bestand in de sms-outbox.");
+    println!();
+    println!("Zelf een bericht sturen:");
+    println!("  curl -H 'Authorization: Bearer {token}' -F 'message={{\"subject\":\"Test\",\"body\":\"Hallo\",\"recipients\":[{{\"email\":\"jan@example.nl\",\"verification\":\"email\"}}]}};type=application/json' -F attachment=@README.md {url}/api/v1/messages");
+    println!();
+    app::serve(&cfg, z, listener).await
+}
