@@ -1,13 +1,10 @@
 //! `zegel`: secure messaging portal for Dutch healthcare.
 
-mod app;
-mod config;
-mod http;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
+use zegel::{app, config};
 use zegel_core::service::NewUserReq;
 use zegel_core::Zegel;
 

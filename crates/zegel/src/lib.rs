@@ -1,0 +1,7 @@
+//! Zegel's binary crate as a library: configuration, wiring and the HTTP layer, so that the
+//! integration tests run the real router.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod http;

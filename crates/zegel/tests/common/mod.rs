@@ -1,0 +1,311 @@
+//! TestApp: the real router on 127.0.0.1:0 over a real store (SQLite file or a fresh
+//! PostgreSQL database), real local blobs and the dev outbox in a temp dir.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use zegel::http::{router, HttpOptions};
+use zegel_core::blobs::Blobs;
+use zegel_core::keys::KeyRing;
+use zegel_core::model::User;
+use zegel_core::outbound::{OutboxMailer, OutboxSms};
+use zegel_core::service::Worker;
+use zegel_core::{DynStore, Settings, Zegel};
+use zegel_crypto::MasterKey;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub z: Arc<Zegel>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub sender: User,
+    pub token: String,
+    pub backend: Backend,
+    pub store_guard: Box<dyn std::any::Any + Send>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub const MASTER: [u8; 32] = [7u8; 32];
+
+pub async fn store_for(backend: Backend) -> Option<(DynStore, Box<dyn std::any::Any + Send>)> {
+    match backend {
+        Backend::Sqlite => {
+            let (s, dir) = zegel_testkit::sqlite_store().await;
+            Some((s, Box::new(dir)))
+        }
+        Backend::Postgres => {
+            let (s, db) = zegel_testkit::postgres_store().await?;
+            Some((s, Box::new(db)))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Option<TestApp> {
+        Self::with(backend, |_| {}).await
+    }
+
+    pub async fn with(backend: Backend, f: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+        let (store, guard) = store_for(backend).await?;
+        Some(Self::on_store(backend, store, guard, f).await)
+    }
+
+    pub async fn on_store(
+        backend: Backend,
+        store: DynStore,
+        store_guard: Box<dyn std::any::Any + Send>,
+        f: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut settings = Settings {
+            public_url: format!("http://{addr}"),
+            ..Settings::default()
+        };
+        f(&mut settings);
+        let keys = KeyRing::open(&store, MasterKey::from_bytes(MASTER))
+            .await
+            .unwrap();
+        let z = Arc::new(Zegel {
+            store,
+            blobs: Blobs::local(dir.path().join("blobs")).unwrap(),
+            keys,
+            mailer: Arc::new(
+                OutboxMailer::new(dir.path().join("outbox/mail"), "zegel@ziekenhuis.example")
+                    .unwrap(),
+            ),
+            sms: Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap()),
+            settings,
+            job_wakeup: Arc::new(Notify::new()),
+        });
+        let app = router(
+            z.clone(),
+            HttpOptions {
+                rate_limit_per_minute: 600,
+                rate_limit_burst: 300,
+                trust_forwarded_for: false,
+                secure_cookies: false,
+            },
+        );
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        let org = z.ensure_org("default", "Ziekenhuis Test").await.unwrap();
+        let sender = z
+            .create_user(zegel_core::service::NewUserReq {
+                email: "arts@ziekenhuis.example".into(),
+                name: "Dr. Test".into(),
+                org_slug: Some(org.slug),
+                password: None,
+                role: "sender".into(),
+            })
+            .await
+            .unwrap();
+        let token = z.create_api_token(&sender, "test").await.unwrap();
+        TestApp {
+            z,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            dir,
+            sender,
+            token,
+            backend,
+            store_guard,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn run_jobs(&self) -> usize {
+        Worker::new(self.z.clone()).drain().await.unwrap()
+    }
+
+    pub fn outbox_dir(&self, kind: &str) -> PathBuf {
+        self.dir.path().join("outbox").join(kind)
+    }
+
+    /// Outbox files of one kind, oldest first.
+    pub fn outbox(&self, kind: &str) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.outbox_dir(kind))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'));
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// The link token in the newest notification to `email`.
+    pub fn link_token(&self, email: &str) -> String {
+        let re = regex::Regex::new(r"/m/([A-Za-z0-9_-]{43})").unwrap();
+        let mails = self.outbox("mail");
+        let mail = mails
+            .iter()
+            .rev()
+            .find(|m| m.contains(&format!("To: {email}")) && re.is_match(m))
+            .unwrap_or_else(|| panic!("no notification to {email} in {} mails", mails.len()));
+        re.captures(mail).unwrap()[1].to_string()
+    }
+
+    /// The newest 6-digit code sent to this e-mail address or phone number.
+    pub fn last_code(&self, to: &str) -> String {
+        let re = regex::Regex::new(r"\b(\d{6})\b").unwrap();
+        let from_sms = self
+            .outbox("sms")
+            .into_iter()
+            .rev()
+            .find(|s| s.contains(to));
+        let text = from_sms.unwrap_or_else(|| {
+            self.outbox("mail")
+                .into_iter()
+                .rev()
+                .find(|m| m.contains(&format!("To: {to}")) && m.contains("toegangscode"))
+                .unwrap_or_else(|| panic!("no code sent to {to}"))
+        });
+        let parsed = if text.starts_with('{') {
+            text
+        } else {
+            let msg = mail_parser::MessageParser::default()
+                .parse(text.as_bytes())
+                .unwrap();
+            msg.body_text(0).unwrap().into_owned()
+        };
+        re.captures(&parsed).unwrap()[1].to_string()
+    }
+
+    pub fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    pub async fn send_json(&self, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/messages"))
+            .header("authorization", self.auth())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends a message to one e-mail-verified recipient and returns (message id, link token).
+    pub async fn send_simple(&self, email: &str) -> (String, String) {
+        let res = self
+            .send_json(serde_json::json!({
+                "subject": "Uitslag",
+                "body": "Alles goed.",
+                "recipients": [{"email": email, "verification": "email"}],
+            }))
+            .await;
+        assert_eq!(res.status(), 201);
+        let v: serde_json::Value = res.json().await.unwrap();
+        self.run_jobs().await;
+        (
+            v["id"].as_str().unwrap().to_string(),
+            self.link_token(email),
+        )
+    }
+
+    /// Challenge + verify by e-mail; returns the access token.
+    pub async fn open_by_email(&self, link: &str, email: &str) -> String {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/v1/access/{link}/challenge")))
+            .json(&serde_json::json!({"method": "email"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        self.run_jobs().await;
+        let code = self.last_code(email);
+        let res = self
+            .client
+            .post(self.url(&format!("/api/v1/access/{link}/verify")))
+            .json(&serde_json::json!({"code": code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let v: serde_json::Value = res.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Every blob key currently stored.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        self.z.blobs.list("att").await.unwrap()
+    }
+}
+
+/// Runs an async test body once per backend: `backend_tests!(name, |app_backend| async { ... })`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::common::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::common::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+/// Everything the database holds, as bytes: the SQLite files (database, WAL, SHM) or a
+/// `pg_dump` of the test database.
+pub async fn dump_database(app: &TestApp) -> Vec<u8> {
+    if let Some(dir) = app.store_guard.downcast_ref::<tempfile::TempDir>() {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if e.path().is_file() {
+                out.extend(std::fs::read(e.path()).unwrap());
+            }
+        }
+        return out;
+    }
+    let db = app
+        .store_guard
+        .downcast_ref::<zegel_testkit::PgDb>()
+        .expect("store guard is a TempDir or a PgDb");
+    let out = std::process::Command::new("pg_dump")
+        .arg("--no-owner")
+        .arg(db.url())
+        .output()
+        .expect("pg_dump runs (scripts/test.sh installs postgresql-client)");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
