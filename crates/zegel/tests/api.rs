@@ -1270,7 +1270,35 @@ async fn the_sent_list_pages_newest_first(b: Backend) {
     assert_eq!(list["messages"].as_array().unwrap().len(), 1);
 }
 
+async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
+    let opts = zegel::http::HttpOptions { rate_limit_per_minute: 60, rate_limit_burst: 5, ..common::default_http() };
+    let Some(app) = TestApp::with_http(b, opts).await else { return };
+    let unknown = zegel_crypto::random_token();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let res = app.client.post(app.url(&format!("/api/v1/access/{unknown}/verify"))).json(&json!({"code": "123456"})).send().await.unwrap();
+        statuses.push(res.status().as_u16());
+        if res.status() == 429 {
+            let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry));
+            assert_eq!(res.json::<Value>().await.unwrap()["error"], "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..5], &[404; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The viewer shares the limit and answers with a Dutch page.
+    let res = app.client.get(app.url(&format!("/m/{unknown}"))).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.text().await.unwrap().contains("Even geduld"));
+    // Health checks and the sender API are not limited as strangers.
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    let res = app.client.get(app.url("/api/v1/messages")).header("authorization", app.auth()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 backend_tests!(
+    strangers_are_rate_limited_per_address_with_retry_after,
     sender_sends_and_recipient_reads_with_an_email_code,
     attachments_stream_in_encrypted_and_download_intact,
     sms_verification_masks_the_number_and_sends_a_code,

@@ -40,6 +40,15 @@ impl Drop for TestApp {
 
 pub const MASTER: [u8; 32] = [7u8; 32];
 
+pub fn default_http() -> HttpOptions {
+    HttpOptions {
+        rate_limit_per_minute: 600,
+        rate_limit_burst: 300,
+        trust_forwarded_for: false,
+        secure_cookies: false,
+    }
+}
+
 pub async fn store_for(backend: Backend) -> Option<(DynStore, Box<dyn std::any::Any + Send>)> {
     match backend {
         Backend::Sqlite => {
@@ -69,6 +78,21 @@ impl TestApp {
         store_guard: Box<dyn std::any::Any + Send>,
         f: impl FnOnce(&mut Settings),
     ) -> TestApp {
+        Self::on_store_with(backend, store, store_guard, f, default_http()).await
+    }
+
+    pub async fn with_http(backend: Backend, opts: HttpOptions) -> Option<TestApp> {
+        let (store, guard) = store_for(backend).await?;
+        Some(Self::on_store_with(backend, store, guard, |_| {}, opts).await)
+    }
+
+    pub async fn on_store_with(
+        backend: Backend,
+        store: DynStore,
+        store_guard: Box<dyn std::any::Any + Send>,
+        f: impl FnOnce(&mut Settings),
+        opts: HttpOptions,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -92,15 +116,7 @@ impl TestApp {
             settings,
             job_wakeup: Arc::new(Notify::new()),
         });
-        let app = router(
-            z.clone(),
-            HttpOptions {
-                rate_limit_per_minute: 600,
-                rate_limit_burst: 300,
-                trust_forwarded_for: false,
-                secure_cookies: false,
-            },
-        );
+        let app = router(z.clone(), opts);
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+mod error;
+mod keyfile;
+mod keys;
+mod secrets;
+mod stream;
+
+pub use error::CryptoError;
+pub use keys::{Dek, Kek, MasterKey, SecretKey};
+pub use secrets::{ct_eq, hash_password, random_code, random_token, token_hash, verify_password};
+pub use stream::{ciphertext_len, StreamDecryptor, StreamEncryptor, ALG_STREAM, CHUNK_SIZE};
