@@ -280,3 +280,82 @@ impl Raw {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load() -> Result<Config, String> {
+        Raw::load(Some(Path::new("zegel.toml")))
+            .and_then(Raw::validate)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn only_a_data_dir_puts_everything_inside_it() {
+        Jail::expect_with(|j| {
+            j.create_file("zegel.toml", "")?;
+            j.set_env("ZEGEL_DATA_DIR", "/srv/zegel");
+            let c = load().map_err(|e| e.to_string())?;
+            assert!(
+                matches!(&c.database, DatabaseUrl::Sqlite(p) if p == Path::new("/srv/zegel/zegel.db"))
+            );
+            assert_eq!(c.blob_url, "file:///srv/zegel/blobs");
+            assert!(
+                matches!(&c.master, MasterKeySource::File(p) if p == Path::new("/srv/zegel/master.key"))
+            );
+            assert_eq!(c.listen, "127.0.0.1:8080");
+            assert!(c.smtp.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        Jail::expect_with(|j| {
+            j.create_file(
+                "zegel.toml",
+                "listen = \"0.0.0.0:9000\"\nmax_upload_bytes = 5000\npublic_url = \"https://zegel.example.nl/\"",
+            )?;
+            j.set_env("ZEGEL_MAX_UPLOAD_BYTES", "7000");
+            j.set_env(
+                "ZEGEL_DATABASE_URL",
+                "postgres://zegel:geheim@db.example/zegel",
+            );
+            j.set_env("ZEGEL_SMTP_URL", "smtp://relay.example:587");
+            j.set_env("ZEGEL_SOMETHING_UNKNOWN", "x");
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.settings.max_upload_bytes, 7000);
+            assert_eq!(c.settings.public_url, "https://zegel.example.nl");
+            assert_eq!(c.mail_from, "noreply@zegel.example.nl");
+            let dbg = format!("{:?}", c.database);
+            assert!(
+                dbg.contains("db.example") && !dbg.contains("geheim"),
+                "{dbg}"
+            );
+            let smtp = c.smtp.as_ref().map(|s| (s.tls, s.url.port()));
+            assert_eq!(smtp, Some((SmtpTls::Required, Some(587))));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (key, value, needle) in [
+            ("ZEGEL_SMTP_TLS", "maybe", "ZEGEL_SMTP_TLS"),
+            ("ZEGEL_DATABASE_URL", "mysql://x", "ZEGEL_DATABASE_URL"),
+            ("ZEGEL_BLOB_URL", "ftp://x", "ZEGEL_BLOB_URL"),
+            ("ZEGEL_MAX_UPLOAD_BYTES", "lots", "MAX_UPLOAD_BYTES"),
+        ] {
+            Jail::expect_with(|j| {
+                j.create_file("zegel.toml", "")?;
+                j.set_env(key, value);
+                let err = load().err().unwrap_or_default();
+                assert!(err.contains(needle), "{key}={value}: {err}");
+                Ok(())
+            });
+        }
+    }
+}

@@ -1117,6 +1117,23 @@ async fn every_response_carries_the_security_headers(b: Backend) {
     assert!(openapi["paths"]["/api/v1/messages"]["post"].is_object());
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("zegel_jobs_pending 0"), "{metrics}");
+    let twos: u64 = regex::Regex::new(r#"zegel_http_requests_total\{class="2xx"\} (\d+)"#)
+        .unwrap()
+        .captures(&metrics)
+        .unwrap()[1]
+        .parse()
+        .unwrap();
+    assert!(twos >= 5, "{metrics}");
 }
 
 async fn nothing_a_user_wrote_is_stored_in_plaintext(b: Backend) {
@@ -1271,15 +1288,31 @@ async fn the_sent_list_pages_newest_first(b: Backend) {
 }
 
 async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
-    let opts = zegel::http::HttpOptions { rate_limit_per_minute: 60, rate_limit_burst: 5, ..common::default_http() };
-    let Some(app) = TestApp::with_http(b, opts).await else { return };
+    let opts = zegel::http::HttpOptions {
+        rate_limit_per_minute: 60,
+        rate_limit_burst: 5,
+        ..common::default_http()
+    };
+    let Some(app) = TestApp::with_http(b, opts).await else {
+        return;
+    };
     let unknown = zegel_crypto::random_token();
     let mut statuses = Vec::new();
     for _ in 0..8 {
-        let res = app.client.post(app.url(&format!("/api/v1/access/{unknown}/verify"))).json(&json!({"code": "123456"})).send().await.unwrap();
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/access/{unknown}/verify")))
+            .json(&json!({"code": "123456"}))
+            .send()
+            .await
+            .unwrap();
         statuses.push(res.status().as_u16());
         if res.status() == 429 {
-            let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((1..=60).contains(&retry));
             assert_eq!(res.json::<Value>().await.unwrap()["error"], "rate_limited");
         }
@@ -1287,13 +1320,32 @@ async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
     assert_eq!(&statuses[..5], &[404; 5]);
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
     // The viewer shares the limit and answers with a Dutch page.
-    let res = app.client.get(app.url(&format!("/m/{unknown}"))).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/m/{unknown}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
     assert!(res.text().await.unwrap().contains("Even geduld"));
     // Health checks and the sender API are not limited as strangers.
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let res = app.client.get(app.url("/api/v1/messages")).header("authorization", app.auth()).send().await.unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = app
+        .client
+        .get(app.url("/api/v1/messages"))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 

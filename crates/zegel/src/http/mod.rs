@@ -52,6 +52,20 @@ pub struct AppState {
     pub z: Arc<Zegel>,
     pub opts: Arc<HttpOptions>,
     pub limiter: Arc<ratelimit::Limiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Request counters by status class (node-local; Prometheus sums the nodes).
+#[derive(Default)]
+pub struct Metrics {
+    by_class: [std::sync::atomic::AtomicU64; 5],
+}
+
+impl Metrics {
+    fn count(&self, status: u16) {
+        let i = usize::from((status / 100).clamp(1, 5) - 1);
+        self.by_class[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The whole router.
@@ -62,6 +76,7 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
             opts.rate_limit_burst,
         )),
         opts: Arc::new(opts),
+        metrics: Arc::new(Metrics::default()),
         z,
     };
     let stranger = Router::new()
@@ -74,6 +89,7 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/static/zegel.css", get(viewer::stylesheet))
         .merge(api::routes(&state))
         .merge(stranger)
@@ -110,6 +126,37 @@ async fn readyz(State(s): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Prometheus text format.
+async fn metrics(State(s): State<AppState>) -> Response {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP zegel_http_requests_total HTTP responses by status class."
+    );
+    let _ = writeln!(out, "# TYPE zegel_http_requests_total counter");
+    for (i, c) in s.metrics.by_class.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "zegel_http_requests_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            c.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    match s.z.store.job_counts().await {
+        Ok((pending, dead)) => {
+            let _ = writeln!(out, "# HELP zegel_jobs_pending Jobs waiting or running.");
+            let _ = writeln!(out, "# TYPE zegel_jobs_pending gauge");
+            let _ = writeln!(out, "zegel_jobs_pending {pending}");
+            let _ = writeln!(out, "# HELP zegel_jobs_dead Jobs that failed permanently.");
+            let _ = writeln!(out, "# TYPE zegel_jobs_dead gauge");
+            let _ = writeln!(out, "zegel_jobs_dead {dead}");
+        }
+        Err(e) => tracing::error!(error = %e, "metrics: job counts failed"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 async fn not_found(req: Request) -> Response {
@@ -160,6 +207,7 @@ async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Res
     let ip = client_ip(&req, s.opts.trust_forwarded_for);
     let mut res = next.run(req).await;
     let status = res.status().as_u16();
+    s.metrics.count(status);
     let internal = res.extensions().get::<InternalError>().map(|e| e.0.clone());
     if let Some(err) = internal {
         tracing::error!(%method, %route, status, request_id, error = %err, "request failed");
