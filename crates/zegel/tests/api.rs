@@ -1349,7 +1349,42 @@ async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
     assert_eq!(res.status(), 200);
 }
 
+async fn an_upload_cut_off_midway_leaves_no_blob_behind(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let boundary = "zegelgrens";
+    let msg = json!({"subject": "s", "recipients": [{"email": "cut@example.nl", "verification": "email"}]});
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"message\"\r\nContent-Type: application/json\r\n\r\n{msg}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"half.bin\"\r\n\r\n"
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(head.into_bytes()))
+        .chain((0..40).map(|_| Ok(vec![b'y'; 256 * 1024])))
+        .chain(std::iter::once(Err(std::io::Error::other("client went away"))))
+        .collect();
+    let res = app
+        .client
+        .post(app.url("/api/v1/messages"))
+        .header("authorization", app.auth())
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await;
+    assert!(res.is_err() || res.unwrap().status().is_client_error());
+    let blob_dir = app.dir.path().join("blobs");
+    let mut left = walk(&blob_dir);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = walk(&blob_dir);
+    }
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    let list: Value = app.client.get(app.url("/api/v1/messages")).header("authorization", app.auth()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["messages"], json!([]));
+}
+
 backend_tests!(
+    an_upload_cut_off_midway_leaves_no_blob_behind,
     strangers_are_rate_limited_per_address_with_retry_after,
     sender_sends_and_recipient_reads_with_an_email_code,
     attachments_stream_in_encrypted_and_download_intact,
