@@ -1,0 +1,158 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod rows;
+mod store;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use zegel_core::{StoreError, StoreResult};
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections in the pool (readers run in parallel under WAL; writers queue on the lock).
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The SQLite implementation of [`zegel_core::Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and creates when missing, with its parent directory) the database at
+    /// `sqlite://path`, `sqlite:path` or a plain file path. Does not run migrations: call
+    /// [`zegel_core::Store::migrate`].
+    ///
+    /// Every connection runs with WAL, `synchronous=FULL` (a committed notification job must
+    /// survive a power cut), `secure_delete=ON` (destroyed ciphertext and keys are overwritten),
+    /// foreign keys on and a 10 s busy timeout.
+    pub async fn connect(url_or_path: &str) -> StoreResult<Self> {
+        let opts = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path)
+                .map_err(|_| StoreError::Database("invalid sqlite url".into()))?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        };
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("secure_delete", "ON");
+        if let Some(parent) = opts.get_filename().parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Database(format!("cannot create database directory: {e}"))
+                })?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(opts)
+            .await
+            .map_err(db_err)?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so a
+    /// transaction never fails half-way with `SQLITE_BUSY` when it upgrades from reading to
+    /// writing; waiting writers queue on the busy timeout. Dropping it uncommitted rolls back.
+    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)
+    }
+}
+
+/// Maps a sqlx error to a [`StoreError`]: unique violations become `Conflict`, everything else
+/// `Database`. Only SQLite's own message goes into the text (constraint and column names,
+/// never bound values).
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_string())
+        }
+        sqlx::Error::Database(d) => StoreError::Database(format!("sqlite: {}", d.message())),
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// The `"message_id"` field of a job's JSON payload, if there is one.
+pub(crate) fn payload_message_id(payload: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    value.get("message_id")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{payload_message_id, SqliteStore};
+    use sqlx::Row;
+    use zegel_core::Store;
+
+    #[tokio::test]
+    async fn connect_creates_the_file_and_sets_the_pragmas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("dir").join("zegel.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        assert!(path.exists(), "database file created with its directories");
+        let mut conn = store.pool.acquire().await.expect("connection");
+        for (pragma, want) in [
+            ("journal_mode", "wal"),
+            ("synchronous", "2"),
+            ("secure_delete", "1"),
+            ("foreign_keys", "1"),
+            ("busy_timeout", "10000"),
+        ] {
+            let row = sqlx::query(&format!("PRAGMA {pragma}"))
+                .fetch_one(&mut *conn)
+                .await
+                .expect("pragma");
+            let got = row
+                .try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                .expect("pragma value");
+            assert_eq!(got, want, "PRAGMA {pragma}");
+        }
+        drop(conn);
+        store.close().await;
+
+        // A plain path works too and opens the same database.
+        let again = SqliteStore::connect(&path.to_string_lossy())
+            .await
+            .expect("connect");
+        again.migrate().await.expect("migrate again");
+        again.ping().await.expect("ping");
+    }
+
+    #[test]
+    fn payload_message_id_reads_the_field_or_nothing() {
+        assert_eq!(
+            payload_message_id(r#"{"message_id":"m1","recipient_id":"r1"}"#).as_deref(),
+            Some("m1")
+        );
+        assert_eq!(payload_message_id(r#"{"recipient_id":"r1"}"#), None);
+        assert_eq!(payload_message_id(r#"{"message_id":7}"#), None);
+        assert_eq!(payload_message_id("not json"), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! Column lists and row mapping. Columns are selected with table-prefixed aliases (`m_id`,
+//! `r_id`) so the same mapping serves single-table queries and joins.
+
+use crate::db_err;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, Type};
+use zegel_core::model::*;
+use zegel_core::{StoreError, StoreResult};
+
+pub(crate) const ORG_COLS: &str = "id, slug, name, active_kek_id, created_at";
+pub(crate) const USER_COLS: &str = "id, org_id, email, name, password_hash, role, created_at";
+pub(crate) const EVENT_COLS: &str =
+    "id, message_id, recipient_id, kind, at, actor, ip, user_agent, detail";
+pub(crate) const ATTACHMENT_COLS: &str =
+    "id, message_id, position, blob_key, meta_ct, size, alg, created_at";
+pub(crate) const SESSION_COLS: &str = "token_hash, recipient_id, created_at, expires_at";
+pub(crate) const JOB_COLS: &str = "id, kind, payload, attempts, max_attempts, created_at, run_at";
+
+/// Message columns of `messages m`.
+pub(crate) const MSG_COLS: &str = "m.id AS m_id, m.org_id AS m_org_id, \
+    m.sender_id AS m_sender_id, m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct, \
+    m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
+    m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
+    m.destroyed_at AS m_destroyed_at";
+
+/// Recipient columns of `recipients r`.
+pub(crate) const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
+    r.email AS r_email, r.phone AS r_phone, r.verification AS r_verification, \
+    r.code_hint_ct AS r_code_hint_ct, r.link_hash AS r_link_hash, r.status AS r_status, \
+    r.failed_reason AS r_failed_reason, r.code_mac AS r_code_mac, \
+    r.code_expires_at AS r_code_expires_at, r.failed_attempts AS r_failed_attempts, \
+    r.locked_until AS r_locked_until, r.language AS r_language, \
+    r.notified_at AS r_notified_at, r.created_at AS r_created_at";
+
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
+where
+    T: Decode<'r, Sqlite> + Type<Sqlite>,
+{
+    row.try_get(col).map_err(db_err)
+}
+
+fn ts(row: &SqliteRow, col: &str) -> StoreResult<Ts> {
+    Ok(Ts(get::<i64>(row, col)?))
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<Ts>> {
+    Ok(get::<Option<i64>>(row, col)?.map(Ts))
+}
+
+fn bad(column: &str) -> StoreError {
+    StoreError::Database(format!("unexpected value in column {column}"))
+}
+
+pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organisation> {
+    Ok(Organisation {
+        id: get(row, "id")?,
+        slug: get(row, "slug")?,
+        name: get(row, "name")?,
+        active_kek_id: get(row, "active_kek_id")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn org_key(row: &SqliteRow) -> StoreResult<OrgKey> {
+    Ok(OrgKey {
+        id: get(row, "id")?,
+        org_id: get(row, "org_id")?,
+        wrapped: get(row, "wrapped")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn user(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: get(row, "id")?,
+        org_id: get(row, "org_id")?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        password_hash: get(row, "password_hash")?,
+        role: get(row, "role")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn message(row: &SqliteRow) -> StoreResult<MessageRow> {
+    let reply: String = get(row, "m_reply_policy")?;
+    let state: String = get(row, "m_state")?;
+    Ok(MessageRow {
+        id: get(row, "m_id")?,
+        org_id: get(row, "m_org_id")?,
+        sender_id: get(row, "m_sender_id")?,
+        subject_ct: get(row, "m_subject_ct")?,
+        body_ct: get(row, "m_body_ct")?,
+        alg: get(row, "m_alg")?,
+        reply_policy: ReplyPolicy::parse(&reply).ok_or_else(|| bad("reply_policy"))?,
+        state: MessageState::parse(&state),
+        created_at: ts(row, "m_created_at")?,
+        expires_at: ts(row, "m_expires_at")?,
+        destroyed_at: opt_ts(row, "m_destroyed_at")?,
+    })
+}
+
+pub(crate) fn message_key(row: &SqliteRow) -> StoreResult<MessageKey> {
+    Ok(MessageKey {
+        message_id: get(row, "message_id")?,
+        kek_id: get(row, "kek_id")?,
+        wrapped_dek: get(row, "wrapped_dek")?,
+    })
+}
+
+pub(crate) fn recipient(row: &SqliteRow) -> StoreResult<RecipientRow> {
+    let verification: String = get(row, "r_verification")?;
+    let status: String = get(row, "r_status")?;
+    Ok(RecipientRow {
+        id: get(row, "r_id")?,
+        message_id: get(row, "r_message_id")?,
+        email: get(row, "r_email")?,
+        phone: get(row, "r_phone")?,
+        verification: Verification::parse(&verification).ok_or_else(|| bad("verification"))?,
+        code_hint_ct: get(row, "r_code_hint_ct")?,
+        link_hash: get(row, "r_link_hash")?,
+        status: RecipientStatus::parse(&status),
+        failed_reason: get(row, "r_failed_reason")?,
+        code_mac: get(row, "r_code_mac")?,
+        code_expires_at: opt_ts(row, "r_code_expires_at")?,
+        failed_attempts: get(row, "r_failed_attempts")?,
+        locked_until: opt_ts(row, "r_locked_until")?,
+        language: get(row, "r_language")?,
+        notified_at: opt_ts(row, "r_notified_at")?,
+        created_at: ts(row, "r_created_at")?,
+    })
+}
+
+pub(crate) fn attachment(row: &SqliteRow) -> StoreResult<AttachmentRow> {
+    Ok(AttachmentRow {
+        id: get(row, "id")?,
+        message_id: get(row, "message_id")?,
+        position: get(row, "position")?,
+        blob_key: get(row, "blob_key")?,
+        meta_ct: get(row, "meta_ct")?,
+        size: get(row, "size")?,
+        alg: get(row, "alg")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn event(row: &SqliteRow) -> StoreResult<Event> {
+    Ok(Event {
+        id: get(row, "id")?,
+        event: NewEvent {
+            message_id: get(row, "message_id")?,
+            recipient_id: get(row, "recipient_id")?,
+            kind: get(row, "kind")?,
+            at: ts(row, "at")?,
+            actor: get(row, "actor")?,
+            ip: get(row, "ip")?,
+            user_agent: get(row, "user_agent")?,
+            detail: get(row, "detail")?,
+        },
+    })
+}
+
+pub(crate) fn session(row: &SqliteRow) -> StoreResult<SessionRow> {
+    Ok(SessionRow {
+        token_hash: get(row, "token_hash")?,
+        recipient_id: get(row, "recipient_id")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: ts(row, "expires_at")?,
+    })
+}
+
+/// A claimed job and its `run_at` (for ordering).
+pub(crate) fn job(row: &SqliteRow) -> StoreResult<(i64, Job)> {
+    Ok((
+        get(row, "run_at")?,
+        Job {
+            id: get(row, "id")?,
+            kind: get(row, "kind")?,
+            payload: get(row, "payload")?,
+            attempts: get(row, "attempts")?,
+            max_attempts: get(row, "max_attempts")?,
+            created_at: ts(row, "created_at")?,
+        },
+    ))
+}
+
+pub(crate) fn access(row: &SqliteRow) -> StoreResult<RecipientAccess> {
+    Ok(RecipientAccess {
+        recipient: recipient(row)?,
+        message: message(row)?,
+        sender_name: get(row, "sender_name")?,
+        org_name: get(row, "org_name")?,
+    })
+}
