@@ -282,6 +282,10 @@ impl Raw {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail returns figment::Error by value"
+)]
 mod tests {
     use super::*;
     use figment::Jail;

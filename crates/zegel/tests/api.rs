@@ -1358,13 +1358,18 @@ async fn an_upload_cut_off_midway_leaves_no_blob_behind(b: Backend) {
     );
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(head.into_bytes()))
         .chain((0..40).map(|_| Ok(vec![b'y'; 256 * 1024])))
-        .chain(std::iter::once(Err(std::io::Error::other("client went away"))))
+        .chain(std::iter::once(Err(std::io::Error::other(
+            "client went away",
+        ))))
         .collect();
     let res = app
         .client
         .post(app.url("/api/v1/messages"))
         .header("authorization", app.auth())
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
         .send()
         .await;
@@ -1379,7 +1384,16 @@ async fn an_upload_cut_off_midway_leaves_no_blob_behind(b: Backend) {
         left = walk(&blob_dir);
     }
     assert!(left.is_empty(), "files left behind: {left:?}");
-    let list: Value = app.client.get(app.url("/api/v1/messages")).header("authorization", app.auth()).send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .client
+        .get(app.url("/api/v1/messages"))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["messages"], json!([]));
 }
 
