@@ -294,3 +294,31 @@ async fn run_code(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_near_30_seconds_and_caps_at_15_minutes() {
+        for _ in 0..100 {
+            let first = backoff_ms(1);
+            assert!((27_000..=33_000).contains(&first), "{first}");
+            let late = backoff_ms(40);
+            assert!((810_000..=990_000).contains(&late), "{late}");
+        }
+        assert!(backoff_ms(2) > 50_000);
+    }
+
+    #[test]
+    fn notifications_are_retried_for_at_least_24_hours() {
+        // Worst case: every delay at -10 % jitter.
+        let worst: i64 = (1..super::super::messages::NOTIFY_MAX_ATTEMPTS)
+            .map(|a| {
+                let base = 30_000i64 * (1i64 << (a.clamp(1, 10) - 1));
+                base.min(15 * 60 * 1000) * 9 / 10
+            })
+            .sum();
+        assert!(worst >= 24 * 3600 * 1000, "{} hours", worst / 3_600_000);
+    }
+}

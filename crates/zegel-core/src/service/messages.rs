@@ -183,8 +183,9 @@ pub(crate) fn unb64(s: &str) -> Result<Vec<u8>> {
         .map_err(|_| Error::Internal("bad base64 in job payload".into()))
 }
 
-/// Attempts for a notification job: about 24 hours of retries with backoff up to 15 minutes.
-pub(crate) const NOTIFY_MAX_ATTEMPTS: i64 = 100;
+/// Attempts for a notification job. CONTRACT: retries go on for at least 24 hours: with
+/// backoff 30 s doubling to 15 minutes and -10 % jitter, 120 attempts last >= 25.9 hours.
+pub(crate) const NOTIFY_MAX_ATTEMPTS: i64 = 120;
 
 struct ValidRecipient {
     email: String,
