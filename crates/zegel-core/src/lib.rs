@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod dkim;
 pub mod error;
 pub mod keys;
 pub mod model;

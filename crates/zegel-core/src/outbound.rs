@@ -1,5 +1,6 @@
 //! Outgoing e-mail and SMS: an SMTP relay (lettre) or the dev outbox on disk.
 
+use crate::dkim::Dkim;
 use async_trait::async_trait;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -118,6 +119,7 @@ pub fn build_message(mail: &OutMail, from_addr: &str) -> Result<Message, SendErr
 pub struct OutboxMailer {
     dir: PathBuf,
     from_addr: String,
+    dkim: Option<Arc<Dkim>>,
 }
 
 impl OutboxMailer {
@@ -128,7 +130,21 @@ impl OutboxMailer {
         Ok(OutboxMailer {
             dir,
             from_addr: from_addr.to_string(),
+            dkim: None,
         })
+    }
+
+    /// Signs every mail with DKIM (as the relay path does).
+    pub fn with_dkim(mut self, dkim: Option<Arc<Dkim>>) -> Self {
+        self.dkim = dkim;
+        self
+    }
+}
+
+fn sign(dkim: &Option<Arc<Dkim>>, raw: Vec<u8>) -> Result<Vec<u8>, SendError> {
+    match dkim {
+        Some(d) => d.sign(&raw).map_err(SendError::Temporary),
+        None => Ok(raw),
     }
 }
 
@@ -173,7 +189,8 @@ impl Mailer for OutboxMailer {
     async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
         let msg = build_message(mail, &self.from_addr)?;
         let id = mail.message_id.split('@').next().unwrap_or("mail");
-        write_atomically(&self.dir, &outbox_name(id, "eml"), msg.formatted()).await
+        let raw = sign(&self.dkim, msg.formatted())?;
+        write_atomically(&self.dir, &outbox_name(id, "eml"), raw).await
     }
 }
 
@@ -225,6 +242,8 @@ pub struct SmtpSettings {
     pub from_addr: String,
     /// Connect and command timeout.
     pub timeout: Duration,
+    /// DKIM signer.
+    pub dkim: Option<Arc<Dkim>>,
 }
 
 /// Delivers through an SMTP relay, one transaction per mail, pooled connections.
@@ -232,6 +251,7 @@ pub struct SmtpSettings {
 pub struct SmtpMailer {
     transport: Arc<AsyncSmtpTransport<Tokio1Executor>>,
     from_addr: String,
+    dkim: Option<Arc<Dkim>>,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -286,6 +306,7 @@ impl SmtpMailer {
         Ok(SmtpMailer {
             transport: Arc::new(b.build()),
             from_addr: s.from_addr.clone(),
+            dkim: s.dkim.clone(),
         })
     }
 }
@@ -300,7 +321,8 @@ fn percent_decode(s: &str) -> String {
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
         let msg = build_message(mail, &self.from_addr)?;
-        match self.transport.send(msg).await {
+        let raw = sign(&self.dkim, msg.formatted())?;
+        match self.transport.send_raw(msg.envelope(), &raw).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
             Err(e) => Err(SendError::Temporary(e.to_string())),

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod db;
+pub mod dkim;
 pub mod fixtures;
 pub mod store_cases;
 

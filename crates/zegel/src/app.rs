@@ -83,7 +83,9 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
     let blobs = Blobs::from_url(&cfg.blob_url).context("opening blob storage")?;
     let mailer: Arc<dyn Mailer> = match &cfg.smtp {
         Some(s) => Arc::new(SmtpMailer::new(s).map_err(anyhow::Error::msg)?),
-        None => Arc::new(OutboxMailer::new(outbox_mail_dir(cfg), &cfg.mail_from)?),
+        None => Arc::new(
+            OutboxMailer::new(outbox_mail_dir(cfg), &cfg.mail_from)?.with_dkim(cfg.dkim.clone()),
+        ),
     };
     let sms: Arc<dyn SmsSender> = Arc::new(OutboxSms::new(outbox_sms_dir(cfg))?);
     Ok(Arc::new(Zegel {

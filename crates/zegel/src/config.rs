@@ -5,7 +5,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use zegel_core::dkim::Dkim;
 use zegel_core::outbound::{SmtpSettings, SmtpTls};
 use zegel_core::Settings;
 
@@ -23,6 +25,9 @@ pub struct Raw {
     pub smtp_ca_file: Option<PathBuf>,
     pub smtp_timeout_secs: u64,
     pub mail_from: Option<String>,
+    pub dkim_domain: Option<String>,
+    pub dkim_selector: Option<String>,
+    pub dkim_key_file: Option<PathBuf>,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
     pub max_upload_bytes: u64,
@@ -52,6 +57,9 @@ impl Default for Raw {
             smtp_ca_file: None,
             smtp_timeout_secs: 30,
             mail_from: None,
+            dkim_domain: None,
+            dkim_selector: None,
+            dkim_key_file: None,
             master_key: None,
             master_key_file: None,
             max_upload_bytes: s.max_upload_bytes,
@@ -139,6 +147,7 @@ pub struct Config {
     pub public_url_set: bool,
     pub smtp: Option<SmtpSettings>,
     pub mail_from: String,
+    pub dkim: Option<Arc<Dkim>>,
     pub master: MasterKeySource,
     pub settings: Settings,
     pub rate_limit_per_minute: u32,
@@ -217,6 +226,15 @@ impl Raw {
             "none" => SmtpTls::None,
             other => bail!("ZEGEL_SMTP_TLS must be required, opportunistic or none (got {other})"),
         };
+        let dkim = match (&self.dkim_domain, &self.dkim_selector, &self.dkim_key_file) {
+            (None, None, None) => None,
+            (Some(domain), Some(selector), Some(file)) => {
+                let pem = std::fs::read(file)
+                    .with_context(|| format!("ZEGEL_DKIM_KEY_FILE {}", file.display()))?;
+                Some(Arc::new(Dkim::from_pem(&pem, domain, selector).map_err(anyhow::Error::msg)?))
+            }
+            _ => bail!("DKIM needs ZEGEL_DKIM_DOMAIN, ZEGEL_DKIM_SELECTOR and ZEGEL_DKIM_KEY_FILE together"),
+        };
         let smtp = match &self.smtp_url {
             None => None,
             Some(u) => {
@@ -234,6 +252,7 @@ impl Raw {
                     ca_pem,
                     from_addr: mail_from.clone(),
                     timeout: Duration::from_secs(self.smtp_timeout_secs.clamp(1, 60)),
+                    dkim: dkim.clone(),
                 })
             }
         };
@@ -272,6 +291,7 @@ impl Raw {
             public_url_set,
             smtp,
             mail_from,
+            dkim,
             master,
             settings,
             rate_limit_per_minute: self.rate_limit_per_minute,

@@ -1397,7 +1397,57 @@ async fn an_upload_cut_off_midway_leaves_no_blob_behind(b: Backend) {
     assert_eq!(list["messages"], json!([]));
 }
 
+async fn notifications_are_dkim_signed_with_rsa_or_ed25519(b: Backend) {
+    use zegel_core::dkim::Dkim;
+    let keys = [
+        ("ed25519", zegel_testkit::dkim::ed25519_key()),
+        ("rsa pkcs8", zegel_testkit::dkim::rsa_key(false)),
+        ("rsa pkcs1", zegel_testkit::dkim::rsa_key(true)),
+    ];
+    for (what, (pem, record)) in keys {
+        let dkim = Dkim::from_pem(pem.as_bytes(), "ziekenhuis.example", "zegel2026").unwrap();
+        let Some(app) = TestApp::with_dkim(b, std::sync::Arc::new(dkim)).await else {
+            return;
+        };
+        app.send_simple("dkim@example.nl").await;
+        let raw = app.outbox("mail").pop().unwrap();
+        assert!(raw.starts_with("DKIM-Signature:"), "{what}");
+        zegel_testkit::dkim::verify(raw.as_bytes(), "zegel2026", "ziekenhuis.example", &record)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        // Tampering breaks it; another key does not verify it.
+        let tampered = raw.replace("Bericht lezen", "Bericht lezen!");
+        assert!(
+            zegel_testkit::dkim::verify(
+                tampered.as_bytes(),
+                "zegel2026",
+                "ziekenhuis.example",
+                &record
+            )
+            .await
+            .is_err(),
+            "{what}"
+        );
+        let (_, other) = zegel_testkit::dkim::ed25519_key();
+        assert!(
+            zegel_testkit::dkim::verify(raw.as_bytes(), "zegel2026", "ziekenhuis.example", &other)
+                .await
+                .is_err(),
+            "{what}"
+        );
+    }
+    // A key file that is not a key is refused at start-up.
+    assert!(Dkim::from_pem(
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "a.nl",
+        "s"
+    )
+    .is_err());
+    assert!(Dkim::from_pem(b"hello", "a.nl", "s").is_err());
+}
+
 backend_tests!(
+    notifications_are_dkim_signed_with_rsa_or_ed25519,
     an_upload_cut_off_midway_leaves_no_blob_behind,
     strangers_are_rate_limited_per_address_with_retry_after,
     sender_sends_and_recipient_reads_with_an_email_code,

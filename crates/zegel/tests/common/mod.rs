@@ -78,12 +78,17 @@ impl TestApp {
         store_guard: Box<dyn std::any::Any + Send>,
         f: impl FnOnce(&mut Settings),
     ) -> TestApp {
-        Self::on_store_with(backend, store, store_guard, f, default_http()).await
+        Self::on_store_with(backend, store, store_guard, f, default_http(), None).await
+    }
+
+    pub async fn with_dkim(backend: Backend, dkim: Arc<zegel_core::dkim::Dkim>) -> Option<TestApp> {
+        let (store, guard) = store_for(backend).await?;
+        Some(Self::on_store_with(backend, store, guard, |_| {}, default_http(), Some(dkim)).await)
     }
 
     pub async fn with_http(backend: Backend, opts: HttpOptions) -> Option<TestApp> {
         let (store, guard) = store_for(backend).await?;
-        Some(Self::on_store_with(backend, store, guard, |_| {}, opts).await)
+        Some(Self::on_store_with(backend, store, guard, |_| {}, opts, None).await)
     }
 
     pub async fn on_store_with(
@@ -92,6 +97,7 @@ impl TestApp {
         store_guard: Box<dyn std::any::Any + Send>,
         f: impl FnOnce(&mut Settings),
         opts: HttpOptions,
+        dkim: Option<Arc<zegel_core::dkim::Dkim>>,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,7 +116,8 @@ impl TestApp {
             keys,
             mailer: Arc::new(
                 OutboxMailer::new(dir.path().join("outbox/mail"), "zegel@ziekenhuis.example")
-                    .unwrap(),
+                    .unwrap()
+                    .with_dkim(dkim),
             ),
             sms: Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap()),
             settings,
