@@ -8,6 +8,7 @@ pub mod keys;
 pub mod model;
 pub mod outbound;
 pub mod service;
+pub mod sms;
 pub mod store;
 
 pub use error::{Error, GoneReason, Result, StoreError, StoreResult};

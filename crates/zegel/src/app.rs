@@ -10,6 +10,7 @@ use zegel_core::blobs::Blobs;
 use zegel_core::keys::KeyRing;
 use zegel_core::outbound::{Mailer, OutboxMailer, OutboxSms, SmsSender, SmtpMailer};
 use zegel_core::service::Worker;
+use zegel_core::sms::HttpSms;
 use zegel_core::{DynStore, Zegel};
 use zegel_crypto::MasterKey;
 
@@ -87,7 +88,10 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
             OutboxMailer::new(outbox_mail_dir(cfg), &cfg.mail_from)?.with_dkim(cfg.dkim.clone()),
         ),
     };
-    let sms: Arc<dyn SmsSender> = Arc::new(OutboxSms::new(outbox_sms_dir(cfg))?);
+    let sms: Arc<dyn SmsSender> = match &cfg.sms {
+        Some(s) => Arc::new(HttpSms::new(s.clone()).map_err(anyhow::Error::msg)?),
+        None => Arc::new(OutboxSms::new(outbox_sms_dir(cfg))?),
+    };
     Ok(Arc::new(Zegel {
         store,
         blobs,

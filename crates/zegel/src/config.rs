@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use zegel_core::dkim::Dkim;
 use zegel_core::outbound::{SmtpSettings, SmtpTls};
+use zegel_core::sms::{BodyFormat, GenericTemplate, HttpSmsSettings, SmsProvider};
 use zegel_core::Settings;
 
 /// The raw, flat configuration keys (`ZEGEL_<KEY>` in upper case).
@@ -28,6 +29,15 @@ pub struct Raw {
     pub dkim_domain: Option<String>,
     pub dkim_selector: Option<String>,
     pub dkim_key_file: Option<PathBuf>,
+    pub sms_provider: String,
+    pub sms_url: Option<String>,
+    pub sms_token: Option<String>,
+    pub sms_sender: String,
+    pub sms_method: String,
+    pub sms_headers: Option<String>,
+    pub sms_body_template: Option<String>,
+    pub sms_body_format: String,
+    pub sms_success_status: Option<String>,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
     pub max_upload_bytes: u64,
@@ -60,6 +70,15 @@ impl Default for Raw {
             dkim_domain: None,
             dkim_selector: None,
             dkim_key_file: None,
+            sms_provider: "outbox".into(),
+            sms_url: None,
+            sms_token: None,
+            sms_sender: "Zegel".into(),
+            sms_method: "POST".into(),
+            sms_headers: None,
+            sms_body_template: None,
+            sms_body_format: "json".into(),
+            sms_success_status: None,
             master_key: None,
             master_key_file: None,
             max_upload_bytes: s.max_upload_bytes,
@@ -77,32 +96,13 @@ impl Default for Raw {
     }
 }
 
-/// Keys accepted from the environment (`ZEGEL_` + upper case).
-const KNOWN: &[&str] = &[
-    "data_dir",
-    "database_url",
-    "blob_url",
-    "listen",
-    "public_url",
-    "smtp_url",
-    "smtp_tls",
-    "smtp_ca_file",
-    "smtp_timeout_secs",
-    "mail_from",
-    "master_key",
-    "master_key_file",
-    "max_upload_bytes",
-    "max_body_bytes",
-    "max_recipients",
-    "max_attachments",
-    "default_expiry_days",
-    "max_expiry_days",
-    "session_ttl_secs",
-    "rate_limit_per_minute",
-    "rate_limit_burst",
-    "trust_forwarded_for",
-    "log",
-];
+/// Keys accepted from the environment (`ZEGEL_` + upper case): exactly the fields of `Raw`.
+fn known_keys() -> Vec<String> {
+    match serde_json::to_value(Raw::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Where the database is.
 #[derive(Clone)]
@@ -148,6 +148,7 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     pub mail_from: String,
     pub dkim: Option<Arc<Dkim>>,
+    pub sms: Option<HttpSmsSettings>,
     pub master: MasterKeySource,
     pub settings: Settings,
     pub rate_limit_per_minute: u32,
@@ -156,6 +157,57 @@ pub struct Config {
 }
 
 impl Raw {
+    fn sms_settings(&self) -> anyhow::Result<Option<HttpSmsSettings>> {
+        let provider = match self.sms_provider.as_str() {
+            "outbox" => return Ok(None),
+            "cm" => SmsProvider::Cm,
+            "messagebird" => SmsProvider::MessageBird,
+            "spryng" => SmsProvider::Spryng,
+            "http" => {
+                let headers: std::collections::BTreeMap<String, String> = match &self.sms_headers {
+                    Some(h) => serde_json::from_str(h)
+                        .context("ZEGEL_SMS_HEADERS must be a JSON object of strings")?,
+                    None => Default::default(),
+                };
+                let success = match &self.sms_success_status {
+                    Some(list) => list
+                        .split(',')
+                        .map(|x| x.trim().parse::<u16>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .context("ZEGEL_SMS_SUCCESS_STATUS must be like 200,201")?,
+                    None => Vec::new(),
+                };
+                SmsProvider::Generic(GenericTemplate {
+                    method: self.sms_method.to_uppercase(),
+                    headers,
+                    body: self.sms_body_template.clone().context(
+                        "ZEGEL_SMS_BODY_TEMPLATE is required for ZEGEL_SMS_PROVIDER=http",
+                    )?,
+                    format: match self.sms_body_format.as_str() {
+                        "json" => BodyFormat::Json,
+                        "form" => BodyFormat::Form,
+                        other => bail!("ZEGEL_SMS_BODY_FORMAT must be json or form (got {other})"),
+                    },
+                    success,
+                })
+            }
+            other => bail!(
+                "ZEGEL_SMS_PROVIDER must be outbox, http, cm, messagebird or spryng (got {other})"
+            ),
+        };
+        let url = self
+            .sms_url
+            .clone()
+            .context("ZEGEL_SMS_URL is required for an SMS gateway")?;
+        Ok(Some(HttpSmsSettings {
+            provider,
+            url,
+            token: self.sms_token.clone().unwrap_or_default(),
+            sender: self.sms_sender.chars().take(11).collect(),
+            timeout: Duration::from_secs(20),
+        }))
+    }
+
     /// Defaults, then the TOML file, then `ZEGEL_*`.
     pub fn load(config_file: Option<&Path>) -> anyhow::Result<Raw> {
         let mut fig = Figment::from(Serialized::defaults(Raw::default()));
@@ -165,11 +217,13 @@ impl Raw {
             }
             fig = fig.merge(Toml::file(p));
         }
-        fig = fig.merge(Env::prefixed("ZEGEL_").only(KNOWN));
+        let known = known_keys();
+        let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+        fig = fig.merge(Env::prefixed("ZEGEL_").only(&known_refs));
         for (k, _) in std::env::vars() {
             if let Some(rest) = k.strip_prefix("ZEGEL_") {
                 let key = rest.to_lowercase();
-                if !KNOWN.contains(&key.as_str()) && !key.starts_with("test_") && key != "config" {
+                if !known.contains(&key) && !key.starts_with("test_") && key != "config" {
                     tracing::warn!(variable = %k, "unknown ZEGEL_ variable ignored");
                 }
             }
@@ -235,6 +289,7 @@ impl Raw {
             }
             _ => bail!("DKIM needs ZEGEL_DKIM_DOMAIN, ZEGEL_DKIM_SELECTOR and ZEGEL_DKIM_KEY_FILE together"),
         };
+        let sms = self.sms_settings()?;
         let smtp = match &self.smtp_url {
             None => None,
             Some(u) => {
@@ -292,6 +347,7 @@ impl Raw {
             smtp,
             mail_from,
             dkim,
+            sms,
             master,
             settings,
             rate_limit_per_minute: self.rate_limit_per_minute,
@@ -349,6 +405,8 @@ mod tests {
             );
             j.set_env("ZEGEL_SMTP_URL", "smtp://relay.example:587");
             j.set_env("ZEGEL_SOMETHING_UNKNOWN", "x");
+            j.set_env("ZEGEL_SMS_PROVIDER", "messagebird");
+            j.set_env("ZEGEL_SMS_URL", "https://rest.example/messages");
             let c = load().map_err(|e| e.to_string())?;
             assert_eq!(c.listen, "0.0.0.0:9000");
             assert_eq!(c.settings.max_upload_bytes, 7000);
@@ -361,6 +419,7 @@ mod tests {
             );
             let smtp = c.smtp.as_ref().map(|s| (s.tls, s.url.port()));
             assert_eq!(smtp, Some((SmtpTls::Required, Some(587))));
+            assert_eq!(c.sms.map(|s| s.provider), Some(SmsProvider::MessageBird));
             Ok(())
         });
     }
@@ -372,6 +431,9 @@ mod tests {
             ("ZEGEL_DATABASE_URL", "mysql://x", "ZEGEL_DATABASE_URL"),
             ("ZEGEL_BLOB_URL", "ftp://x", "ZEGEL_BLOB_URL"),
             ("ZEGEL_MAX_UPLOAD_BYTES", "lots", "MAX_UPLOAD_BYTES"),
+            ("ZEGEL_SMS_PROVIDER", "pigeon", "ZEGEL_SMS_PROVIDER"),
+            ("ZEGEL_SMS_PROVIDER", "cm", "ZEGEL_SMS_URL"),
+            ("ZEGEL_DKIM_DOMAIN", "a.nl", "ZEGEL_DKIM_SELECTOR"),
         ] {
             Jail::expect_with(|j| {
                 j.create_file("zegel.toml", "")?;

@@ -1,0 +1,623 @@
+//! Helpers for the end-to-end tests on the real `zegel` binary: a process guard that waits for
+//! the `listening on http://ADDR` contract line and `/readyz`, a one-shot runner for CLI
+//! commands, an SMTP sink (Python `aiosmtpd`) and mail parsing.
+//!
+//! Nothing here sleeps longer than a poll interval; every wait has an overall timeout, and every
+//! child process is killed when its guard is dropped (also when a test panics).
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_zegel");
+
+/// How long a start may take until `listening on` (migrations on a cold PostgreSQL included).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `/readyz` may take to answer 200 after the listening line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a one-shot command (`admin ...`, a start that must fail) may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Poll interval for files, endpoints and statuses.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// A data directory plus the environment for every `zegel` run on it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// A fresh temporary data directory; `ZEGEL_LISTEN=127.0.0.1:0`.
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("create a temporary data directory");
+        let mut env = Env {
+            dir,
+            vars: Vec::new(),
+        };
+        let data = env.data().to_string_lossy().into_owned();
+        env.set("ZEGEL_DATA_DIR", &data);
+        env.set("ZEGEL_LISTEN", "127.0.0.1:0");
+        env
+    }
+
+    /// Sets (or replaces) a variable for every later run.
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Env {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.into(), value.into()));
+        self
+    }
+
+    /// Removes a variable for every later run.
+    pub fn unset(&mut self, key: &str) -> &mut Env {
+        self.vars.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// `<tmp>/data`: the data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A scratch directory next to the data directory (SMTP sink, scripts).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(&p).expect("create a scratch directory");
+        p
+    }
+
+    /// The command with exactly this environment: inherited `ZEGEL_*` variables are removed so
+    /// that the caller's shell cannot change what is tested.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ZEGEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a command that exits by itself (within a timeout).
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let child = self.command(args).spawn().expect("spawn zegel");
+        match tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output()).await {
+            Ok(out) => {
+                let out = out.expect("wait for zegel");
+                Output {
+                    status: out.status,
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                }
+            }
+            // The future owned the child: dropping it killed the process (kill_on_drop).
+            Err(_) => panic!("`zegel {}` did not exit within {COMMAND_TIMEOUT:?}", args.join(" ")),
+        }
+    }
+
+    /// Runs a command and asserts it succeeded; returns its stdout.
+    pub async fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "`zegel {}` failed with {}\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// `zegel admin token create --email E`: the token.
+    pub async fn token(&self, email: &str) -> String {
+        let out = self.run_ok(&["admin", "token", "create", "--email", email]).await;
+        out.trim().to_string()
+    }
+
+    /// Starts `zegel ARGS` and waits for the listening line and `/readyz` 200.
+    pub async fn start(&self, args: &[&str]) -> Server {
+        let mut child = self.command(args).spawn().expect("spawn zegel");
+        let stdout = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        {
+            let out = child.stdout.take().expect("piped stdout");
+            let lines = stdout.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(out).lines();
+                while let Ok(Some(line)) = r.next_line().await {
+                    lines.lock().expect("stdout lock").push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
+        let mut server = Server {
+            child,
+            base: String::new(),
+            stdout,
+            stderr,
+            client: client(),
+            what: format!("zegel {}", args.join(" ")),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(line)) => {
+                    if let Some(addr) = line.strip_prefix("listening on http://") {
+                        break addr.trim().to_string();
+                    }
+                }
+                Ok(None) => {
+                    let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
+                        .await
+                        .map(|s| format!("{s:?}"))
+                        .unwrap_or_else(|_| "still running".into());
+                    server.fail(&format!("exited ({status}) before `listening on http://`"));
+                }
+                Err(_) => server.fail(&format!("no `listening on http://` within {START_TIMEOUT:?}")),
+            }
+        };
+        server.base = format!("http://{addr}");
+        server.wait_ready().await;
+        server
+    }
+}
+
+/// The result of a one-shot run.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn drain_into<R: AsyncRead + Unpin + Send + 'static>(r: R, buf: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut r = BufReader::new(r).lines();
+        while let Ok(Some(line)) = r.next_line().await {
+            let mut b = buf.lock().expect("stderr lock");
+            b.push_str(&line);
+            b.push('\n');
+        }
+    });
+}
+
+/// An HTTP client that does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("build an HTTP client")
+}
+
+/// A running `zegel` process; killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+    pub client: reqwest::Client,
+    what: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // kill_on_drop covers this too; be explicit. The runtime reaps the child.
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Server {
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Everything the process printed on stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lock").clone()
+    }
+
+    /// Panics with the process output.
+    pub fn fail(&self, why: &str) -> ! {
+        panic!(
+            "{}: {why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what,
+            self.stdout().join("\n"),
+            self.stderr.lock().expect("stderr lock")
+        )
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match self
+                .client
+                .get(self.url("/readyz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => return,
+                Ok(r) => last = format!("status {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        self.fail(&format!("/readyz not 200 within {READY_TIMEOUT:?} (last: {last})"));
+    }
+
+    /// SIGTERM (`kill -TERM PID`), then waits for the exit.
+    pub async fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().expect("the process is running");
+        let sent = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(s) => s.expect("wait for zegel"),
+            Err(_) => self.fail("did not exit within 30 s of SIGTERM"),
+        }
+    }
+
+    /// SIGKILL (`kill -9`), then waits for the exit.
+    pub async fn kill9(mut self) {
+        self.child.start_kill().expect("kill -9 zegel");
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("zegel exits after SIGKILL")
+            .expect("wait for zegel");
+    }
+
+    /// A GET with a Bearer token.
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `POST /api/v1/messages` (JSON); asserts 201 and returns the response body.
+    pub async fn send_message(&self, token: &str, msg: &serde_json::Value) -> serde_json::Value {
+        let r = self
+            .client
+            .post(self.url("/api/v1/messages"))
+            .bearer_auth(token)
+            .json(msg)
+            .send()
+            .await
+            .expect("POST /api/v1/messages");
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if status != 201 {
+            self.fail(&format!("POST /api/v1/messages: {status} {body}"));
+        }
+        serde_json::from_str(&body).expect("201 body is JSON")
+    }
+
+    /// `GET /api/v1/messages/{id}` as JSON (asserts 200).
+    pub async fn message_status(&self, token: &str, id: &str) -> serde_json::Value {
+        let r = self
+            .get_auth(&format!("/api/v1/messages/{id}"), token)
+            .await;
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if status != 200 {
+            self.fail(&format!("GET /api/v1/messages/{id}: {status} {body}"));
+        }
+        serde_json::from_str(&body).expect("message status is JSON")
+    }
+
+    /// Polls until every recipient of every message in `ids` is `notified`.
+    pub async fn wait_all_notified(&self, token: &str, ids: &[String], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut pending = Vec::new();
+            for id in ids {
+                let s = self.message_status(token, id).await;
+                for r in s["recipients"].as_array().expect("recipients") {
+                    if r["status"] != "notified" {
+                        pending.push(format!("{} {}: {}", id, r["email"], r));
+                    }
+                }
+            }
+            if pending.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "{} recipient(s) not notified within {within:?}:\n{}",
+                    pending.len(),
+                    pending.join("\n")
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// Files in `dir` (not dot files, which are still being written), oldest name first.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.is_file()
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    });
+    files.sort();
+    files
+}
+
+/// Polls `dir` until it holds at least `n` files; returns them.
+pub async fn wait_for_files(dir: &Path, n: usize, within: Duration) -> Vec<PathBuf> {
+    let deadline = Instant::now() + within;
+    loop {
+        let files = files_in(dir);
+        if files.len() >= n {
+            return files;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "expected {n} file(s) in {} within {within:?}, found {}",
+                dir.display(),
+                files.len()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A parsed e-mail with the bits the tests look at.
+pub struct Mail {
+    pub raw: String,
+    pub from_name: Option<String>,
+    pub from_addr: Option<String>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub auto_submitted: Option<String>,
+    pub has_date: bool,
+    pub text_parts: Vec<String>,
+    pub html_parts: Vec<String>,
+}
+
+impl Mail {
+    /// Parses an RFC 5322 file with `mail-parser`.
+    pub fn read(path: &Path) -> Mail {
+        use mail_parser::{MessageParser, MimeHeaders, PartType};
+        let bytes = std::fs::read(path).expect("read the mail file");
+        let msg = MessageParser::default()
+            .parse(&bytes)
+            .unwrap_or_else(|| panic!("{} is not a parsable e-mail", path.display()));
+        let from = msg.from().and_then(|a| a.first());
+        let mut text_parts = Vec::new();
+        let mut html_parts = Vec::new();
+        for part in &msg.parts {
+            let ct = part
+                .content_type()
+                .map(|c| {
+                    format!(
+                        "{}/{}",
+                        c.ctype(),
+                        c.subtype().unwrap_or_default()
+                    )
+                    .to_ascii_lowercase()
+                })
+                .unwrap_or_default();
+            match (&part.body, ct.as_str()) {
+                (PartType::Text(t), "text/plain") => text_parts.push(t.to_string()),
+                (PartType::Html(h), "text/html") => html_parts.push(h.to_string()),
+                _ => {}
+            }
+        }
+        Mail {
+            raw: String::from_utf8_lossy(&bytes).into_owned(),
+            from_name: from.and_then(|a| a.name()).map(str::to_string),
+            from_addr: from.and_then(|a| a.address()).map(str::to_string),
+            to: msg
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(str::to_string),
+            subject: msg.subject().map(str::to_string),
+            message_id: msg.message_id().map(str::to_string),
+            auto_submitted: msg
+                .header("Auto-Submitted")
+                .and_then(|h| h.as_text())
+                .map(str::to_string),
+            has_date: msg.date().is_some(),
+            text_parts,
+            html_parts,
+        }
+    }
+
+    /// Raw text, headers (decoded subject) and every decoded part: where leaked content
+    /// would show up in any encoding.
+    pub fn everything(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}",
+            self.raw,
+            self.subject.clone().unwrap_or_default(),
+            self.text_parts.join("\n"),
+            self.html_parts.join("\n")
+        )
+    }
+
+    /// The `/m/` links in the text part.
+    pub fn links(&self) -> Vec<String> {
+        let re = regex::Regex::new(r"https?://[^\s<>]+/m/[A-Za-z0-9_-]+").expect("regex");
+        self.text_parts
+            .iter()
+            .flat_map(|t| re.find_iter(t).map(|m| m.as_str().to_string()).collect::<Vec<_>>())
+            .collect()
+    }
+}
+
+/// Asserts that none of `secrets` appears in the mail, raw or decoded.
+pub fn assert_no_content(mail: &Mail, secrets: &[&str]) {
+    let all = mail.everything();
+    for s in secrets {
+        assert!(
+            !all.contains(s),
+            "the notification leaks message content {s:?}:\n{}",
+            mail.raw
+        );
+    }
+}
+
+/// The Python interpreter that has `aiosmtpd`, or a failure that says how to get it.
+pub fn python_with_aiosmtpd() -> &'static str {
+    static PY: OnceLock<Option<String>> = OnceLock::new();
+    let found = PY.get_or_init(|| {
+        let mut candidates: Vec<String> = Vec::new();
+        if let Ok(p) = std::env::var("ZEGEL_TEST_PYTHON") {
+            candidates.push(p);
+        }
+        // `python3` may be a pyenv shim without Debian's packages; Debian's python3-aiosmtpd
+        // lives in /usr/bin/python3.
+        candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
+        candidates.into_iter().find(|py| {
+            std::process::Command::new(py)
+                .args(["-c", "import aiosmtpd.controller"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    });
+    match found {
+        Some(py) => py,
+        None => panic!(
+            "the SMTP tests need Python's aiosmtpd, which is not installed (neither `python3` nor \
+             /usr/bin/python3 can `import aiosmtpd`). Run scripts/test.sh, which installs it \
+             (apt-get install python3-aiosmtpd), or set ZEGEL_TEST_PYTHON to an interpreter that \
+             has it."
+        ),
+    }
+}
+
+/// Saves each received message as `<dir>/<ns>-<n>.eml` (written to a dot file, then renamed).
+/// Lives until its stdin closes or it is killed.
+const SMTP_SINK: &str = r#"
+import os, sys, time
+from aiosmtpd.controller import Controller
+
+class Saver:
+    def __init__(self, d):
+        self.d = d
+        self.n = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.n += 1
+        name = "%d-%05d.eml" % (time.time_ns(), self.n)
+        data = envelope.original_content or envelope.content
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        tmp = os.path.join(self.d, "." + name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, os.path.join(self.d, name))
+        return "250 2.0.0 Message accepted"
+
+port, d = int(sys.argv[1]), sys.argv[2]
+c = Controller(Saver(d), hostname="127.0.0.1", port=port)
+c.start()
+print("ready", flush=True)
+try:
+    sys.stdin.read()
+finally:
+    c.stop()
+"#;
+
+/// A real SMTP server (aiosmtpd) on 127.0.0.1:`port` saving mails into `dir`; killed on drop.
+pub struct SmtpSink {
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl SmtpSink {
+    /// Starts the sink and waits until it accepts connections.
+    pub async fn start(port: u16, dir: &Path) -> SmtpSink {
+        let py = python_with_aiosmtpd();
+        std::fs::create_dir_all(dir).expect("create the sink directory");
+        let script = dir
+            .parent()
+            .expect("sink directory has a parent")
+            .join("smtp_sink.py");
+        std::fs::write(&script, SMTP_SINK).expect("write the sink script");
+        let mut child = Command::new(py)
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the SMTP sink");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), out.next_line()).await;
+        match ready {
+            Ok(Ok(Some(line))) if line.trim() == "ready" => {}
+            other => {
+                // Give the stderr reader a moment to collect the traceback.
+                let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                panic!(
+                    "the SMTP sink on port {port} did not start ({other:?}):\n{}",
+                    stderr.lock().expect("stderr lock")
+                );
+            }
+        }
+        SmtpSink {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Received mails, oldest first.
+    pub fn mails(&self) -> Vec<Mail> {
+        files_in(&self.dir).iter().map(|p| Mail::read(p)).collect()
+    }
+}
