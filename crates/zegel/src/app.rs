@@ -138,20 +138,25 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
     // CONTRACT: tests and scripts wait for this line.
     println!("listening on http://{addr}");
     tracing::info!(%addr, backend = z.store.backend(), "listening");
+    // SIGTERM / Ctrl-C: the worker stops claiming at once (jobs in flight finish), HTTP stops
+    // accepting and drains its requests.
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: no new jobs, finishing those in flight");
+        let _ = tx.send(true);
+    });
     let mut rx_http = rx.clone();
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = rx_http.borrow_and_update();
+        let _ = rx_http.wait_for(|stop| *stop).await;
     })
     .await?;
-    tracing::info!("shutting down: finishing jobs in flight");
-    let _ = tx.send(true);
     let _ = worker.await;
     let _ = sweeper.await;
+    tracing::info!("stopped cleanly");
     Ok(())
 }
 
