@@ -16,13 +16,25 @@ use zegel_crypto::MasterKey;
 
 use zegel_core::keys::META_KEY_CHECK;
 
+/// Creates the data directory readable by its owner only (an existing one is left as it is).
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
 /// Connects the configured database and runs its migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<DynStore> {
     let store: DynStore = match &cfg.database {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                create_private_dir(dir)?;
             }
             Arc::new(
                 zegel_store_sqlite::SqliteStore::connect(&path.to_string_lossy())
@@ -74,8 +86,7 @@ async fn master_key(cfg: &Config, store: &DynStore) -> anyhow::Result<MasterKey>
 
 /// Builds the service from the configuration.
 pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    create_private_dir(&cfg.data_dir)?;
     let store = open_store(cfg).await?;
     let master = master_key(cfg, &store).await?;
     let keys = KeyRing::open(&store, master)

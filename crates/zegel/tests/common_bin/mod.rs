@@ -103,7 +103,10 @@ impl Env {
                 }
             }
             // The future owned the child: dropping it killed the process (kill_on_drop).
-            Err(_) => panic!("`zegel {}` did not exit within {COMMAND_TIMEOUT:?}", args.join(" ")),
+            Err(_) => panic!(
+                "`zegel {}` did not exit within {COMMAND_TIMEOUT:?}",
+                args.join(" ")
+            ),
         }
     }
 
@@ -123,7 +126,9 @@ impl Env {
 
     /// `zegel admin token create --email E`: the token.
     pub async fn token(&self, email: &str) -> String {
-        let out = self.run_ok(&["admin", "token", "create", "--email", email]).await;
+        let out = self
+            .run_ok(&["admin", "token", "create", "--email", email])
+            .await;
         out.trim().to_string()
     }
 
@@ -169,7 +174,9 @@ impl Env {
                         .unwrap_or_else(|_| "still running".into());
                     server.fail(&format!("exited ({status}) before `listening on http://`"));
                 }
-                Err(_) => server.fail(&format!("no `listening on http://` within {START_TIMEOUT:?}")),
+                Err(_) => server.fail(&format!(
+                    "no `listening on http://` within {START_TIMEOUT:?}"
+                )),
             }
         };
         server.base = format!("http://{addr}");
@@ -234,6 +241,24 @@ impl Server {
         self.stdout.lock().expect("stdout lock").clone()
     }
 
+    /// Everything the process logged on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Asserts that the logs (stderr) hold none of `secrets`: tokens, links, content.
+    pub fn assert_logs_never_contain(&self, secrets: &[&str]) {
+        let logs = self.stderr();
+        assert!(!logs.trim().is_empty(), "{}: no logs at all", self.what);
+        for s in secrets {
+            assert!(
+                !logs.contains(s),
+                "{}: the logs contain {s:?}:\n{logs}",
+                self.what
+            );
+        }
+    }
+
     /// Panics with the process output.
     pub fn fail(&self, why: &str) -> ! {
         panic!(
@@ -261,7 +286,9 @@ impl Server {
             }
             tokio::time::sleep(POLL).await;
         }
-        self.fail(&format!("/readyz not 200 within {READY_TIMEOUT:?} (last: {last})"));
+        self.fail(&format!(
+            "/readyz not 200 within {READY_TIMEOUT:?} (last: {last})"
+        ));
     }
 
     /// SIGTERM (`kill -TERM PID`), then waits for the exit.
@@ -428,12 +455,8 @@ impl Mail {
             let ct = part
                 .content_type()
                 .map(|c| {
-                    format!(
-                        "{}/{}",
-                        c.ctype(),
-                        c.subtype().unwrap_or_default()
-                    )
-                    .to_ascii_lowercase()
+                    format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default())
+                        .to_ascii_lowercase()
                 })
                 .unwrap_or_default();
             match (&part.body, ct.as_str()) {
@@ -480,7 +503,11 @@ impl Mail {
         let re = regex::Regex::new(r"https?://[^\s<>]+/m/[A-Za-z0-9_-]+").expect("regex");
         self.text_parts
             .iter()
-            .flat_map(|t| re.find_iter(t).map(|m| m.as_str().to_string()).collect::<Vec<_>>())
+            .flat_map(|t| {
+                re.find_iter(t)
+                    .map(|m| m.as_str().to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 }

