@@ -240,18 +240,23 @@ pub struct SmtpSettings {
     pub ca_pem: Option<Vec<u8>>,
     /// Envelope and header From address.
     pub from_addr: String,
-    /// Connect and command timeout.
+    /// Deadline for one whole SMTP transaction (connect, EHLO, STARTTLS, MAIL, RCPT, DATA):
+    /// so no single step can take longer either.
     pub timeout: Duration,
     /// DKIM signer.
     pub dkim: Option<Arc<Dkim>>,
 }
 
-/// Delivers through an SMTP relay, one transaction per mail, pooled connections.
+/// Delivers through an SMTP relay, one transaction (and connection) per mail, under one
+/// deadline. lettre's async transport only times out the connect, and its pool would recycle a
+/// connection abandoned mid-transaction; so there is no pool, and a timed-out send drops its
+/// connection.
 #[derive(Clone)]
 pub struct SmtpMailer {
     transport: Arc<AsyncSmtpTransport<Tokio1Executor>>,
     from_addr: String,
     dkim: Option<Arc<Dkim>>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -307,6 +312,7 @@ impl SmtpMailer {
             transport: Arc::new(b.build()),
             from_addr: s.from_addr.clone(),
             dkim: s.dkim.clone(),
+            timeout: s.timeout,
         })
     }
 }
@@ -322,7 +328,14 @@ impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
         let msg = build_message(mail, &self.from_addr)?;
         let raw = sign(&self.dkim, msg.formatted())?;
-        match self.transport.send_raw(msg.envelope(), &raw).await {
+        let sent =
+            tokio::time::timeout(self.timeout, self.transport.send_raw(msg.envelope(), &raw));
+        match sent.await.map_err(|_| {
+            SendError::Temporary(format!(
+                "the mail server did not finish within {} s",
+                self.timeout.as_secs()
+            ))
+        })? {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
             Err(e) => Err(SendError::Temporary(e.to_string())),

@@ -25,6 +25,8 @@ pub struct Raw {
     pub smtp_tls: String,
     pub smtp_ca_file: Option<PathBuf>,
     pub smtp_timeout_secs: u64,
+    pub retry_first_secs: f64,
+    pub notify_max_attempts: i64,
     pub mail_from: Option<String>,
     pub dkim_domain: Option<String>,
     pub dkim_selector: Option<String>,
@@ -66,6 +68,8 @@ impl Default for Raw {
             smtp_tls: "required".into(),
             smtp_ca_file: None,
             smtp_timeout_secs: 30,
+            retry_first_secs: 30.0,
+            notify_max_attempts: 120,
             mail_from: None,
             dkim_domain: None,
             dkim_selector: None,
@@ -331,6 +335,8 @@ impl Raw {
             default_expiry_days: self.default_expiry_days,
             max_expiry_days: self.max_expiry_days,
             session_ttl_secs: self.session_ttl_secs,
+            retry_first_ms: (self.retry_first_secs * 1000.0).clamp(1.0, 900_000.0) as i64,
+            notify_max_attempts: self.notify_max_attempts.max(1),
             mail_domain: mail_from
                 .rsplit('@')
                 .next()

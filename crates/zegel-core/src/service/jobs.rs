@@ -31,9 +31,12 @@ pub struct Worker {
     z: Arc<Zegel>,
 }
 
-/// Backoff before attempt `attempts + 1`: about 30 s, doubling, at most 15 minutes, ±10 %.
-pub(crate) fn backoff_ms(attempts: i64) -> i64 {
-    let base: i64 = 30_000i64.saturating_mul(1i64 << attempts.clamp(1, 10).saturating_sub(1));
+/// Backoff before attempt `attempts + 1`: `first_ms` (30 s by default), doubling, at most 15
+/// minutes, ±10 %.
+pub(crate) fn backoff_ms(first_ms: i64, attempts: i64) -> i64 {
+    let base: i64 = first_ms
+        .max(1)
+        .saturating_mul(1i64 << attempts.clamp(1, 10).saturating_sub(1));
     let capped = base.min(15 * 60 * 1000);
     let jitter = rand::thread_rng().gen_range(-capped / 10..=capped / 10);
     capped + jitter
@@ -122,7 +125,7 @@ async fn run_one(z: &Zegel, job: Job) {
             z.store
                 .retry_job(
                     job.id,
-                    Ts::now().plus_millis(backoff_ms(job.attempts)),
+                    Ts::now().plus_millis(backoff_ms(z.settings.retry_first_ms, job.attempts)),
                     &err,
                 )
                 .await
@@ -302,18 +305,19 @@ mod tests {
     #[test]
     fn backoff_starts_near_30_seconds_and_caps_at_15_minutes() {
         for _ in 0..100 {
-            let first = backoff_ms(1);
+            let first = backoff_ms(30_000, 1);
             assert!((27_000..=33_000).contains(&first), "{first}");
-            let late = backoff_ms(40);
+            let late = backoff_ms(30_000, 40);
             assert!((810_000..=990_000).contains(&late), "{late}");
         }
-        assert!(backoff_ms(2) > 50_000);
+        assert!(backoff_ms(30_000, 2) > 50_000);
+        assert!(backoff_ms(200, 1) <= 220);
     }
 
     #[test]
     fn notifications_are_retried_for_at_least_24_hours() {
         // Worst case: every delay at -10 % jitter.
-        let worst: i64 = (1..super::super::messages::NOTIFY_MAX_ATTEMPTS)
+        let worst: i64 = (1..crate::Settings::default().notify_max_attempts)
             .map(|a| {
                 let base = 30_000i64 * (1i64 << (a.clamp(1, 10) - 1));
                 base.min(15 * 60 * 1000) * 9 / 10

@@ -183,10 +183,6 @@ pub(crate) fn unb64(s: &str) -> Result<Vec<u8>> {
         .map_err(|_| Error::Internal("bad base64 in job payload".into()))
 }
 
-/// Attempts for a notification job. CONTRACT: retries go on for at least 24 hours: with
-/// backoff 30 s doubling to 15 minutes and -10 % jitter, 120 attempts last >= 25.9 hours.
-pub(crate) const NOTIFY_MAX_ATTEMPTS: i64 = 120;
-
 struct ValidRecipient {
     email: String,
     phone: Option<String>,
@@ -479,7 +475,8 @@ impl Draft {
                 })
                 .map_err(|e| Error::Internal(e.to_string()))?,
                 run_at: now,
-                max_attempts: NOTIFY_MAX_ATTEMPTS,
+                // CONTRACT: retries go on for at least 24 hours (see Settings).
+                max_attempts: z.settings.notify_max_attempts,
             });
             events.push(NewEvent {
                 message_id: mid.clone(),

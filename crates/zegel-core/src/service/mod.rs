@@ -53,6 +53,11 @@ pub struct Settings {
     pub job_lease_ms: i64,
     /// Domain part for Message-IDs.
     pub mail_domain: String,
+    /// Delay before the first retry of a failed delivery, in milliseconds (doubles up to 15
+    /// minutes).
+    pub retry_first_ms: i64,
+    /// Attempts of a notification before it is `failed` (120 = at least 24 hours of retries).
+    pub notify_max_attempts: i64,
 }
 
 impl Default for Settings {
@@ -71,6 +76,8 @@ impl Default for Settings {
             session_ttl_secs: 30 * 60,
             job_lease_ms: 45_000,
             mail_domain: "zegel.localhost".into(),
+            retry_first_ms: 30_000,
+            notify_max_attempts: 120,
         }
     }
 }

@@ -78,17 +78,40 @@ impl TestApp {
         store_guard: Box<dyn std::any::Any + Send>,
         f: impl FnOnce(&mut Settings),
     ) -> TestApp {
-        Self::on_store_with(backend, store, store_guard, f, default_http(), None).await
+        Self::on_store_with(backend, store, store_guard, f, default_http(), None, None).await
+    }
+
+    /// With a real mailer (e.g. SMTP to a local server) instead of the dev outbox.
+    pub async fn with_mailer(
+        backend: Backend,
+        mailer: Arc<dyn zegel_core::outbound::Mailer>,
+        f: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
+        let (store, guard) = store_for(backend).await?;
+        Some(
+            Self::on_store_with(backend, store, guard, f, default_http(), None, Some(mailer)).await,
+        )
     }
 
     pub async fn with_dkim(backend: Backend, dkim: Arc<zegel_core::dkim::Dkim>) -> Option<TestApp> {
         let (store, guard) = store_for(backend).await?;
-        Some(Self::on_store_with(backend, store, guard, |_| {}, default_http(), Some(dkim)).await)
+        Some(
+            Self::on_store_with(
+                backend,
+                store,
+                guard,
+                |_| {},
+                default_http(),
+                Some(dkim),
+                None,
+            )
+            .await,
+        )
     }
 
     pub async fn with_http(backend: Backend, opts: HttpOptions) -> Option<TestApp> {
         let (store, guard) = store_for(backend).await?;
-        Some(Self::on_store_with(backend, store, guard, |_| {}, opts, None).await)
+        Some(Self::on_store_with(backend, store, guard, |_| {}, opts, None, None).await)
     }
 
     pub async fn on_store_with(
@@ -98,6 +121,7 @@ impl TestApp {
         f: impl FnOnce(&mut Settings),
         opts: HttpOptions,
         dkim: Option<Arc<zegel_core::dkim::Dkim>>,
+        mailer: Option<Arc<dyn zegel_core::outbound::Mailer>>,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -114,11 +138,13 @@ impl TestApp {
             store,
             blobs: Blobs::local(dir.path().join("blobs")).unwrap(),
             keys,
-            mailer: Arc::new(
-                OutboxMailer::new(dir.path().join("outbox/mail"), "zegel@ziekenhuis.example")
-                    .unwrap()
-                    .with_dkim(dkim),
-            ),
+            mailer: mailer.unwrap_or_else(|| {
+                Arc::new(
+                    OutboxMailer::new(dir.path().join("outbox/mail"), "zegel@ziekenhuis.example")
+                        .unwrap()
+                        .with_dkim(dkim),
+                )
+            }),
             sms: Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap()),
             settings,
             job_wakeup: Arc::new(Notify::new()),

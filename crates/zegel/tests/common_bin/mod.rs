@@ -558,7 +558,7 @@ pub fn python_with_aiosmtpd() -> &'static str {
 /// Saves each received message as `<dir>/<ns>-<n>.eml` (written to a dot file, then renamed).
 /// Lives until its stdin closes or it is killed.
 const SMTP_SINK: &str = r#"
-import os, sys, time
+import asyncio, os, sys, time
 from aiosmtpd.controller import Controller
 
 class Saver:
@@ -567,6 +567,12 @@ class Saver:
         self.n = 0
 
     async def handle_DATA(self, server, session, envelope):
+        if MODE.startswith("slow:"):
+            await asyncio.sleep(float(MODE[5:]))
+        if MODE == "reject550":
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % envelope.rcpt_tos[0]
+        if MODE == "tempfail451":
+            return "451 4.3.0 Mail server temporarily unavailable"
         self.n += 1
         name = "%d-%05d.eml" % (time.time_ns(), self.n)
         data = envelope.original_content or envelope.content
@@ -581,6 +587,7 @@ class Saver:
         return "250 2.0.0 Message accepted"
 
 port, d = int(sys.argv[1]), sys.argv[2]
+MODE = sys.argv[3] if len(sys.argv) > 3 else "accept"
 c = Controller(Saver(d), hostname="127.0.0.1", port=port)
 c.start()
 print("ready", flush=True)
@@ -605,6 +612,11 @@ impl Drop for SmtpSink {
 impl SmtpSink {
     /// Starts the sink and waits until it accepts connections.
     pub async fn start(port: u16, dir: &Path) -> SmtpSink {
+        Self::start_mode(port, dir, "accept").await
+    }
+
+    /// Like `start`, with a behaviour: `accept`, `reject550`, `tempfail451` or `slow:<seconds>`.
+    pub async fn start_mode(port: u16, dir: &Path, mode: &str) -> SmtpSink {
         let py = python_with_aiosmtpd();
         std::fs::create_dir_all(dir).expect("create the sink directory");
         let script = dir
@@ -616,6 +628,7 @@ impl SmtpSink {
             .arg(&script)
             .arg(port.to_string())
             .arg(dir)
+            .arg(mode)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

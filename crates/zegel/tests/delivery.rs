@@ -1,0 +1,204 @@
+//! Delivery through a real SMTP server (aiosmtpd on 127.0.0.1): permanent and temporary
+//! failures, a server that is down and comes back, a server that hangs. Both backends.
+
+mod common;
+#[allow(dead_code)]
+mod common_bin;
+
+use common::{Backend, TestApp};
+use common_bin::{free_port, SmtpSink};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use zegel_core::outbound::{SmtpMailer, SmtpSettings, SmtpTls};
+
+fn smtp(port: u16, timeout_secs: u64) -> Arc<SmtpMailer> {
+    Arc::new(
+        SmtpMailer::new(&SmtpSettings {
+            url: url::Url::parse(&format!("smtp://127.0.0.1:{port}")).unwrap(),
+            tls: SmtpTls::None,
+            ca_pem: None,
+            from_addr: "zegel@ziekenhuis.example".into(),
+            timeout: Duration::from_secs(timeout_secs),
+            dkim: None,
+        })
+        .unwrap(),
+    )
+}
+
+async fn send_one(app: &TestApp, email: &str) -> String {
+    let res = app
+        .send_json(json!({"subject": "s", "body": "b", "recipients": [{"email": email, "verification": "email"}]}))
+        .await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn recipient_status(app: &TestApp, id: &str) -> Value {
+    app.client
+        .get(app.url(&format!("/api/v1/messages/{id}")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["recipients"][0]
+        .clone()
+}
+
+fn events(r: &Value) -> Vec<(String, String)> {
+    r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn a_550_reply_fails_the_recipient_with_the_server_text(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "reject550").await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
+        return;
+    };
+    let id = send_one(&app, "nobody@example.nl").await;
+    app.run_jobs().await;
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(r["status"], "failed");
+    assert!(
+        r["failed_reason"]
+            .as_str()
+            .unwrap()
+            .contains("User unknown"),
+        "{r}"
+    );
+    let ev = events(&r);
+    assert!(
+        ev.iter()
+            .any(|(t, d)| t == "failed" && d.contains("550") && d.contains("User unknown")),
+        "{ev:?}"
+    );
+    assert_eq!(
+        app.z.store.job_counts().await.unwrap(),
+        (0, 1),
+        "one dead job, nothing pending"
+    );
+}
+
+async fn a_451_reply_is_deferred_and_retried(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "tempfail451").await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |s| s.retry_first_ms = 300).await
+    else {
+        return;
+    };
+    let id = send_one(&app, "later@example.nl").await;
+    app.run_jobs().await;
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(r["status"], "queued");
+    assert!(
+        events(&r)
+            .iter()
+            .any(|(t, d)| t == "deferred" && d.contains("451")),
+        "{r}"
+    );
+    assert_eq!(app.z.store.job_counts().await.unwrap(), (1, 0));
+    drop(sink);
+    let _ok = SmtpSink::start(port, &dir.path().join("mail2")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.run_jobs().await;
+    assert_eq!(recipient_status(&app, &id).await["status"], "notified");
+}
+
+async fn a_dead_server_that_comes_back_gets_the_notification(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 5), |s| s.retry_first_ms = 300).await else {
+        return;
+    };
+    let id = send_one(&app, "back@example.nl").await;
+    app.run_jobs().await;
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(r["status"], "queued");
+    assert!(events(&r).iter().any(|(t, _)| t == "deferred"), "{r}");
+    // Not due yet: nothing runs before the backoff.
+    assert_eq!(app.run_jobs().await, 0);
+    let sink = SmtpSink::start(port, &dir.path().join("mail")).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(app.run_jobs().await, 1);
+    assert_eq!(recipient_status(&app, &id).await["status"], "notified");
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].everything().contains("/m/"));
+}
+
+async fn a_hanging_server_times_out_instead_of_blocking(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "slow:30").await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 1), |_| {}).await else {
+        return;
+    };
+    let id = send_one(&app, "slow@example.nl").await;
+    let started = std::time::Instant::now();
+    app.run_jobs().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the send did not time out: {:?}",
+        started.elapsed()
+    );
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(r["status"], "queued");
+    assert!(events(&r).iter().any(|(t, _)| t == "deferred"), "{r}");
+}
+
+async fn several_deliveries_run_in_parallel(b: Backend) {
+    // Ten notifications to a server that needs 2 s per mail: one after another that is 20 s;
+    // the worker runs them side by side.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "slow:2").await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 20), |_| {}).await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(send_one(&app, &format!("p{i}@example.nl")).await);
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(zegel_core::service::Worker::new(app.z.clone()).run(rx));
+    let started = std::time::Instant::now();
+    while sink.mails().len() < 10 && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    tx.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(sink.mails().len(), 10, "after {took:?}");
+    assert!(
+        took < Duration::from_secs(12),
+        "deliveries ran one by one: {took:?}"
+    );
+    for id in ids {
+        assert_eq!(recipient_status(&app, &id).await["status"], "notified");
+    }
+}
+
+backend_tests!(
+    a_550_reply_fails_the_recipient_with_the_server_text,
+    a_451_reply_is_deferred_and_retried,
+    a_dead_server_that_comes_back_gets_the_notification,
+    a_hanging_server_times_out_instead_of_blocking,
+    several_deliveries_run_in_parallel,
+);
