@@ -13,11 +13,20 @@ use std::time::Duration;
 use zegel_core::outbound::{SmtpMailer, SmtpSettings, SmtpTls};
 
 fn smtp(port: u16, timeout_secs: u64) -> Arc<SmtpMailer> {
+    smtp_tls(port, timeout_secs, SmtpTls::None, None)
+}
+
+fn smtp_tls(
+    port: u16,
+    timeout_secs: u64,
+    tls: SmtpTls,
+    ca_pem: Option<Vec<u8>>,
+) -> Arc<SmtpMailer> {
     Arc::new(
         SmtpMailer::new(&SmtpSettings {
             url: url::Url::parse(&format!("smtp://127.0.0.1:{port}")).unwrap(),
-            tls: SmtpTls::None,
-            ca_pem: None,
+            tls,
+            ca_pem,
             from_addr: "zegel@ziekenhuis.example".into(),
             timeout: Duration::from_secs(timeout_secs),
             dkim: None,
@@ -195,7 +204,132 @@ async fn several_deliveries_run_in_parallel(b: Backend) {
     }
 }
 
+/// An internal CA and a server certificate for 127.0.0.1 signed by it (openssl):
+/// (CA cert path, server cert path, server key path).
+fn internal_ca(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let run = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(ok.success(), "openssl {args:?}");
+    };
+    std::fs::write(
+        p("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Zegel test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (p("ca.pem"), p("server.pem"), p("server.key"))
+}
+
+async fn starttls_with_a_trusted_ca_delivers(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = internal_ca(dir.path());
+    let port = free_port();
+    let mode = format!("starttls:{}:{}", cert.display(), key.display());
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), &mode).await;
+    let ca = std::fs::read(&ca).unwrap();
+    let Some(app) =
+        TestApp::with_mailer(b, smtp_tls(port, 10, SmtpTls::Required, Some(ca)), |_| {}).await
+    else {
+        return;
+    };
+    let id = send_one(&app, "tls@example.nl").await;
+    app.run_jobs().await;
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(r["status"], "notified", "{r}");
+    assert_eq!(sink.mails().len(), 1);
+}
+
+async fn required_tls_never_falls_back_to_plain_text(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    // A relay that does not offer STARTTLS.
+    let port = free_port();
+    let plain = SmtpSink::start(port, &dir.path().join("plain")).await;
+    let Some(app) =
+        TestApp::with_mailer(b, smtp_tls(port, 10, SmtpTls::Required, None), |_| {}).await
+    else {
+        return;
+    };
+    let id = send_one(&app, "notls@example.nl").await;
+    app.run_jobs().await;
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(
+        r["status"], "queued",
+        "a missing STARTTLS is temporary: {r}"
+    );
+    assert!(events(&r).iter().any(|(t, _)| t == "deferred"), "{r}");
+    assert!(plain.mails().is_empty(), "nothing may go out in plain text");
+    // A relay whose certificate is not trusted.
+    let (_, cert, key) = internal_ca(dir.path());
+    let port2 = free_port();
+    let mode = format!("starttls:{}:{}", cert.display(), key.display());
+    let untrusted = SmtpSink::start_mode(port2, &dir.path().join("untrusted"), &mode).await;
+    let Some(app2) =
+        TestApp::with_mailer(b, smtp_tls(port2, 10, SmtpTls::Required, None), |_| {}).await
+    else {
+        return;
+    };
+    let id2 = send_one(&app2, "untrusted@example.nl").await;
+    app2.run_jobs().await;
+    let r2 = recipient_status(&app2, &id2).await;
+    assert_eq!(r2["status"], "queued", "{r2}");
+    assert!(untrusted.mails().is_empty());
+}
+
 backend_tests!(
+    starttls_with_a_trusted_ca_delivers,
+    required_tls_never_falls_back_to_plain_text,
     a_550_reply_fails_the_recipient_with_the_server_text,
     a_451_reply_is_deferred_and_retried,
     a_dead_server_that_comes_back_gets_the_notification,

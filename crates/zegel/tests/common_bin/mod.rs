@@ -588,7 +588,14 @@ class Saver:
 
 port, d = int(sys.argv[1]), sys.argv[2]
 MODE = sys.argv[3] if len(sys.argv) > 3 else "accept"
-c = Controller(Saver(d), hostname="127.0.0.1", port=port)
+kw = {}
+if MODE.startswith("starttls:"):
+    import ssl
+    _, cert, key = MODE.split(":", 2)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    kw = {"tls_context": ctx, "require_starttls": True}
+c = Controller(Saver(d), hostname="127.0.0.1", port=port, **kw)
 c.start()
 print("ready", flush=True)
 try:
@@ -615,7 +622,8 @@ impl SmtpSink {
         Self::start_mode(port, dir, "accept").await
     }
 
-    /// Like `start`, with a behaviour: `accept`, `reject550`, `tempfail451` or `slow:<seconds>`.
+    /// Like `start`, with a behaviour: `accept`, `reject550`, `tempfail451`, `slow:<seconds>`
+    /// or `starttls:<cert.pem>:<key.pem>` (STARTTLS offered and required).
     pub async fn start_mode(port: u16, dir: &Path, mode: &str) -> SmtpSink {
         let py = python_with_aiosmtpd();
         std::fs::create_dir_all(dir).expect("create the sink directory");
