@@ -389,6 +389,41 @@ async fn link_or_page(s: &AppState, token: &str) -> Result<LinkInfo, Response> {
     }
 }
 
+/// Every POST: the CSRF token must match its cookie (and the Origin, if sent), and the link
+/// must be active.
+async fn checked_post(
+    s: &AppState,
+    token: &str,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<LinkInfo, Response> {
+    if !csrf_ok(jar, headers, csrf) {
+        return Err(csrf_failed());
+    }
+    link_or_page(s, token).await
+}
+
+/// The recipient session from the cookie; without a valid one, back to the landing page.
+async fn session_or_page(
+    s: &AppState,
+    token: &str,
+    jar: &CookieJar,
+) -> Result<zegel_core::service::RecipientSession, Response> {
+    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+        return Err(see_other(format!("/m/{token}")));
+    };
+    match s.z.recipient_session(token, cookie.value()).await {
+        Ok(sess) => Ok(sess),
+        Err(Error::Unauthorized | Error::Forbidden) => Err(see_other(format!("/m/{token}"))),
+        Err(Error::Gone(_)) => Err(link_or_page(s, token)
+            .await
+            .err()
+            .unwrap_or_else(not_found_page)),
+        Err(e) => Err(error_page(&e)),
+    }
+}
+
 async fn landing(State(s): State<AppState>, Path(token): Path<String>, jar: CookieJar) -> Response {
     let info = match link_or_page(&s, &token).await {
         Ok(i) => i,
@@ -422,10 +457,7 @@ async fn start(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&jar, &headers, &f.csrf) {
-        return csrf_failed();
-    }
-    let info = match link_or_page(&s, &token).await {
+    let info = match checked_post(&s, &token, &jar, &headers, &f.csrf).await {
         Ok(i) => i,
         Err(page) => return page,
     };
@@ -477,10 +509,7 @@ async fn send_code(
     Client(ctx): Client,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&jar, &headers, &f.csrf) {
-        return csrf_failed();
-    }
-    let info = match link_or_page(&s, &token).await {
+    let info = match checked_post(&s, &token, &jar, &headers, &f.csrf).await {
         Ok(i) => i,
         Err(page) => return page,
     };
@@ -558,10 +587,7 @@ async fn verify(
     Client(ctx): Client,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    if !csrf_ok(&jar, &headers, &f.csrf) {
-        return csrf_failed();
-    }
-    let info = match link_or_page(&s, &token).await {
+    let info = match checked_post(&s, &token, &jar, &headers, &f.csrf).await {
         Ok(i) => i,
         Err(page) => return page,
     };
@@ -617,19 +643,9 @@ async fn message_page(
     jar: CookieJar,
     Client(ctx): Client,
 ) -> Response {
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        return see_other(format!("/m/{token}"));
-    };
-    let session = match s.z.recipient_session(&token, cookie.value()).await {
+    let session = match session_or_page(&s, &token, &jar).await {
         Ok(sess) => sess,
-        Err(Error::Unauthorized | Error::Forbidden) => return see_other(format!("/m/{token}")),
-        Err(Error::Gone(_)) => {
-            return link_or_page(&s, &token)
-                .await
-                .err()
-                .unwrap_or_else(not_found_page)
-        }
-        Err(e) => return error_page(&e),
+        Err(page) => return page,
     };
     let view = match s.z.read_message(&session, &ctx).await {
         Ok(v) => v,
@@ -672,13 +688,9 @@ async fn download(
     jar: CookieJar,
     Client(ctx): Client,
 ) -> Response {
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        return see_other(format!("/m/{token}"));
-    };
-    let session = match s.z.recipient_session(&token, cookie.value()).await {
+    let session = match session_or_page(&s, &token, &jar).await {
         Ok(sess) => sess,
-        Err(Error::Unauthorized | Error::Forbidden) => return see_other(format!("/m/{token}")),
-        Err(e) => return error_page(&e),
+        Err(page) => return page,
     };
     match s.z.open_attachment(&session, &id, &ctx).await {
         Ok((view, stream)) => download_response(&view, stream),
