@@ -379,6 +379,9 @@ def run(args: argparse.Namespace) -> int:
         "size_mib": args.size_mib,
         "dir": tmp,
         "zegel": zegel,
+        # Other work on the machine (a cargo build, say) skews every figure: check this.
+        "loadavg_at_start": list(os.getloadavg()),
+        "cpus": os.cpu_count(),
     }
     try:
         log(f"working in {tmp}")
@@ -533,6 +536,7 @@ def report(r: dict) -> None:
     mib = lambda b: b / MIB  # noqa: E731
     rows = [
         ("size", f"{size_mib} MiB"),
+        ("load average at start", " ".join(f"{x:.2f}" for x in r["loadavg_at_start"]) + f"  ({r['cpus']} CPUs)"),
         ("dd write (conv=fdatasync)", f"{dd['mb_s']:8.1f} MB/s  ({dd['seconds']:.2f} s)"),
         ("upload (encrypt + fsync)", f"{up['mb_s']:8.1f} MB/s  ({up['seconds']:.2f} s, server CPU {up['server_cpu_seconds']:.2f} s)"),
         ("  upload / dd", f"{up['ratio_to_dd']:8.2f} x"),

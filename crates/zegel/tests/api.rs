@@ -1446,7 +1446,73 @@ async fn notifications_are_dkim_signed_with_rsa_or_ed25519(b: Backend) {
     assert!(Dkim::from_pem(b"hello", "a.nl", "s").is_err());
 }
 
+async fn a_tampered_or_truncated_blob_never_downloads_as_wrong_bytes(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let data = random_bytes(300 * 1024);
+    let form = multipart_message(&json!({"subject": "s", "recipients": [{"email": "t@example.nl", "verification": "email"}]}))
+        .part("attachment", file_part("a.bin", data.clone(), "application/octet-stream"));
+    let res = app
+        .client
+        .post(app.url("/api/v1/messages"))
+        .header("authorization", app.auth())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    app.run_jobs().await;
+    let link = app.link_token("t@example.nl");
+    let at = app.open_by_email(&link, "t@example.nl").await;
+    let m: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link}/message")))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let aid = m["attachments"][0]["id"].as_str().unwrap().to_string();
+    let blob = app.dir.path().join("blobs").join(&app.blob_keys().await[0]);
+    let original = std::fs::read(&blob).unwrap();
+    let download = || async {
+        match app
+            .client
+            .get(app.url(&format!("/api/v1/access/{link}/attachments/{aid}")))
+            .bearer_auth(&at)
+            .send()
+            .await
+        {
+            Ok(res) => res.bytes().await.map(|b| b.to_vec()).ok(),
+            Err(_) => None,
+        }
+    };
+    assert_eq!(download().await.as_deref(), Some(data.as_slice()));
+    // Truncated by one chunk's tail: the final chunk is missing.
+    std::fs::write(&blob, &original[..original.len() - 100]).unwrap();
+    let got = download().await;
+    assert!(
+        got.as_deref() != Some(data.as_slice()),
+        "a truncated blob downloaded as the full file"
+    );
+    // One flipped bit in the middle.
+    let mut flipped = original.clone();
+    flipped[150 * 1024] ^= 1;
+    std::fs::write(&blob, &flipped).unwrap();
+    let got = download().await;
+    assert!(
+        got.as_deref() != Some(data.as_slice()),
+        "a tampered blob downloaded as the original"
+    );
+    if let Some(bytes) = got {
+        // Whatever arrived before the error is a verified prefix, never altered bytes.
+        assert!(bytes.len() < data.len() && data.starts_with(&bytes));
+    }
+}
+
 backend_tests!(
+    a_tampered_or_truncated_blob_never_downloads_as_wrong_bytes,
     notifications_are_dkim_signed_with_rsa_or_ed25519,
     an_upload_cut_off_midway_leaves_no_blob_behind,
     strangers_are_rate_limited_per_address_with_retry_after,

@@ -369,8 +369,8 @@ impl Draft {
                 }
                 enc.update(&chunk, &mut out)?;
                 if out.len() >= 1 << 20 {
-                    writer.write(&out).await?;
-                    out.clear();
+                    let full = std::mem::replace(&mut out, Vec::with_capacity(1 << 20));
+                    writer.write(Bytes::from(full)).await?;
                 }
             }
             Ok(())
@@ -382,7 +382,7 @@ impl Draft {
         }
         let finish: Result<()> = async {
             enc.finish(&mut out)?;
-            writer.write(&out).await?;
+            writer.write(Bytes::from(std::mem::take(&mut out))).await?;
             Ok(())
         }
         .await;
