@@ -392,7 +392,7 @@ async fn kill_9_during_a_burst(mut env: Env, label: &str) {
     );
     eprintln!(
         "{label}: killed after {at_kill} acknowledgements ({mailed_before_kill} notifications \
-         mailed by then); {} acknowledged in all, {} lost (first: {:?})",
+         in the sink at that moment); {} acknowledged in all, {} lost (first: {:?})",
         sent.len(),
         lost.len(),
         lost.first()
