@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
+use crate::ring_gcm::RingAes256Gcm;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
 use base64::alphabet;
@@ -86,11 +87,13 @@ fn aes256gcm(key: &[u8; KEY_LEN]) -> Aes256Gcm {
 
 /// The AES-256-GCM key of one stored object:
 /// HKDF-SHA256(ikm = DEK, info = "zegel-object-v1:" + object_id).
-pub(crate) fn object_cipher(dek: &[u8; KEY_LEN], object_id: &str) -> Aes256Gcm {
-    aes256gcm(&hkdf_sha256(
-        dek,
-        &[OBJECT_KEY_PREFIX, object_id.as_bytes()],
-    ))
+pub(crate) fn object_cipher(dek: &[u8; KEY_LEN], object_id: &str) -> RingAes256Gcm {
+    let key = hkdf_sha256(dek, &[OBJECT_KEY_PREFIX, object_id.as_bytes()]);
+    match RingAes256Gcm::new(&key) {
+        Some(c) => c,
+        // ring accepts every 32-byte AES-256 key.
+        None => unreachable!("ring refused a 32-byte AES-256-GCM key"),
+    }
 }
 
 /// AES-256-GCM with a random nonce; output nonce || ciphertext || tag.

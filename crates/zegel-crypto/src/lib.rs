@@ -10,6 +10,7 @@
 mod error;
 mod keyfile;
 mod keys;
+mod ring_gcm;
 mod secrets;
 mod stream;
 

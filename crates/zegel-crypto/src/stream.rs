@@ -8,9 +8,9 @@
 
 use std::fmt;
 
+use crate::ring_gcm::RingAes256Gcm as Aes256Gcm;
 use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32, StreamBE32};
 use aes_gcm::aead::{self, Buffer};
-use aes_gcm::Aes256Gcm;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
