@@ -84,6 +84,7 @@ impl AeadInPlace for RingAes256Gcm {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
