@@ -8,8 +8,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
 /// Headers covered by the signature (those a notification carries).
-const SIGNED_HEADERS: [&str; 8] = [
+const SIGNED_HEADERS: [&str; 9] = [
     "From",
+    "Reply-To",
     "To",
     "Subject",
     "Date",

@@ -100,7 +100,10 @@ pub fn build_message(mail: &OutMail, from_addr: &str) -> Result<Message, SendErr
     let to: Mailbox = header_safe(&mail.to)
         .parse()
         .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
+    // Replies by plain e-mail go to the no-reply sender address, never to a person: the text
+    // explains how to answer securely instead.
     Message::builder()
+        .reply_to(from.clone())
         .from(from)
         .to(to)
         .subject(header_safe(&mail.subject))

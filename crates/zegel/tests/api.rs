@@ -85,6 +85,10 @@ async fn sender_sends_and_recipient_reads_with_an_email_code(b: Backend) {
         "Ziekenhuis Test"
     );
     assert!(raw.contains("Auto-Submitted: auto-generated"));
+    assert_eq!(
+        msg.reply_to().unwrap().first().unwrap().address().unwrap(),
+        "zegel@ziekenhuis.example"
+    );
     assert!(msg.message_id().is_some());
     let text = msg.body_text(0).unwrap();
     let html = msg.body_html(0).unwrap();
