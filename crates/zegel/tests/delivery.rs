@@ -22,14 +22,30 @@ fn smtp_tls(
     tls: SmtpTls,
     ca_pem: Option<Vec<u8>>,
 ) -> Arc<SmtpMailer> {
+    smtp_with(
+        &format!("smtp://127.0.0.1:{port}"),
+        timeout_secs,
+        tls,
+        ca_pem,
+        None,
+    )
+}
+
+fn smtp_with(
+    url: &str,
+    timeout_secs: u64,
+    tls: SmtpTls,
+    ca_pem: Option<Vec<u8>>,
+    dkim: Option<Arc<zegel_core::dkim::Dkim>>,
+) -> Arc<SmtpMailer> {
     Arc::new(
         SmtpMailer::new(&SmtpSettings {
-            url: url::Url::parse(&format!("smtp://127.0.0.1:{port}")).unwrap(),
+            url: url::Url::parse(url).unwrap(),
             tls,
             ca_pem,
             from_addr: "zegel@ziekenhuis.example".into(),
             timeout: Duration::from_secs(timeout_secs),
-            dkim: None,
+            dkim,
         })
         .unwrap(),
     )
@@ -327,7 +343,82 @@ async fn required_tls_never_falls_back_to_plain_text(b: Backend) {
     assert!(untrusted.mails().is_empty());
 }
 
+async fn relay_mail_is_dkim_signed_and_verifies_on_arrival(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start(port, &dir.path().join("mail")).await;
+    let (pem, record) = zegel_testkit::dkim::rsa_key(false);
+    let dkim = Arc::new(
+        zegel_core::dkim::Dkim::from_pem(pem.as_bytes(), "ziekenhuis.example", "zegel").unwrap(),
+    );
+    let mailer = smtp_with(
+        &format!("smtp://127.0.0.1:{port}"),
+        10,
+        SmtpTls::None,
+        None,
+        Some(dkim),
+    );
+    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+        return;
+    };
+    send_one(&app, "signed@example.nl").await;
+    app.run_jobs().await;
+    let files = common_bin::files_in(&sink.dir);
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read(&files[0]).unwrap();
+    zegel_testkit::dkim::verify(&raw, "zegel", "ziekenhuis.example", &record)
+        .await
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert!(parsed.body_text(0).unwrap().contains("/m/"));
+    assert!(parsed.body_html(0).unwrap().contains("Bericht lezen"));
+}
+
+async fn smtp_auth_credentials_from_the_url_are_used(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start_mode(
+        port,
+        &dir.path().join("mail"),
+        "auth:zegel:ge+heim/wachtwoord",
+    )
+    .await;
+    // Percent-encoded in the URL, as a password with '+' and '/' must be.
+    let good = smtp_with(
+        &format!("smtp://zegel:ge%2Bheim%2Fwachtwoord@127.0.0.1:{port}"),
+        10,
+        SmtpTls::None,
+        None,
+        None,
+    );
+    let Some(app) = TestApp::with_mailer(b, good, |_| {}).await else {
+        return;
+    };
+    let id = send_one(&app, "auth@example.nl").await;
+    app.run_jobs().await;
+    assert_eq!(recipient_status(&app, &id).await["status"], "notified");
+    assert_eq!(sink.mails().len(), 1);
+    // Wrong password: the relay answers 535, a permanent failure.
+    let bad = smtp_with(
+        &format!("smtp://zegel:fout@127.0.0.1:{port}"),
+        10,
+        SmtpTls::None,
+        None,
+        None,
+    );
+    let Some(app2) = TestApp::with_mailer(b, bad, |_| {}).await else {
+        return;
+    };
+    let id2 = send_one(&app2, "auth2@example.nl").await;
+    app2.run_jobs().await;
+    let r = recipient_status(&app2, &id2).await;
+    assert_ne!(r["status"], "notified", "{r}");
+    assert_eq!(sink.mails().len(), 1);
+}
+
 backend_tests!(
+    relay_mail_is_dkim_signed_and_verifies_on_arrival,
+    smtp_auth_credentials_from_the_url_are_used,
     starttls_with_a_trusted_ca_delivers,
     required_tls_never_falls_back_to_plain_text,
     a_550_reply_fails_the_recipient_with_the_server_text,

@@ -595,6 +595,13 @@ if MODE.startswith("starttls:"):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     kw = {"tls_context": ctx, "require_starttls": True}
+if MODE.startswith("auth:"):
+    from aiosmtpd.smtp import AuthResult
+    _, user, pw = MODE.split(":", 2)
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login.decode() == user and auth_data.password.decode() == pw
+        return AuthResult(success=ok)
+    kw = {"authenticator": check, "auth_required": True, "auth_require_tls": False}
 c = Controller(Saver(d), hostname="127.0.0.1", port=port, **kw)
 c.start()
 print("ready", flush=True)
@@ -623,7 +630,8 @@ impl SmtpSink {
     }
 
     /// Like `start`, with a behaviour: `accept`, `reject550`, `tempfail451`, `slow:<seconds>`
-    /// or `starttls:<cert.pem>:<key.pem>` (STARTTLS offered and required).
+    /// `starttls:<cert.pem>:<key.pem>` (STARTTLS offered and required) or `auth:<user>:<pass>`
+    /// (AUTH PLAIN/LOGIN required).
     pub async fn start_mode(port: u16, dir: &Path, mode: &str) -> SmtpSink {
         let py = python_with_aiosmtpd();
         std::fs::create_dir_all(dir).expect("create the sink directory");
