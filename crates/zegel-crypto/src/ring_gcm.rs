@@ -2,6 +2,9 @@
 //! construction (`aead::stream`) runs on ring's much faster AES-GCM (about 5 GB/s against
 //! 1.3 GB/s for aes-gcm 0.10 on these machines). The wire format is unchanged: STREAM still
 //! builds the nonces; ring only seals and opens.
+//!
+//! Trade-off: ring does not zeroize its expanded key schedule on drop (aes-gcm with `zeroize`
+//! did). The per-object keys live only as long as one read or write of one object.
 
 use aes_gcm::aead::consts::{U0, U12, U16, U32};
 use aes_gcm::aead::{
