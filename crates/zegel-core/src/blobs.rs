@@ -68,15 +68,11 @@ impl Blobs {
     /// (`AWS_ENDPOINT_URL`/`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...).
     pub fn s3(bucket: &str) -> Result<Self, BlobError> {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL") {
-            b = b.with_endpoint(ep);
-        }
-        if std::env::var("AWS_ALLOW_HTTP").is_err() {
-            if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL") {
-                if ep.starts_with("http://") {
-                    b = b.with_allow_http(true);
-                }
-            }
+        // A local S3-compatible endpoint over plain http is allowed unless said otherwise.
+        let http_endpoint =
+            std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"));
+        if http_endpoint && std::env::var("AWS_ALLOW_HTTP").is_err() {
+            b = b.with_allow_http(true);
         }
         Ok(Blobs {
             inner: Arc::new(b.build()?),

@@ -380,21 +380,29 @@ impl Zegel {
         })
     }
 
+    fn attachment_view(
+        dek: &Dek,
+        m: &MessageRow,
+        a: &AttachmentRow,
+    ) -> Result<Option<AttachmentView>> {
+        let Some(ct) = &a.meta_ct else {
+            return Ok(None);
+        };
+        let meta: AttachmentMeta =
+            serde_json::from_slice(&dek.decrypt_small(&object_attachment_meta(&m.id, &a.id), ct)?)
+                .map_err(|e| Error::Internal(format!("attachment meta: {e}")))?;
+        Ok(Some(AttachmentView {
+            id: a.id.clone(),
+            name: meta.name,
+            size: a.size,
+            content_type: meta.content_type,
+        }))
+    }
+
     async fn attachment_views(&self, dek: &Dek, m: &MessageRow) -> Result<Vec<AttachmentView>> {
-        let rows = self.store.attachments_of(&m.id).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for a in rows {
-            let Some(ct) = &a.meta_ct else { continue };
-            let meta: AttachmentMeta = serde_json::from_slice(
-                &dek.decrypt_small(&object_attachment_meta(&m.id, &a.id), ct)?,
-            )
-            .map_err(|e| Error::Internal(format!("attachment meta: {e}")))?;
-            out.push(AttachmentView {
-                id: a.id,
-                name: meta.name,
-                size: a.size,
-                content_type: meta.content_type,
-            });
+        let mut out = Vec::new();
+        for a in self.store.attachments_of(&m.id).await? {
+            out.extend(Self::attachment_view(dek, m, &a)?);
         }
         Ok(out)
     }
@@ -448,12 +456,7 @@ impl Zegel {
             .into_iter()
             .find(|a| a.id == attachment_id)
             .ok_or(Error::NotFound)?;
-        let view = self
-            .attachment_views(&dek, m)
-            .await?
-            .into_iter()
-            .find(|a| a.id == attachment_id)
-            .ok_or(Error::NotFound)?;
+        let view = Self::attachment_view(&dek, m, &row)?.ok_or(Error::NotFound)?;
         let blob = self.blobs.read(&row.blob_key).await?;
         let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
         self.store

@@ -67,13 +67,7 @@ pub fn mask_email(email: &str) -> String {
 
 /// Removes CR/LF and other control characters (a subject or name reaches mail headers and
 /// single-line displays).
-pub(crate) fn single_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
+pub(crate) use crate::outbound::header_safe as single_line;
 
 /// A code the sender chose: exactly 6 digits.
 pub(crate) fn sender_code(raw: &str) -> Result<String> {

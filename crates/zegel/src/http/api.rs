@@ -1,7 +1,6 @@
 //! Sender API (`/api/v1/messages`), Bearer API tokens (`zgl_...`).
 
-use super::{client_ip, ApiError, AppState, Client};
-use axum::body::Body;
+use super::{client_ip_of, ApiError, AppState, Client};
 use axum::extract::{
     DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Query, Request, State,
 };
@@ -54,11 +53,12 @@ impl FromRequestParts<AppState> for Sender {
             Ok(u) => Ok(Sender(u)),
             Err(Error::Unauthorized) => {
                 // Failed logins count against the stranger limit of the address.
-                let req = Request::from_parts(parts.clone(), Body::empty());
-                let key = format!(
-                    "auth:{}",
-                    client_ip(&req, s.opts.trust_forwarded_for).unwrap_or_default()
+                let ip = client_ip_of(
+                    &parts.headers,
+                    &parts.extensions,
+                    s.opts.trust_forwarded_for,
                 );
+                let key = format!("auth:{}", ip.unwrap_or_default());
                 if let Err(wait) = s.limiter.check(&key) {
                     return Err(ApiError(Error::Locked {
                         retry_after_secs: wait,

@@ -224,20 +224,31 @@ async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Res
 #[derive(Clone, Debug)]
 pub struct InternalError(pub String);
 
+/// The client address: the first `X-Forwarded-For` entry behind a trusted proxy, else the peer.
+pub(crate) fn client_ip_of(
+    headers: &axum::http::HeaderMap,
+    ext: &axum::http::Extensions,
+    trust_xff: bool,
+) -> Option<String> {
+    let forwarded = trust_xff
+        .then(|| {
+            headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .split(',')
+                .next()
+        })
+        .flatten()
+        .map(|v| v.trim().to_string());
+    forwarded.or_else(|| {
+        ext.get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+    })
+}
+
 pub(crate) fn client_ip(req: &Request<Body>, trust_xff: bool) -> Option<String> {
-    if trust_xff {
-        if let Some(v) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-        {
-            return Some(v.trim().to_string());
-        }
-    }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    client_ip_of(req.headers(), req.extensions(), trust_xff)
 }
 
 /// The NEN 7513 context of a request.
@@ -249,21 +260,11 @@ impl axum::extract::FromRequestParts<AppState> for Client {
         parts: &mut axum::http::request::Parts,
         s: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let mut ip = None;
-        if s.opts.trust_forwarded_for {
-            ip = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(|v| v.trim().to_string());
-        }
-        if ip.is_none() {
-            ip = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string());
-        }
+        let ip = client_ip_of(
+            &parts.headers,
+            &parts.extensions,
+            s.opts.trust_forwarded_for,
+        );
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
