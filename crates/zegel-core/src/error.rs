@@ -43,6 +43,9 @@ pub enum Error {
     /// Credentials that do not allow this (403).
     #[error("forbidden")]
     Forbidden,
+    /// Not allowed by the message's or the organisation's policy (403 with the reason).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
     /// Anything else (500); logged, never shown.
     #[error("internal: {0}")]
     Internal(String),

@@ -153,6 +153,35 @@ impl RecipientStatus {
     }
 }
 
+/// What a message row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Written by a sender (care worker) to recipients.
+    Message,
+    /// Written by a recipient to the sender of the message it answers; it has no recipient
+    /// rows, its `sender_id` is the addressee.
+    Reply,
+}
+
+impl MessageKind {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Message => "message",
+            MessageKind::Reply => "reply",
+        }
+    }
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "message" => Some(MessageKind::Message),
+            "reply" => Some(MessageKind::Reply),
+            _ => None,
+        }
+    }
+}
+
 /// A message's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageState {
@@ -270,6 +299,16 @@ pub struct MessageRow {
     pub expires_at: Ts,
     /// Revoked or expired at.
     pub destroyed_at: Option<Ts>,
+    /// A message from a sender, or a recipient's reply.
+    pub kind: MessageKind,
+    /// The conversation: the id of its first message (a new conversation: this message's id).
+    pub thread_id: String,
+    /// For a reply: the message it answers.
+    pub parent_id: Option<String>,
+    /// For a reply: the recipient (of `parent_id`) who wrote it. Its addressee is `sender_id`.
+    pub from_recipient_id: Option<String>,
+    /// For a reply: when the addressee first read it.
+    pub read_at: Option<Ts>,
 }
 
 /// The wrapped message key. Deleting this row is crypto-shredding.
@@ -318,6 +357,10 @@ pub struct RecipientRow {
     pub notified_at: Option<Ts>,
     /// Created at.
     pub created_at: Ts,
+    /// For a recipient added by a forward: the recipient who forwarded.
+    pub forwarded_by: Option<String>,
+    /// The forwarder's note (object id `<message id>/note/<recipient id>`).
+    pub note_ct: Option<Vec<u8>>,
 }
 
 /// An attachment as stored; its name and content type are ciphertext.
@@ -461,4 +504,92 @@ pub struct BlobToDelete {
     pub attachment_id: String,
     /// Blob key.
     pub blob_key: String,
+}
+
+/// An organisation's rules for its recipients' pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgPolicy {
+    /// The reply policy of a message whose sender does not choose one.
+    pub reply_default: ReplyPolicy,
+    /// Senders may not choose another reply policy than `reply_default`.
+    pub reply_locked: bool,
+    /// Recipients may forward messages securely.
+    pub forward_allowed: bool,
+    /// "Remember this device" for this many days; 0 = a code on every visit.
+    pub device_days: i64,
+    /// Public contact line for the recipient pages (e.g. "Polikliniek, 010 123 45 67").
+    pub contact: Option<String>,
+}
+
+impl Default for OrgPolicy {
+    fn default() -> Self {
+        Self {
+            reply_default: ReplyPolicy::Once,
+            reply_locked: false,
+            forward_allowed: true,
+            device_days: 0,
+            contact: None,
+        }
+    }
+}
+
+/// A remembered device: a revocable credential bound to one recipient. Only the hash of the
+/// cookie's token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Id (UUID text).
+    pub id: String,
+    /// The recipient it opens.
+    pub recipient_id: String,
+    /// SHA-256 of the device token.
+    pub token_hash: Vec<u8>,
+    /// The browser that was remembered (truncated user agent).
+    pub user_agent: Option<String>,
+    /// Created at.
+    pub created_at: Ts,
+    /// Expires at.
+    pub expires_at: Ts,
+    /// Last used at.
+    pub last_used_at: Option<Ts>,
+    /// Revoked at (by the sender, an admin or the recipient).
+    pub revoked_at: Option<Ts>,
+}
+
+/// A recipient's reply, with everything that commits with it in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    /// The reply (kind `Reply`, `parent_id` and `from_recipient_id` set).
+    pub message: MessageRow,
+    /// Its wrapped key.
+    pub key: MessageKey,
+    /// Attachments (blobs already written).
+    pub attachments: Vec<AttachmentRow>,
+    /// Refuse when this recipient has replied before (policy `once`).
+    pub once: bool,
+    /// The `replied` event on the parent message.
+    pub event: NewEvent,
+    /// The addressee's notification.
+    pub job: NewJob,
+}
+
+/// What became of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// Stored; the recipient's status is `replied`.
+    Stored,
+    /// Policy `once` and the recipient has replied before; nothing stored.
+    AlreadyReplied,
+    /// The parent message is no longer active; nothing stored.
+    NotActive,
+}
+
+/// A recipient added by a forward, with its events and notification.
+#[derive(Debug, Clone)]
+pub struct NewForward {
+    /// The new recipient (`forwarded_by` set).
+    pub recipient: RecipientRow,
+    /// `forwarded` on the forwarder, `sent` on the new recipient.
+    pub events: Vec<NewEvent>,
+    /// The new recipient's notification.
+    pub job: NewJob,
 }

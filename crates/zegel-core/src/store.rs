@@ -57,7 +57,8 @@ pub trait Store: Send + Sync + 'static {
     async fn message_by_id(&self, id: &str) -> StoreResult<Option<MessageRow>>;
     /// The wrapped message key; `None` once destroyed.
     async fn message_key(&self, message_id: &str) -> StoreResult<Option<MessageKey>>;
-    /// A sender's messages, newest first; `before` = created_at strictly before (paging).
+    /// A sender's messages (kind `message`), newest first; `before` = created_at strictly
+    /// before (paging).
     async fn list_messages(
         &self,
         sender_id: &str,
@@ -74,7 +75,7 @@ pub trait Store: Send + Sync + 'static {
     async fn events_of(&self, message_id: &str) -> StoreResult<Vec<Event>>;
     /// Destroys a message (revoke or expire) in one transaction: deletes its key row, clears
     /// subject/body/hint/attachment-meta ciphertext and codes, deletes its sessions and pending
-    /// jobs, sets the message state, sets every recipient's status to `revoked`/`expired`,
+    /// jobs and remembered devices, sets the message state, sets every recipient's status to `revoked`/`expired`,
     /// records one event per recipient (`kind` = "revoked"/"expired") and queues its blobs for
     /// deletion. Returns false (and changes nothing) if the message was not active.
     async fn destroy_message(
@@ -143,6 +144,67 @@ pub trait Store: Send + Sync + 'static {
         event: &NewEvent,
         status: Option<RecipientStatus>,
     ) -> StoreResult<()>;
+
+    // ---- conversations ----
+    /// Stores a reply in one transaction: refuses (changing nothing) when the parent message is
+    /// not active, or when `once` and the recipient replied before; else inserts the reply, its
+    /// key and attachments, the event and the job, and sets the recipient's status `replied`
+    /// (from any status but revoked/expired).
+    async fn insert_reply(&self, r: &NewReply) -> StoreResult<ReplyOutcome>;
+    /// How many replies a recipient has written.
+    async fn reply_count(&self, recipient_id: &str) -> StoreResult<i64>;
+    /// Adds a forwarded recipient with its events and notification job in one transaction.
+    /// Returns false (nothing stored) when the message is not active.
+    async fn insert_forward(&self, f: &NewForward) -> StoreResult<bool>;
+    /// The messages and replies of a conversation, oldest first.
+    async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<MessageRow>>;
+    /// Replies addressed to a sender, newest first (`before`: created_at strictly before).
+    async fn inbox_replies(
+        &self,
+        user_id: &str,
+        before: Option<Ts>,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRow>>;
+    /// Forwarded recipients of a sender's messages, newest first.
+    async fn inbox_forwards(
+        &self,
+        user_id: &str,
+        before: Option<Ts>,
+        limit: u32,
+    ) -> StoreResult<Vec<RecipientRow>>;
+    /// Sets `read_at` of a reply the first time its addressee reads it.
+    async fn mark_read(&self, message_id: &str, at: Ts) -> StoreResult<()>;
+
+    // ---- organisation policy ----
+    /// The organisation's policy (defaults when never set); `None` for an unknown organisation.
+    async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>>;
+    /// Replaces the policy. Returns false for an unknown organisation.
+    async fn set_org_policy(&self, org_id: &str, p: &OrgPolicy) -> StoreResult<bool>;
+    /// The logo (`bytes`, `content type`), if any.
+    async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>>;
+    /// Sets or removes the logo. Returns false for an unknown organisation.
+    async fn set_org_logo(&self, org_id: &str, logo: Option<(&[u8], &str)>) -> StoreResult<bool>;
+
+    // ---- remembered devices ----
+    /// Stores a device credential and its event.
+    async fn create_device(&self, d: &DeviceRow, event: &NewEvent) -> StoreResult<()>;
+    /// A device by id.
+    async fn device_by_id(&self, id: &str) -> StoreResult<Option<DeviceRow>>;
+    /// Devices of all recipients of a message, oldest first.
+    async fn devices_of_message(&self, message_id: &str) -> StoreResult<Vec<DeviceRow>>;
+    /// Opens a session with a remembered device, atomically: only when a device with this
+    /// token hash belongs to `session.recipient_id`, is not revoked, has not expired at `now`,
+    /// and the recipient is not locked. Records `last_used_at`, the session, status `opened`
+    /// (like `accept_code`) and the event. Returns false and changes nothing otherwise.
+    async fn accept_device(
+        &self,
+        token_hash: &[u8; 32],
+        session: &SessionRow,
+        event: &NewEvent,
+        now: Ts,
+    ) -> StoreResult<bool>;
+    /// Revokes a device and records the event. Returns false when it was already revoked.
+    async fn revoke_device(&self, id: &str, at: Ts, event: &NewEvent) -> StoreResult<bool>;
 
     // ---- jobs ----
     /// Enqueues a job outside any other unit of work.

@@ -13,6 +13,8 @@ pub(crate) const EVENT_COLS: &str =
     "id, message_id, recipient_id, kind, at, actor, ip, user_agent, detail";
 pub(crate) const ATTACHMENT_COLS: &str =
     "id, message_id, position, blob_key, meta_ct, size, alg, created_at";
+pub(crate) const DEVICE_COLS: &str = "id, recipient_id, token_hash, user_agent, created_at, \
+    expires_at, last_used_at, revoked_at";
 pub(crate) const SESSION_COLS: &str = "token_hash, recipient_id, created_at, expires_at";
 pub(crate) const JOB_COLS: &str = "id, kind, payload, attempts, max_attempts, created_at, run_at";
 
@@ -21,7 +23,9 @@ pub(crate) const MSG_COLS: &str = "m.id AS m_id, m.org_id AS m_org_id, \
     m.sender_id AS m_sender_id, m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct, \
     m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
     m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
-    m.destroyed_at AS m_destroyed_at";
+    m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
+    COALESCE(m.thread_id, m.id) AS m_thread_id, m.parent_id AS m_parent_id, \
+    m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at";
 
 /// Recipient columns of `recipients r`.
 pub(crate) const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
@@ -30,7 +34,8 @@ pub(crate) const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
     r.failed_reason AS r_failed_reason, r.code_mac AS r_code_mac, \
     r.code_expires_at AS r_code_expires_at, r.failed_attempts AS r_failed_attempts, \
     r.locked_until AS r_locked_until, r.language AS r_language, \
-    r.notified_at AS r_notified_at, r.created_at AS r_created_at";
+    r.notified_at AS r_notified_at, r.created_at AS r_created_at, \
+    r.forwarded_by AS r_forwarded_by, r.note_ct AS r_note_ct";
 
 fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
 where
@@ -85,6 +90,7 @@ pub(crate) fn user(row: &SqliteRow) -> StoreResult<User> {
 pub(crate) fn message(row: &SqliteRow) -> StoreResult<MessageRow> {
     let reply: String = get(row, "m_reply_policy")?;
     let state: String = get(row, "m_state")?;
+    let kind: String = get(row, "m_kind")?;
     Ok(MessageRow {
         id: get(row, "m_id")?,
         org_id: get(row, "m_org_id")?,
@@ -97,6 +103,11 @@ pub(crate) fn message(row: &SqliteRow) -> StoreResult<MessageRow> {
         created_at: ts(row, "m_created_at")?,
         expires_at: ts(row, "m_expires_at")?,
         destroyed_at: opt_ts(row, "m_destroyed_at")?,
+        kind: MessageKind::parse(&kind).ok_or_else(|| bad("kind"))?,
+        thread_id: get(row, "m_thread_id")?,
+        parent_id: get(row, "m_parent_id")?,
+        from_recipient_id: get(row, "m_from_recipient_id")?,
+        read_at: opt_ts(row, "m_read_at")?,
     })
 }
 
@@ -128,6 +139,8 @@ pub(crate) fn recipient(row: &SqliteRow) -> StoreResult<RecipientRow> {
         language: get(row, "r_language")?,
         notified_at: opt_ts(row, "r_notified_at")?,
         created_at: ts(row, "r_created_at")?,
+        forwarded_by: get(row, "r_forwarded_by")?,
+        note_ct: get(row, "r_note_ct")?,
     })
 }
 
@@ -190,5 +203,29 @@ pub(crate) fn access(row: &SqliteRow) -> StoreResult<RecipientAccess> {
         message: message(row)?,
         sender_name: get(row, "sender_name")?,
         org_name: get(row, "org_name")?,
+    })
+}
+
+pub(crate) fn org_policy(row: &SqliteRow) -> StoreResult<OrgPolicy> {
+    let reply: String = get(row, "reply_default")?;
+    Ok(OrgPolicy {
+        reply_default: ReplyPolicy::parse(&reply).ok_or_else(|| bad("reply_default"))?,
+        reply_locked: get(row, "reply_locked")?,
+        forward_allowed: get(row, "forward_allowed")?,
+        device_days: get(row, "device_days")?,
+        contact: get(row, "contact")?,
+    })
+}
+
+pub(crate) fn device(row: &SqliteRow) -> StoreResult<DeviceRow> {
+    Ok(DeviceRow {
+        id: get(row, "id")?,
+        recipient_id: get(row, "recipient_id")?,
+        token_hash: get(row, "token_hash")?,
+        user_agent: get(row, "user_agent")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: ts(row, "expires_at")?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
     })
 }

@@ -64,6 +64,104 @@ async fn recipient_exists(conn: &mut SqliteConnection, id: &str) -> StoreResult<
         .map_err(db_err)
 }
 
+async fn insert_message_row(conn: &mut SqliteConnection, msg: &MessageRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
+         state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
+         from_recipient_id, read_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&msg.id)
+    .bind(&msg.org_id)
+    .bind(&msg.sender_id)
+    .bind(&msg.subject_ct)
+    .bind(&msg.body_ct)
+    .bind(&msg.alg)
+    .bind(msg.reply_policy.as_str())
+    .bind(msg.state.as_str())
+    .bind(msg.created_at.0)
+    .bind(msg.expires_at.0)
+    .bind(msg.destroyed_at.map(|t| t.0))
+    .bind(msg.kind.as_str())
+    .bind(&msg.thread_id)
+    .bind(&msg.parent_id)
+    .bind(&msg.from_recipient_id)
+    .bind(msg.read_at.map(|t| t.0))
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_message_key(conn: &mut SqliteConnection, key: &MessageKey) -> StoreResult<()> {
+    sqlx::query("INSERT INTO message_keys (message_id, kek_id, wrapped_dek) VALUES ($1, $2, $3)")
+        .bind(&key.message_id)
+        .bind(&key.kek_id)
+        .bind(&key.wrapped_dek)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_recipient(
+    conn: &mut SqliteConnection,
+    position: i64,
+    r: &RecipientRow,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO recipients (id, message_id, position, email, phone, verification, \
+         code_hint_ct, link_hash, status, failed_reason, code_mac, code_expires_at, \
+         failed_attempts, locked_until, language, notified_at, created_at, forwarded_by, \
+         note_ct) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19)",
+    )
+    .bind(&r.id)
+    .bind(&r.message_id)
+    .bind(position)
+    .bind(&r.email)
+    .bind(&r.phone)
+    .bind(r.verification.as_str())
+    .bind(&r.code_hint_ct)
+    .bind(&r.link_hash)
+    .bind(r.status.as_str())
+    .bind(&r.failed_reason)
+    .bind(&r.code_mac)
+    .bind(r.code_expires_at.map(|t| t.0))
+    .bind(r.failed_attempts)
+    .bind(r.locked_until.map(|t| t.0))
+    .bind(&r.language)
+    .bind(r.notified_at.map(|t| t.0))
+    .bind(r.created_at.0)
+    .bind(&r.forwarded_by)
+    .bind(&r.note_ct)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_attachment(conn: &mut SqliteConnection, a: &AttachmentRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO attachments (id, message_id, position, blob_key, meta_ct, size, alg, \
+         created_at, blob_pending_delete) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)",
+    )
+    .bind(&a.id)
+    .bind(&a.message_id)
+    .bind(a.position)
+    .bind(&a.blob_key)
+    .bind(&a.meta_ct)
+    .bind(a.size)
+    .bind(&a.alg)
+    .bind(a.created_at.0)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -276,79 +374,13 @@ impl Store for SqliteStore {
     async fn insert_message(&self, m: &NewMessage) -> StoreResult<()> {
         let msg = &m.message;
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
-             state, created_at, expires_at, destroyed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&msg.id)
-        .bind(&msg.org_id)
-        .bind(&msg.sender_id)
-        .bind(&msg.subject_ct)
-        .bind(&msg.body_ct)
-        .bind(&msg.alg)
-        .bind(msg.reply_policy.as_str())
-        .bind(msg.state.as_str())
-        .bind(msg.created_at.0)
-        .bind(msg.expires_at.0)
-        .bind(msg.destroyed_at.map(|t| t.0))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO message_keys (message_id, kek_id, wrapped_dek) VALUES ($1, $2, $3)",
-        )
-        .bind(&m.key.message_id)
-        .bind(&m.key.kek_id)
-        .bind(&m.key.wrapped_dek)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        insert_message_row(&mut tx, msg).await?;
+        insert_message_key(&mut tx, &m.key).await?;
         for (position, r) in (0_i64..).zip(&m.recipients) {
-            sqlx::query(
-                "INSERT INTO recipients (id, message_id, position, email, phone, verification, \
-                 code_hint_ct, link_hash, status, failed_reason, code_mac, code_expires_at, \
-                 failed_attempts, locked_until, language, notified_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            )
-            .bind(&r.id)
-            .bind(&r.message_id)
-            .bind(position)
-            .bind(&r.email)
-            .bind(&r.phone)
-            .bind(r.verification.as_str())
-            .bind(&r.code_hint_ct)
-            .bind(&r.link_hash)
-            .bind(r.status.as_str())
-            .bind(&r.failed_reason)
-            .bind(&r.code_mac)
-            .bind(r.code_expires_at.map(|t| t.0))
-            .bind(r.failed_attempts)
-            .bind(r.locked_until.map(|t| t.0))
-            .bind(&r.language)
-            .bind(r.notified_at.map(|t| t.0))
-            .bind(r.created_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            insert_recipient(&mut tx, position, r).await?;
         }
         for a in &m.attachments {
-            sqlx::query(
-                "INSERT INTO attachments (id, message_id, position, blob_key, meta_ct, size, alg, \
-                 created_at, blob_pending_delete) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)",
-            )
-            .bind(&a.id)
-            .bind(&a.message_id)
-            .bind(a.position)
-            .bind(&a.blob_key)
-            .bind(&a.meta_ct)
-            .bind(a.size)
-            .bind(&a.alg)
-            .bind(a.created_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            insert_attachment(&mut tx, a).await?;
         }
         for e in &m.events {
             insert_event(&mut tx, e).await?;
@@ -387,8 +419,8 @@ impl Store for SqliteStore {
         limit_n: u32,
     ) -> StoreResult<Vec<MessageRow>> {
         let sql = format!(
-            "SELECT {MSG_COLS} FROM messages m WHERE m.sender_id = $1 AND m.created_at < $2 \
-             ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+            "SELECT {MSG_COLS} FROM messages m WHERE m.sender_id = $1 AND m.kind = 'message' \
+             AND m.created_at < $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(sender_id)
@@ -490,13 +522,21 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        sqlx::query(
+            "DELETE FROM devices WHERE recipient_id IN \
+             (SELECT id FROM recipients WHERE message_id = $1)",
+        )
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query("DELETE FROM jobs WHERE message_id = $1 AND dead = FALSE")
             .bind(message_id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         sqlx::query(
-            "UPDATE recipients SET status = $1, code_hint_ct = NULL, code_mac = NULL, \
+            "UPDATE recipients SET status = $1, code_hint_ct = NULL, note_ct = NULL, code_mac = NULL, \
              code_expires_at = NULL WHERE message_id = $2",
         )
         .bind(status)
@@ -771,6 +811,340 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
+    }
+
+    // ---- conversations ----
+
+    async fn insert_reply(&self, r: &NewReply) -> StoreResult<ReplyOutcome> {
+        let msg = &r.message;
+        let (Some(parent_id), Some(recipient_id)) = (&msg.parent_id, &msg.from_recipient_id) else {
+            return Err(StoreError::Database(
+                "a reply needs parent_id and from_recipient_id".into(),
+            ));
+        };
+        let mut tx = self.begin().await?;
+        // Taking the recipient row first serialises concurrent replies (and a concurrent
+        // destroy) on PostgreSQL; on SQLite `BEGIN IMMEDIATE` already does.
+        let done = sqlx::query(
+            "UPDATE recipients SET status = 'replied' \
+             WHERE id = $1 AND message_id = $2 AND status NOT IN ('revoked', 'expired') \
+             AND EXISTS (SELECT 1 FROM messages WHERE id = $2 AND state = 'active')",
+        )
+        .bind(recipient_id)
+        .bind(parent_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(ReplyOutcome::NotActive);
+        }
+        if r.once {
+            let before: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE from_recipient_id = $1")
+                    .bind(recipient_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if before > 0 {
+                tx.rollback().await.map_err(db_err)?;
+                return Ok(ReplyOutcome::AlreadyReplied);
+            }
+        }
+        insert_message_row(&mut tx, msg).await?;
+        insert_message_key(&mut tx, &r.key).await?;
+        for a in &r.attachments {
+            insert_attachment(&mut tx, a).await?;
+        }
+        insert_event(&mut tx, &r.event).await?;
+        insert_job(&mut tx, &r.job, Some(&msg.id)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(ReplyOutcome::Stored)
+    }
+
+    async fn reply_count(&self, recipient_id: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE from_recipient_id = $1")
+            .bind(recipient_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn insert_forward(&self, f: &NewForward) -> StoreResult<bool> {
+        let r = &f.recipient;
+        let mut tx = self.begin().await?;
+        // Locks the message row against a concurrent destroy (PostgreSQL).
+        let active =
+            sqlx::query("UPDATE messages SET state = state WHERE id = $1 AND state = 'active'")
+                .bind(&r.message_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if active.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        let position: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(position), -1) + 1 FROM recipients WHERE message_id = $1",
+        )
+        .bind(&r.message_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        insert_recipient(&mut tx, position, r).await?;
+        for e in &f.events {
+            insert_event(&mut tx, e).await?;
+        }
+        insert_job(&mut tx, &f.job, Some(&r.message_id)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<MessageRow>> {
+        let sql = format!(
+            "SELECT {MSG_COLS} FROM messages m WHERE m.thread_id = $1 \
+             ORDER BY m.created_at, m.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(thread_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn inbox_replies(
+        &self,
+        user_id: &str,
+        before: Option<Ts>,
+        limit_n: u32,
+    ) -> StoreResult<Vec<MessageRow>> {
+        let sql = format!(
+            "SELECT {MSG_COLS} FROM messages m WHERE m.sender_id = $1 AND m.kind = 'reply' \
+             AND m.created_at < $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(before.map_or(i64::MAX, |t| t.0))
+            .bind(limit(limit_n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn inbox_forwards(
+        &self,
+        user_id: &str,
+        before: Option<Ts>,
+        limit_n: u32,
+    ) -> StoreResult<Vec<RecipientRow>> {
+        let sql = format!(
+            "SELECT {REC_COLS} FROM recipients r JOIN messages m ON m.id = r.message_id \
+             WHERE m.sender_id = $1 AND r.forwarded_by IS NOT NULL AND r.created_at < $2 \
+             ORDER BY r.created_at DESC, r.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(before.map_or(i64::MAX, |t| t.0))
+            .bind(limit(limit_n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::recipient).collect()
+    }
+
+    async fn mark_read(&self, message_id: &str, at: Ts) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE messages SET read_at = $1 WHERE id = $2 AND read_at IS NULL")
+            .bind(at.0)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    // ---- organisation policy ----
+
+    async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>> {
+        let row = sqlx::query(
+            "SELECT reply_default, reply_locked, forward_allowed, device_days, contact \
+             FROM organisations WHERE id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(rows::org_policy).transpose()
+    }
+
+    async fn set_org_policy(&self, org_id: &str, p: &OrgPolicy) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE organisations SET reply_default = $1, reply_locked = $2, \
+             forward_allowed = $3, device_days = $4, contact = $5 WHERE id = $6",
+        )
+        .bind(p.reply_default.as_str())
+        .bind(p.reply_locked)
+        .bind(p.forward_allowed)
+        .bind(p.device_days)
+        .bind(&p.contact)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
+        let row = sqlx::query(
+            "SELECT logo, logo_type FROM organisations \
+             WHERE id = $1 AND logo IS NOT NULL AND logo_type IS NOT NULL",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some((
+                r.try_get("logo").map_err(db_err)?,
+                r.try_get("logo_type").map_err(db_err)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_org_logo(&self, org_id: &str, logo: Option<(&[u8], &str)>) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE organisations SET logo = $1, logo_type = $2 WHERE id = $3")
+            .bind(logo.map(|(b, _)| b))
+            .bind(logo.map(|(_, t)| t))
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // ---- remembered devices ----
+
+    async fn create_device(&self, d: &DeviceRow, event: &NewEvent) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO devices (id, recipient_id, token_hash, user_agent, created_at, \
+             expires_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&d.id)
+        .bind(&d.recipient_id)
+        .bind(&d.token_hash)
+        .bind(&d.user_agent)
+        .bind(d.created_at.0)
+        .bind(d.expires_at.0)
+        .bind(d.last_used_at.map(|t| t.0))
+        .bind(d.revoked_at.map(|t| t.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn device_by_id(&self, id: &str) -> StoreResult<Option<DeviceRow>> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::device).transpose()
+    }
+
+    async fn devices_of_message(&self, message_id: &str) -> StoreResult<Vec<DeviceRow>> {
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE recipient_id IN \
+             (SELECT id FROM recipients WHERE message_id = $1) ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(message_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::device).collect()
+    }
+
+    async fn accept_device(
+        &self,
+        token_hash: &[u8; 32],
+        session: &SessionRow,
+        event: &NewEvent,
+        now: Ts,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let used = sqlx::query(
+            "UPDATE devices SET last_used_at = $1 WHERE token_hash = $2 AND recipient_id = $3 \
+             AND revoked_at IS NULL AND expires_at > $1",
+        )
+        .bind(now.0)
+        .bind(&token_hash[..])
+        .bind(&session.recipient_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if used.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        let opened = sqlx::query(
+            "UPDATE recipients SET \
+               status = CASE WHEN status IN ('queued', 'notified', 'failed') THEN 'opened' \
+                             ELSE status END \
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until < $2) \
+             AND status NOT IN ('revoked', 'expired')",
+        )
+        .bind(&session.recipient_id)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if opened.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.recipient_id)
+        .bind(session.created_at.0)
+        .bind(session.expires_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_device(&self, id: &str, at: Ts, event: &NewEvent) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done =
+            sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at.0)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     // ---- jobs ----

@@ -169,6 +169,8 @@ pub fn recipient(
         language: "nl".to_owned(),
         notified_at: None,
         created_at: at,
+        forwarded_by: None,
+        note_ct: None,
     }
 }
 
@@ -222,6 +224,11 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         created_at: at,
         expires_at: at.plus_secs(30 * 24 * 3600),
         destroyed_at: None,
+        kind: MessageKind::Message,
+        thread_id: id.clone(),
+        parent_id: None,
+        from_recipient_id: None,
+        read_at: None,
     };
     let mut created = event(&id, None, "created", at);
     created.actor = format!("sender:{}", sender.user.id);
@@ -236,5 +243,62 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         jobs: vec![notify_job(&id, &r0.id, at)],
         recipients: vec![r0, r1],
         message,
+    }
+}
+
+/// A reply from recipient `recipient` of `parent`, sent at `at`, with one attachment, its
+/// `replied` event and the sender's `notify_sender` job.
+pub fn new_reply(parent: &NewMessage, recipient: &RecipientRow, once: bool, at: Ts) -> NewReply {
+    let id = uuid::Uuid::now_v7().to_string();
+    let p = &parent.message;
+    NewReply {
+        message: MessageRow {
+            id: id.clone(),
+            org_id: p.org_id.clone(),
+            sender_id: p.sender_id.clone(),
+            subject_ct: Some(fake_bytes(64)),
+            body_ct: Some(fake_bytes(128)),
+            alg: "aes256gcm-stream64k".to_owned(),
+            reply_policy: ReplyPolicy::Off,
+            state: MessageState::Active,
+            created_at: at,
+            expires_at: at.plus_secs(30 * 24 * 3600),
+            destroyed_at: None,
+            kind: MessageKind::Reply,
+            thread_id: p.thread_id.clone(),
+            parent_id: Some(p.id.clone()),
+            from_recipient_id: Some(recipient.id.clone()),
+            read_at: None,
+        },
+        key: MessageKey {
+            message_id: id.clone(),
+            kek_id: parent.key.kek_id.clone(),
+            wrapped_dek: fake_bytes(60),
+        },
+        attachments: vec![attachment(&id, 0, at)],
+        once,
+        event: event(&p.id, Some(&recipient.id), "replied", at),
+        job: NewJob {
+            kind: "notify_sender".to_owned(),
+            payload: format!(r#"{{"message_id":"{id}"}}"#),
+            run_at: at,
+            max_attempts: 10,
+        },
+    }
+}
+
+/// A recipient added to `parent` by a forward from `by`.
+pub fn new_forward(parent: &NewMessage, by: &RecipientRow, email: &str, at: Ts) -> NewForward {
+    let mut r = recipient(&parent.message.id, email, Verification::Sms, at);
+    r.phone = Some("+31687654321".to_owned());
+    r.forwarded_by = Some(by.id.clone());
+    r.note_ct = Some(fake_bytes(48));
+    NewForward {
+        events: vec![
+            event(&parent.message.id, Some(&by.id), "forwarded", at),
+            event(&parent.message.id, Some(&r.id), "sent", at),
+        ],
+        job: notify_job(&parent.message.id, &r.id, at),
+        recipient: r,
     }
 }

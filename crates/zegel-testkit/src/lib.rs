@@ -49,6 +49,12 @@ macro_rules! store_suite {
             case_destroy_message_expire,
             case_expired_message_ids,
             case_blobs_to_delete,
+            case_reply_roundtrip_once_and_thread,
+            case_reply_to_destroyed_message_is_refused,
+            case_concurrent_once_replies_store_one,
+            case_forward_adds_recipient,
+            case_org_policy_and_logo,
+            case_devices_accept_revoke_expire,
         );
     };
     ($($case:ident),+ $(,)?) => {

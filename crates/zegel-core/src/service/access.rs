@@ -119,7 +119,12 @@ pub(crate) fn code_aad(recipient_id: &str) -> String {
     format!("code:{recipient_id}")
 }
 
-fn event(a: &RecipientAccess, kind: &str, ctx: &ClientCtx, detail: Option<String>) -> NewEvent {
+pub(crate) fn event(
+    a: &RecipientAccess,
+    kind: &str,
+    ctx: &ClientCtx,
+    detail: Option<String>,
+) -> NewEvent {
     NewEvent {
         message_id: a.message.id.clone(),
         recipient_id: Some(a.recipient.id.clone()),
@@ -198,7 +203,7 @@ impl Zegel {
         Ok(LinkState::Active(info))
     }
 
-    async fn active_access(&self, token: &str) -> Result<RecipientAccess> {
+    pub(crate) async fn active_access(&self, token: &str) -> Result<RecipientAccess> {
         let a = self.access(token).await?;
         if let Some(reason) = gone_reason(&a.message, Ts::now()) {
             return Err(Error::Gone(reason));
@@ -380,7 +385,7 @@ impl Zegel {
         })
     }
 
-    fn attachment_view(
+    pub(crate) fn attachment_view(
         dek: &Dek,
         m: &MessageRow,
         a: &AttachmentRow,
@@ -399,7 +404,11 @@ impl Zegel {
         }))
     }
 
-    async fn attachment_views(&self, dek: &Dek, m: &MessageRow) -> Result<Vec<AttachmentView>> {
+    pub(crate) async fn attachment_views(
+        &self,
+        dek: &Dek,
+        m: &MessageRow,
+    ) -> Result<Vec<AttachmentView>> {
         let mut out = Vec::new();
         for a in self.store.attachments_of(&m.id).await? {
             out.extend(Self::attachment_view(dek, m, &a)?);
@@ -423,7 +432,7 @@ impl Zegel {
         let reply_allowed = match m.reply_policy {
             ReplyPolicy::Off => false,
             ReplyPolicy::Unlimited => true,
-            ReplyPolicy::Once => s.access.recipient.status != RecipientStatus::Replied,
+            ReplyPolicy::Once => self.store.reply_count(&s.access.recipient.id).await? == 0,
         };
         Ok(MessageView {
             subject: String::from_utf8_lossy(&subject).into_owned(),

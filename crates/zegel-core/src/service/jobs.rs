@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 pub(crate) const KIND_NOTIFY: &str = "notify_recipient";
 pub(crate) const KIND_CODE: &str = "send_code";
+pub(crate) const KIND_NOTIFY_SENDER: &str = "notify_sender";
 
 /// How many jobs run at once in one process.
 const CONCURRENCY: u32 = 16;
@@ -112,6 +113,7 @@ async fn run_one(z: &Zegel, job: Job) {
     let outcome = match job.kind.as_str() {
         KIND_NOTIFY => run_notify(z, &job).await,
         KIND_CODE => run_code(z, &job).await,
+        KIND_NOTIFY_SENDER => run_notify_sender(z, &job).await,
         other => Err(Error::Internal(format!("unknown job kind {other}"))),
     };
     let outcome = match outcome {
@@ -151,6 +153,11 @@ async fn give_up(z: &Zegel, job: &Job, err: &str) -> crate::error::StoreResult<(
             );
             z.store.mark_failed(&p.recipient_id, err, &ev).await?;
         }
+    } else if job.kind == KIND_NOTIFY_SENDER {
+        tracing::warn!(
+            job_id = job.id,
+            "a reply notification to a sender failed for good"
+        );
     } else if let Ok(p) = serde_json::from_str::<CodePayload>(&job.payload) {
         let ev = system_event(
             &p.message_id,
@@ -233,6 +240,56 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
                 .await?;
         }
         RunOutcome::Permanent(_) => {}
+    }
+    Ok(outcome)
+}
+
+async fn run_notify_sender(z: &Zegel, job: &Job) -> Result<RunOutcome> {
+    let p: super::conversation::SenderNotifyPayload = serde_json::from_str(&job.payload)
+        .map_err(|e| Error::Internal(format!("notify_sender payload: {e}")))?;
+    let Some(reply) = z.store.message_by_id(&p.message_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    if reply.state != MessageState::Active || reply.read_at.is_some() {
+        return Ok(RunOutcome::Done);
+    }
+    let (Some(user), Some(org)) = (
+        z.store.user_by_id(&reply.sender_id).await?,
+        z.store.org_by_id(&reply.org_id).await?,
+    ) else {
+        return Ok(RunOutcome::Done);
+    };
+    let from = match &reply.from_recipient_id {
+        Some(rid) => z.store.recipient_by_id(rid).await?.map(|r| r.email),
+        None => None,
+    };
+    let mail = super::conversation::reply_mail(
+        &user.email,
+        &org.name,
+        from.as_deref().unwrap_or("Een ontvanger"),
+        reply.created_at,
+        &z.settings.public_url,
+        format!("zegel.reply.{}@{}", reply.id, z.settings.mail_domain),
+    );
+    let outcome = send_outcome(z.mailer.send(&mail).await);
+    if let RunOutcome::Done = outcome {
+        if let Some(parent) = &reply.parent_id {
+            z.store
+                .record_event(
+                    &NewEvent {
+                        message_id: parent.clone(),
+                        recipient_id: reply.from_recipient_id.clone(),
+                        kind: "reply_notified".into(),
+                        at: Ts::now(),
+                        actor: "system".into(),
+                        ip: None,
+                        user_agent: None,
+                        detail: Some(reply.id.clone()),
+                    },
+                    None,
+                )
+                .await?;
+        }
     }
     Ok(outcome)
 }

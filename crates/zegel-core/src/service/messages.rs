@@ -21,12 +21,16 @@ pub struct NewMessageReq {
     pub body: String,
     /// Recipients.
     pub recipients: Vec<NewRecipientReq>,
-    /// Reply policy.
+    /// Reply policy; the organisation's default when absent.
     #[serde(default)]
-    pub reply: ReplyPolicy,
+    pub reply: Option<ReplyPolicy>,
     /// Days until expiry.
     #[serde(default)]
     pub expires_in_days: Option<i64>,
+    /// Continue a conversation: the id of one of its messages (one's own message, or a reply
+    /// addressed to one). The recipients get a new notification for the same thread.
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
 }
 
 /// One recipient in a new message (contract).
@@ -60,6 +64,8 @@ pub struct MessageCreated {
     pub expires_at: String,
     /// Recipients.
     pub recipients: Vec<RecipientCreated>,
+    /// The conversation it belongs to.
+    pub thread_id: String,
     /// Link URLs, for the demo only; never serialised.
     #[serde(skip)]
     pub links: Vec<String>,
@@ -94,6 +100,8 @@ pub struct MessageStatus {
     pub expires_at: String,
     /// Reply policy.
     pub reply: ReplyPolicy,
+    /// The conversation it belongs to.
+    pub thread_id: String,
     /// Number of attachments.
     pub attachment_count: usize,
     /// Recipients with their status and events.
@@ -114,8 +122,43 @@ pub struct RecipientStatusView {
     /// The server's reason when `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_reason: Option<String>,
+    /// For a recipient added by a forward: the recipient (id) who forwarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_by: Option<String>,
     /// Events, oldest first (empty in list views).
     pub events: Vec<EventView>,
+    /// Remembered devices of this recipient (empty in list views).
+    pub devices: Vec<DeviceView>,
+}
+
+/// A remembered device as the sender or an admin sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// Id (for `DELETE /api/v1/devices/{id}`).
+    pub id: String,
+    /// Remembered at.
+    pub created_at: String,
+    /// Valid until.
+    pub expires_at: String,
+    /// Last used at.
+    pub last_used_at: Option<String>,
+    /// Revoked at.
+    pub revoked_at: Option<String>,
+    /// The browser (truncated user agent).
+    pub user_agent: Option<String>,
+}
+
+impl From<&DeviceRow> for DeviceView {
+    fn from(d: &DeviceRow) -> Self {
+        DeviceView {
+            id: d.id.clone(),
+            created_at: d.created_at.to_rfc3339(),
+            expires_at: d.expires_at.to_rfc3339(),
+            last_used_at: d.last_used_at.map(Ts::to_rfc3339),
+            revoked_at: d.revoked_at.map(Ts::to_rfc3339),
+            user_agent: d.user_agent.clone(),
+        }
+    }
 }
 
 /// An event as the sender sees it.
@@ -168,6 +211,9 @@ pub(crate) fn object_body(mid: &str) -> String {
 pub(crate) fn object_hint(mid: &str, rid: &str) -> String {
     format!("{mid}/hint/{rid}")
 }
+pub(crate) fn object_note(mid: &str, rid: &str) -> String {
+    format!("{mid}/note/{rid}")
+}
 pub(crate) fn object_attachment(mid: &str, aid: &str) -> String {
     format!("{mid}/att/{aid}")
 }
@@ -183,7 +229,7 @@ pub(crate) fn unb64(s: &str) -> Result<Vec<u8>> {
         .map_err(|_| Error::Internal("bad base64 in job payload".into()))
 }
 
-struct ValidRecipient {
+pub(crate) struct ValidRecipient {
     email: String,
     phone: Option<String>,
     verification: Verification,
@@ -196,20 +242,24 @@ struct ValidRecipient {
 /// `commit` stores it and its notification jobs in one transaction; dropping or `abort`ing
 /// it deletes every blob written so far.
 pub struct Draft {
-    z: Arc<Zegel>,
-    sender: User,
-    org: Organisation,
-    kek: Arc<Kek>,
-    dek: Dek,
-    message_id: String,
-    subject: String,
-    body: String,
-    reply: ReplyPolicy,
-    expires_at: Ts,
-    recipients: Vec<ValidRecipient>,
-    attachments: Vec<AttachmentRow>,
-    total_bytes: u64,
-    done: bool,
+    pub(super) z: Arc<Zegel>,
+    pub(super) sender: User,
+    pub(super) org: Organisation,
+    pub(super) kek: Arc<Kek>,
+    pub(super) dek: Dek,
+    pub(super) message_id: String,
+    pub(super) subject: String,
+    pub(super) body: String,
+    pub(super) reply: ReplyPolicy,
+    pub(super) expires_at: Ts,
+    pub(super) recipients: Vec<ValidRecipient>,
+    pub(super) attachments: Vec<AttachmentRow>,
+    pub(super) total_bytes: u64,
+    pub(super) max_attachments: usize,
+    pub(super) thread_id: String,
+    /// Set for a recipient's reply (see `Zegel::begin_reply`).
+    pub(super) reply_to: Option<super::conversation::ReplyTarget>,
+    pub(super) done: bool,
 }
 
 impl std::fmt::Debug for Draft {
@@ -310,6 +360,22 @@ impl Zegel {
             .org_by_id(&sender.org_id)
             .await?
             .ok_or_else(|| Error::Internal("sender without organisation".into()))?;
+        let policy = self.store.org_policy(&org.id).await?.unwrap_or_default();
+        let reply = match req.reply {
+            None => policy.reply_default,
+            Some(p) if policy.reply_locked && p != policy.reply_default => {
+                return Err(Error::NotAllowed(format!(
+                    "the organisation sets the reply policy to \"{}\"",
+                    policy.reply_default.as_str()
+                )))
+            }
+            Some(p) => p,
+        };
+        let message_id = new_id();
+        let thread_id = match req.in_reply_to.as_deref() {
+            None => message_id.clone(),
+            Some(id) => self.visible_to_sender(sender, id).await?.thread_id,
+        };
         let kek = self.keys.active_kek(&self.store, &org).await?;
         Ok(Draft {
             z: self.clone(),
@@ -317,14 +383,17 @@ impl Zegel {
             org,
             kek,
             dek: Dek::generate(),
-            message_id: new_id(),
+            message_id,
             subject,
             body: req.body,
-            reply: req.reply,
+            reply,
             expires_at: Ts::now().plus_secs(days * 86_400),
             recipients,
             attachments: Vec::new(),
             total_bytes: 0,
+            max_attachments: s.max_attachments,
+            thread_id,
+            reply_to: None,
             done: false,
         })
     }
@@ -343,10 +412,10 @@ impl Draft {
         S: Stream<Item = Result<Bytes>> + Unpin,
     {
         let z = self.z.clone();
-        if self.attachments.len() >= z.settings.max_attachments {
+        if self.attachments.len() >= self.max_attachments {
             return Err(Error::Invalid(format!(
                 "at most {} attachments per message",
-                z.settings.max_attachments
+                self.max_attachments
             )));
         }
         let aid = new_id();
@@ -424,6 +493,11 @@ impl Draft {
 
     /// Stores the message, recipients and notification jobs in one transaction.
     pub async fn commit(mut self, ctx: &ClientCtx) -> Result<MessageCreated> {
+        if self.reply_to.is_some() {
+            return Err(Error::Internal(
+                "a reply draft is committed with commit_reply".into(),
+            ));
+        }
         let z = self.z.clone();
         let mid = self.message_id.clone();
         let now = Ts::now();
@@ -461,6 +535,8 @@ impl Draft {
                 language: r.language.clone(),
                 notified_at: None,
                 created_at: now,
+                forwarded_by: None,
+                note_ct: None,
             });
             let sealed = z
                 .keys
@@ -519,6 +595,11 @@ impl Draft {
                 created_at: now,
                 expires_at: self.expires_at,
                 destroyed_at: None,
+                kind: MessageKind::Message,
+                thread_id: self.thread_id.clone(),
+                parent_id: None,
+                from_recipient_id: None,
+                read_at: None,
             },
             key: MessageKey {
                 message_id: mid.clone(),
@@ -538,6 +619,7 @@ impl Draft {
             id: mid,
             expires_at: self.expires_at.to_rfc3339(),
             recipients: created,
+            thread_id: self.thread_id.clone(),
             links,
         })
     }
@@ -582,12 +664,12 @@ pub(crate) fn notify_aad(recipient_id: &str) -> String {
 impl Zegel {
     async fn own_message(&self, sender: &User, id: &str) -> Result<MessageRow> {
         match self.store.message_by_id(id).await? {
-            Some(m) if m.sender_id == sender.id => Ok(m),
+            Some(m) if m.sender_id == sender.id && m.kind == MessageKind::Message => Ok(m),
             _ => Err(Error::NotFound),
         }
     }
 
-    async fn decrypt_subject(&self, m: &MessageRow) -> Result<Option<String>> {
+    pub(crate) async fn decrypt_subject(&self, m: &MessageRow) -> Result<Option<String>> {
         let (Some(ct), Some(key)) = (&m.subject_ct, self.store.message_key(&m.id).await?) else {
             return Ok(None);
         };
@@ -607,6 +689,11 @@ impl Zegel {
             Vec::new()
         };
         let attachments = self.store.attachments_of(&m.id).await?;
+        let devices = if with_events {
+            self.store.devices_of_message(&m.id).await?
+        } else {
+            Vec::new()
+        };
         Ok(MessageStatus {
             id: m.id.clone(),
             subject: self.decrypt_subject(m).await?,
@@ -614,6 +701,7 @@ impl Zegel {
             sent_at: m.created_at.to_rfc3339(),
             expires_at: m.expires_at.to_rfc3339(),
             reply: m.reply_policy,
+            thread_id: m.thread_id.clone(),
             attachment_count: attachments.len(),
             recipients: recipients
                 .into_iter()
@@ -627,6 +715,12 @@ impl Zegel {
                             detail: e.event.detail.clone(),
                         })
                         .collect(),
+                    devices: devices
+                        .iter()
+                        .filter(|d| d.recipient_id == r.id)
+                        .map(DeviceView::from)
+                        .collect(),
+                    forwarded_by: r.forwarded_by,
                     id: r.id,
                     email: r.email,
                     verification: r.verification,

@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+mod conversation;
 mod jobs;
 mod messages;
 mod notify;
@@ -10,9 +11,13 @@ mod validate;
 
 pub use access::{Challenge, LinkInfo, LinkState, MessageView, RecipientSession, SessionGrant};
 pub use admin::{DemoSetup, NewUserReq};
+pub use conversation::{
+    ForwardCreated, ForwardReq, InboxItem, PartyView, Permissions, PolicyDoc, ReplyCreated,
+    ReplyView, ThreadItem, ThreadView, MAX_DEVICE_DAYS,
+};
 pub use jobs::Worker;
 pub use messages::{
-    AttachmentView, Draft, EventView, MessageCreated, MessageStatus, NewMessageReq,
+    AttachmentView, DeviceView, Draft, EventView, MessageCreated, MessageStatus, NewMessageReq,
     NewRecipientReq, RecipientCreated, RecipientStatusView,
 };
 pub use validate::{mask_email, mask_phone, normalise_phone};
@@ -37,6 +42,8 @@ pub struct Settings {
     pub max_recipients: usize,
     /// Max attachments per message.
     pub max_attachments: usize,
+    /// Max attachments per recipient reply.
+    pub max_reply_attachments: usize,
     /// Default expiry in days.
     pub default_expiry_days: i64,
     /// Max expiry in days.
@@ -68,6 +75,7 @@ impl Default for Settings {
             max_body_bytes: 1024 * 1024,
             max_recipients: 50,
             max_attachments: 20,
+            max_reply_attachments: 10,
             default_expiry_days: 30,
             max_expiry_days: 365,
             code_ttl_secs: 15 * 60,

@@ -15,8 +15,16 @@ use zegel_core::model::Verification;
 use zegel_core::service::AttachmentView;
 use zegel_core::Error;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(s: &AppState) -> Router<AppState> {
+    let limit =
+        s.z.settings.max_upload_bytes as usize + s.z.settings.max_body_bytes * 2 + (1 << 20);
     Router::new()
+        .route(
+            "/api/v1/access/{token}/replies",
+            post(reply).layer(axum::extract::DefaultBodyLimit::max(limit)),
+        )
+        .route("/api/v1/access/{token}/forwards", post(forward))
+        .route("/api/v1/access/{token}/thread", get(thread))
         .route("/api/v1/access/{token}/challenge", post(challenge))
         .route("/api/v1/access/{token}/verify", post(verify))
         .route("/api/v1/access/{token}/message", get(message))
@@ -97,8 +105,87 @@ async fn attachment(
     Client(ctx): Client,
 ) -> Result<Response, ApiError> {
     let session = s.z.recipient_session(&token, &at).await?;
-    let (view, stream) = s.z.open_attachment(&session, &id, &ctx).await?;
+    let (view, stream) = s.z.open_thread_attachment(&session, &id, &ctx).await?;
     Ok(download_response(&view, stream))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyReq {
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST .../replies`: multipart (`message` JSON `{"body"}` first, then `attachment` parts),
+/// or plain JSON `{"body"}`. Goes to the original sender only.
+async fn reply(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    AccessToken(at): AccessToken,
+    Client(ctx): Client,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    use axum::extract::FromRequest;
+    let session = s.z.recipient_session(&token, &at).await?;
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let max = s.z.settings.max_body_bytes * 2 + 64 * 1024;
+    let created = if ct.starts_with("application/json") {
+        let bytes = axum::body::to_bytes(req.into_body(), max)
+            .await
+            .map_err(|_| Error::TooLarge(format!("JSON body over {max} bytes")))?;
+        let r: ReplyReq = json_body(&bytes)?;
+        s.z.begin_reply(&session, r.body)
+            .await?
+            .commit_reply(&ctx)
+            .await?
+    } else if ct.starts_with("multipart/form-data") {
+        let mut mp = axum::extract::Multipart::from_request(req, &s)
+            .await
+            .map_err(|e| Error::BadRequest(e.body_text()))?;
+        let json = super::api::first_part(&mut mp, "message", max).await?;
+        let r: ReplyReq = json_body(&json)?;
+        let mut draft = s.z.begin_reply(&session, r.body).await?;
+        match super::api::stream_attachments(&mut mp, &mut draft).await {
+            Ok(()) => draft.commit_reply(&ctx).await?,
+            Err(e) => {
+                draft.abort().await;
+                return Err(e.into());
+            }
+        }
+    } else {
+        return Err(Error::BadRequest(
+            "Content-Type must be application/json or multipart/form-data".into(),
+        )
+        .into());
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn forward(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    AccessToken(at): AccessToken,
+    Client(ctx): Client,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let session = s.z.recipient_session(&token, &at).await?;
+    let req: zegel_core::service::ForwardReq = json_body(&body)?;
+    let created = s.z.forward(&session, req, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn thread(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    AccessToken(at): AccessToken,
+) -> Result<Response, ApiError> {
+    let session = s.z.recipient_session(&token, &at).await?;
+    Ok(Json(s.z.recipient_thread(&session).await?).into_response())
 }
 
 /// A file name that is safe in a download: no path separators, CR, LF, NUL or other control

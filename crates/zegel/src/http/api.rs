@@ -27,6 +27,18 @@ pub fn routes(s: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/messages/{id}", get(get_message))
         .route("/api/v1/messages/{id}/revoke", post(revoke_message))
+        .route("/api/v1/inbox", get(inbox))
+        .route("/api/v1/inbox/{id}", get(read_reply))
+        .route(
+            "/api/v1/inbox/{id}/attachments/{aid}",
+            get(reply_attachment),
+        )
+        .route("/api/v1/threads/{id}", get(thread))
+        .route("/api/v1/devices/{id}", axum::routing::delete(revoke_device))
+        .route(
+            "/api/v1/organisation/policy",
+            get(get_policy).put(put_policy),
+        )
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -127,7 +139,7 @@ async fn create_message(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> Error {
+pub(crate) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Error {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::TooLarge("request body over the upload limit".into())
     } else {
@@ -142,29 +154,54 @@ async fn create_from_multipart(
     mut mp: Multipart,
 ) -> Result<zegel_core::service::MessageCreated, Error> {
     // CONTRACT: the `message` part comes first.
+    let max = s.z.settings.max_body_bytes * 2 + 64 * 1024;
+    let json = first_part(&mut mp, "message", max).await?;
+    let mut draft =
+        s.z.begin_message(sender, parse_message_json(&json)?)
+            .await?;
+    match stream_attachments(&mut mp, &mut draft).await {
+        Ok(()) => draft.commit(ctx).await,
+        Err(e) => {
+            draft.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// Reads the first multipart part, which must be named `name`, into memory (at most `max`
+/// bytes: it is JSON or a form field, never a file).
+pub(crate) async fn first_part(
+    mp: &mut Multipart,
+    name: &str,
+    max: usize,
+) -> Result<Vec<u8>, Error> {
     let mut first = mp
         .next_field()
         .await
         .map_err(multipart_error)?
         .ok_or_else(|| Error::BadRequest("empty multipart body".into()))?;
-    if first.name() != Some("message") {
-        return Err(Error::BadRequest(
-            "the first part must be `message` (JSON)".into(),
-        ));
+    if first.name() != Some(name) {
+        return Err(Error::BadRequest(format!(
+            "the first part must be `{name}`"
+        )));
     }
-    let max = s.z.settings.max_body_bytes * 2 + 64 * 1024;
-    let mut json = Vec::new();
+    let mut out = Vec::new();
     while let Some(chunk) = first.chunk().await.map_err(multipart_error)? {
-        if json.len() + chunk.len() > max {
-            return Err(Error::TooLarge(format!("message part over {max} bytes")));
+        if out.len() + chunk.len() > max {
+            return Err(Error::TooLarge(format!("part `{name}` over {max} bytes")));
         }
-        json.extend_from_slice(&chunk);
+        out.extend_from_slice(&chunk);
     }
-    drop(first);
-    let mut draft =
-        s.z.begin_message(sender, parse_message_json(&json)?)
-            .await?;
-    let res: Result<(), Error> = async {
+    Ok(out)
+}
+
+/// Streams every remaining `attachment` part into the draft's encrypted blobs. An empty file
+/// input (no file name, no bytes) from an HTML form is skipped.
+pub(crate) async fn stream_attachments(
+    mp: &mut Multipart,
+    draft: &mut zegel_core::service::Draft,
+) -> Result<(), Error> {
+    {
         while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
             if field.name() != Some("attachment") {
                 return Err(Error::BadRequest(format!(
@@ -177,20 +214,13 @@ async fn create_from_multipart(
                 .content_type()
                 .unwrap_or("application/octet-stream")
                 .to_string();
-            let stream = field.map(|r| r.map_err(multipart_error));
-            draft
-                .add_attachment(&name, &content_type, Box::pin(stream))
-                .await?;
+            let mut stream = Box::pin(field.map(|r| r.map_err(multipart_error)).peekable());
+            if name.is_empty() && stream.as_mut().peek().await.is_none() {
+                continue;
+            }
+            draft.add_attachment(&name, &content_type, stream).await?;
         }
         Ok(())
-    }
-    .await;
-    match res {
-        Ok(()) => draft.commit(ctx).await,
-        Err(e) => {
-            draft.abort().await;
-            Err(e)
-        }
     }
 }
 
@@ -205,14 +235,7 @@ async fn list_messages(
     Sender(sender): Sender,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let before = match q.before.as_deref() {
-        None => None,
-        Some(b) => {
-            let t = time::OffsetDateTime::parse(b, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| Error::Invalid("before must be an RFC 3339 time".into()))?;
-            Some(Ts((t.unix_timestamp_nanos() / 1_000_000) as i64))
-        }
-    };
+    let before = parse_before(q.before.as_deref())?;
     let list =
         s.z.list_messages(&sender, before, q.limit.unwrap_or(50))
             .await?;
@@ -241,4 +264,82 @@ async fn openapi() -> Response {
         include_str!("../../openapi.json"),
     )
         .into_response()
+}
+
+fn parse_before(before: Option<&str>) -> Result<Option<Ts>, Error> {
+    match before {
+        None => Ok(None),
+        Some(b) => {
+            let t = time::OffsetDateTime::parse(b, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| Error::Invalid("before must be an RFC 3339 time".into()))?;
+            Ok(Some(Ts((t.unix_timestamp_nanos() / 1_000_000) as i64)))
+        }
+    }
+}
+
+async fn inbox(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let before = parse_before(q.before.as_deref())?;
+    let items = s.z.inbox(&sender, before, q.limit.unwrap_or(50)).await?;
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
+}
+
+async fn read_reply(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.z.read_reply(&sender, &id).await?).into_response())
+}
+
+async fn reply_attachment(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Path((id, aid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (view, stream) = s.z.open_reply_attachment(&sender, &id, &aid).await?;
+    Ok(super::access::download_response(&view, stream))
+}
+
+async fn thread(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.z.sender_thread(&sender, &id).await?).into_response())
+}
+
+async fn revoke_device(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.z.revoke_device(&sender, &id).await?;
+    Ok(Json(serde_json::json!({ "id": id, "revoked": true })).into_response())
+}
+
+async fn get_policy(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+) -> Result<Response, ApiError> {
+    let p = s.z.org_policy(&sender.org_id).await?;
+    Ok(Json(zegel_core::service::PolicyDoc::from(p)).into_response())
+}
+
+async fn put_policy(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let doc: zegel_core::service::PolicyDoc = serde_json::from_slice(&body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            Error::BadRequest(format!("body is not valid JSON: {e}"))
+        } else {
+            Error::Invalid(e.to_string())
+        }
+    })?;
+    Ok(Json(s.z.set_org_policy(&sender, doc).await?).into_response())
 }

@@ -30,7 +30,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Forbidden => StatusCode::FORBIDDEN,
+        Error::Forbidden | Error::NotAllowed(_) => StatusCode::FORBIDDEN,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -54,6 +54,7 @@ impl IntoResponse for ApiError {
             Error::Conflict(d) => json!({"error": "conflict", "detail": d}),
             Error::Unauthorized => json!({"error": "unauthorized"}),
             Error::Forbidden => json!({"error": "forbidden"}),
+            Error::NotAllowed(d) => json!({"error": "not_allowed", "detail": d}),
             Error::Internal(_) => json!({"error": "internal"}),
         };
         let mut res = (status, Json(body)).into_response();

@@ -80,7 +80,7 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
         z,
     };
     let stranger = Router::new()
-        .merge(access::routes())
+        .merge(access::routes(&state))
         .merge(viewer::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

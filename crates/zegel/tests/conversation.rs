@@ -1,0 +1,665 @@
+//! Conversations end to end through the real router, on SQLite and PostgreSQL: secure replies
+//! (policy once / unlimited / off, the organisation's default and lock), the sender's inbox and
+//! threads, answering in the same thread, secure forwards, remembered devices.
+
+mod common;
+
+use common::{Backend, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use zegel_core::service::PolicyDoc;
+
+const PATIENT: &str = "patient@mail.example";
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut v = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut v);
+    v
+}
+
+fn reply_form(body: &str, files: Vec<(&str, Vec<u8>)>) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new().part(
+        "message",
+        reqwest::multipart::Part::text(json!({ "body": body }).to_string())
+            .mime_str("application/json")
+            .unwrap(),
+    );
+    for (name, bytes) in files {
+        form = form.part(
+            "attachment",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name(name.to_string())
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    }
+    form
+}
+
+async fn send(app: &TestApp, extra: Value) -> Value {
+    let mut msg = json!({
+        "subject": "Uitslag bloedonderzoek",
+        "body": "De uitslag is goed.",
+        "recipients": [{"email": PATIENT, "verification": "email"}],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        msg[k] = v.clone();
+    }
+    let res = app.send_json(msg).await;
+    let status = res.status();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    app.run_jobs().await;
+    v
+}
+
+async fn reply(
+    app: &TestApp,
+    link: &str,
+    at: &str,
+    form: reqwest::multipart::Form,
+) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/replies")))
+        .bearer_auth(at)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn access_get(app: &TestApp, link: &str, at: &str, what: &str) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link}/{what}")))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn events(status: &Value, recipient: usize) -> Vec<String> {
+    status["recipients"][recipient]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn set_policy(app: &TestApp, doc: Value) {
+    let doc: PolicyDoc = serde_json::from_value(doc).unwrap();
+    app.z
+        .set_org_policy_of(&app.sender.org_id, doc)
+        .await
+        .unwrap();
+}
+
+async fn a_reply_reaches_only_the_sender_and_the_conversation_continues(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let sent = send(
+        &app,
+        json!({
+            "reply": "unlimited",
+            "recipients": [
+                {"email": PATIENT, "verification": "email"},
+                {"email": "partner@mail.example", "verification": "email"}
+            ]
+        }),
+    )
+    .await;
+    let mid = sent["id"].as_str().unwrap().to_string();
+    assert_eq!(sent["thread_id"], mid.as_str());
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+    let mails_before = app.outbox("mail").len();
+
+    let scan = random_bytes(300_000);
+    let (status, created) = reply(
+        &app,
+        &link,
+        &at,
+        reply_form(
+            "Dank u, ik heb nog een vraag over mijn medicijnen.",
+            vec![
+                ("vragenlijst.pdf", scan.clone()),
+                ("foto.pdf", vec![1, 2, 3]),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["attachment_count"], 2);
+    assert_eq!(created["thread_id"], mid.as_str());
+    let reply_id = created["id"].as_str().unwrap().to_string();
+
+    // The sender's status: the patient replied; the other recipient did not.
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    assert_eq!(st["recipients"][0]["status"], "replied");
+    assert!(events(&st, 0).contains(&"replied".to_string()));
+    assert_ne!(st["recipients"][1]["status"], "replied");
+
+    // Exactly one notification, to the sender only, with no content in it.
+    app.run_jobs().await;
+    let mails = app.outbox("mail");
+    let new: Vec<&String> = mails[mails_before..].iter().collect();
+    assert_eq!(new.len(), 1, "one mail: the sender's notification");
+    let note = new[0];
+    assert!(note.contains("To: arts@ziekenhuis.example"), "{note}");
+    assert!(note.contains("beveiligd antwoord"));
+    assert!(
+        !note.contains("medicijnen") && !note.contains("vragenlijst") && !note.contains("Uitslag")
+    );
+    assert!(!note.contains("partner@mail.example"));
+
+    // The inbox: one unread reply with its subject.
+    let (status, inbox) = get(&app, "/api/v1/inbox").await;
+    assert_eq!(status, 200);
+    let items = inbox["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["type"], "reply");
+    assert_eq!(items[0]["id"], reply_id.as_str());
+    assert_eq!(items[0]["from"]["email"], PATIENT);
+    assert_eq!(items[0]["subject"], "Re: Uitslag bloedonderzoek");
+    assert_eq!(items[0]["read"], false);
+    assert_eq!(items[0]["attachment_count"], 2);
+
+    // Reading it: body, attachments; now read; the download is the exact bytes.
+    let (status, r) = get(&app, &format!("/api/v1/inbox/{reply_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        r["body"],
+        "Dank u, ik heb nog een vraag over mijn medicijnen."
+    );
+    assert_eq!(r["in_reply_to"], mid.as_str());
+    let att = r["attachments"][0].clone();
+    assert_eq!(att["name"], "vragenlijst.pdf");
+    assert_eq!(att["size"], 300_000);
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/inbox/{reply_id}/attachments/{}",
+            att["id"].as_str().unwrap()
+        )))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), scan);
+    let (_, inbox) = get(&app, "/api/v1/inbox").await;
+    assert_eq!(inbox["items"][0]["read"], true);
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    let ev = events(&st, 0);
+    assert!(ev.contains(&"reply_read".to_string()) && ev.contains(&"reply_downloaded".to_string()));
+
+    // A reply is not in the sent list, and not readable as a sent message.
+    let (_, list) = get(&app, "/api/v1/messages").await;
+    assert_eq!(list["messages"].as_array().unwrap().len(), 1);
+    let (status, _) = get(&app, &format!("/api/v1/messages/{reply_id}")).await;
+    assert_eq!(status, 404);
+
+    // The sender answers in the same thread; the patient gets a new notification.
+    let answer = send(
+        &app,
+        json!({
+            "subject": "Re: Uitslag bloedonderzoek",
+            "body": "U kunt de medicijnen blijven nemen.",
+            "in_reply_to": reply_id,
+        }),
+    )
+    .await;
+    assert_eq!(answer["thread_id"], mid.as_str());
+    let link2 = app.link_token(PATIENT);
+    assert_ne!(link2, link);
+    let at2 = app.open_by_email(&link2, PATIENT).await;
+    let (status, thread) = access_get(&app, &link2, &at2, "thread").await;
+    assert_eq!(status, 200);
+    let items = thread["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{thread}");
+    assert_eq!(items[0]["kind"], "message");
+    assert_eq!(items[0]["body"], "De uitslag is goed.");
+    assert_eq!(items[1]["kind"], "reply");
+    assert_eq!(items[1]["mine"], true);
+    assert_eq!(items[2]["current"], true);
+    assert_eq!(items[2]["body"], "U kunt de medicijnen blijven nemen.");
+    // The patient can still download their own reply's attachment through the new link.
+    let own = items[1]["attachments"][1]["id"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link2}/attachments/{own}")))
+        .bearer_auth(&at2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), vec![1, 2, 3]);
+
+    // The other recipient of the first message never sees the patient's reply.
+    let link_p = app.link_token("partner@mail.example");
+    let at_p = app.open_by_email(&link_p, "partner@mail.example").await;
+    let (_, thread_p) = access_get(&app, &link_p, &at_p, "thread").await;
+    let items_p = thread_p["items"].as_array().unwrap();
+    assert_eq!(items_p.len(), 1, "{thread_p}");
+    assert_eq!(items_p[0]["kind"], "message");
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link_p}/attachments/{own}")))
+        .bearer_auth(&at_p)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // The sender's view of the thread.
+    let (status, t) = get(&app, &format!("/api/v1/threads/{mid}")).await;
+    assert_eq!(status, 200);
+    let kinds: Vec<&str> = t["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["message", "reply", "message"]);
+
+    // in_reply_to must be one's own conversation.
+    let res = app
+        .send_json(json!({
+            "subject": "x", "body": "y", "in_reply_to": "no-such-message",
+            "recipients": [{"email": PATIENT, "verification": "email"}],
+        }))
+        .await;
+    assert_eq!(res.status(), 422);
+}
+
+async fn reply_policies_once_off_and_the_organisations_lock(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    // Default: once.
+    let sent = send(&app, json!({})).await;
+    let (_, st) = get(
+        &app,
+        &format!("/api/v1/messages/{}", sent["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(st["reply"], "once");
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+    let (_, m) = access_get(&app, &link, &at, "message").await;
+    assert_eq!(m["reply_allowed"], true);
+    let (status, _) = reply(&app, &link, &at, reply_form("Eerste antwoord", vec![])).await;
+    assert_eq!(status, 201);
+    let (status, err) = reply(&app, &link, &at, reply_form("Tweede antwoord", vec![])).await;
+    assert_eq!(status, 409, "{err}");
+    let (_, m) = access_get(&app, &link, &at, "message").await;
+    assert_eq!(m["reply_allowed"], false);
+    // Plain JSON works too (and is refused the same way).
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/replies")))
+        .bearer_auth(&at)
+        .json(&json!({"body": "nog eens"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+
+    // Off: 403 with the reason; nothing stored.
+    send(&app, json!({"reply": "off", "recipients": [{"email": "b@mail.example", "verification": "email"}]})).await;
+    let link_b = app.link_token("b@mail.example");
+    let at_b = app.open_by_email(&link_b, "b@mail.example").await;
+    let (_, m) = access_get(&app, &link_b, &at_b, "message").await;
+    assert_eq!(m["reply_allowed"], false);
+    let (status, err) = reply(
+        &app,
+        &link_b,
+        &at_b,
+        reply_form("Mag dit?", vec![("a.pdf", vec![9; 10])]),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(err["error"], "not_allowed");
+    let (_, inbox) = get(&app, "/api/v1/inbox").await;
+    assert_eq!(inbox["items"].as_array().unwrap().len(), 1);
+
+    // Unlimited: several replies.
+    send(&app, json!({"reply": "unlimited", "recipients": [{"email": "c@mail.example", "verification": "email"}]})).await;
+    let link_c = app.link_token("c@mail.example");
+    let at_c = app.open_by_email(&link_c, "c@mail.example").await;
+    for i in 0..3 {
+        let (status, _) = reply(
+            &app,
+            &link_c,
+            &at_c,
+            reply_form(&format!("antwoord {i}"), vec![]),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+
+    // A sender may not set the organisation's policy (admins only).
+    let res = app
+        .client
+        .put(app.url("/api/v1/organisation/policy"))
+        .header("authorization", app.auth())
+        .json(&json!({"reply_default": "off", "reply_locked": true, "forward_allowed": true, "device_days": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The organisation's default and lock.
+    set_policy(&app, json!({"reply_default": "unlimited", "reply_locked": true, "forward_allowed": true, "device_days": 0})).await;
+    let (status, p) = get(&app, "/api/v1/organisation/policy").await;
+    assert_eq!(status, 200);
+    assert_eq!(p["reply_default"], "unlimited");
+    let res = app
+        .send_json(json!({
+            "subject": "x", "body": "y", "reply": "off",
+            "recipients": [{"email": PATIENT, "verification": "email"}],
+        }))
+        .await;
+    assert_eq!(res.status(), 403);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "not_allowed");
+    let sent = send(&app, json!({})).await;
+    let (_, st) = get(
+        &app,
+        &format!("/api/v1/messages/{}", sent["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(st["reply"], "unlimited");
+    let sent = send(&app, json!({"reply": "unlimited"})).await;
+    assert!(sent["id"].is_string());
+}
+
+async fn a_bad_reply_gets_a_clear_error_and_leaves_nothing(b: Backend) {
+    let Some(app) = TestApp::with(b, |s| {
+        s.max_reply_attachments = 2;
+        s.max_upload_bytes = 100_000;
+    })
+    .await
+    else {
+        return;
+    };
+    send(&app, json!({"reply": "unlimited"})).await;
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+    let blobs_before = app.blob_keys().await.len();
+
+    let three = vec![
+        ("a.pdf", vec![1; 10]),
+        ("b.pdf", vec![2; 10]),
+        ("c.pdf", vec![3; 10]),
+    ];
+    let (status, err) = reply(&app, &link, &at, reply_form("te veel", three)).await;
+    assert_eq!(status, 422, "{err}");
+    let (status, _) = reply(
+        &app,
+        &link,
+        &at,
+        reply_form("te groot", vec![("big.pdf", random_bytes(150_000))]),
+    )
+    .await;
+    assert_eq!(status, 413);
+    let (status, _) = reply(&app, &link, &at, reply_form("   ", vec![])).await;
+    assert_eq!(status, 422);
+    // The `message` part must come first.
+    let form = reqwest::multipart::Form::new().part(
+        "attachment",
+        reqwest::multipart::Part::bytes(vec![1, 2]).file_name("a.pdf"),
+    );
+    let (status, _) = reply(&app, &link, &at, form).await;
+    assert_eq!(status, 400);
+    // Without a session: 401; a sender token is not a session.
+    let (status, _) = reply(&app, &link, &app.token.clone(), reply_form("hallo", vec![])).await;
+    assert_eq!(status, 401);
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        app.blob_keys().await.len(),
+        blobs_before,
+        "no blob left behind"
+    );
+    let (_, inbox) = get(&app, "/api/v1/inbox").await;
+    assert!(inbox["items"].as_array().unwrap().is_empty());
+
+    // After a revoke, replying is 410.
+    let (_, list) = get(&app, "/api/v1/messages").await;
+    let mid = list["messages"][0]["id"].as_str().unwrap().to_string();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/messages/{mid}/revoke")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, _) = reply(&app, &link, &at, reply_form("nog er?", vec![])).await;
+    assert_eq!(status, 410);
+}
+
+async fn a_forward_goes_to_a_new_recipient_who_verifies_on_their_own(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let sent = send(&app, json!({})).await;
+    let mid = sent["id"].as_str().unwrap().to_string();
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/forwards")))
+        .bearer_auth(&at)
+        .json(&json!({"email": "huisarts@praktijk.example", "phone": "06 87654321", "note": "Voor mijn huisarts, graag bekijken."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let f: Value = res.json().await.unwrap();
+    assert_eq!(f["verification"], "sms");
+    assert_eq!(f["masked_destination"], "06-****-**21");
+
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    assert!(events(&st, 0).contains(&"forwarded".to_string()));
+    assert_eq!(st["recipients"][1]["email"], "huisarts@praktijk.example");
+    assert_eq!(
+        st["recipients"][1]["forwarded_by"],
+        st["recipients"][0]["id"]
+    );
+    let (_, inbox) = get(&app, "/api/v1/inbox").await;
+    assert_eq!(inbox["items"][0]["type"], "forward");
+    assert_eq!(
+        inbox["items"][0]["to"]["email"],
+        "huisarts@praktijk.example"
+    );
+    assert_eq!(inbox["items"][0]["from"]["email"], PATIENT);
+
+    // The new recipient gets their own link and verifies by SMS on their own.
+    app.run_jobs().await;
+    let link_h = app.link_token("huisarts@praktijk.example");
+    assert_ne!(link_h, link);
+    let (status, _) = access_get(&app, &link_h, &at, "message").await;
+    assert!(
+        status == 401 || status == 403,
+        "the patient's session does not open it"
+    );
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link_h}/challenge")))
+        .json(&json!({"method": "sms"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    app.run_jobs().await;
+    let code = app.last_code("+31687654321");
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link_h}/verify")))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let at_h: Value = res.json().await.unwrap();
+    let at_h = at_h["access_token"].as_str().unwrap();
+    let (status, m) = access_get(&app, &link_h, at_h, "message").await;
+    assert_eq!(status, 200);
+    assert_eq!(m["subject"], "Uitslag bloedonderzoek");
+    let perm = {
+        let s = app.z.recipient_session(&link_h, at_h).await.unwrap();
+        app.z.permissions(&s).await.unwrap()
+    };
+    assert_eq!(
+        perm.forward_note.as_deref(),
+        Some("Voor mijn huisarts, graag bekijken.")
+    );
+    assert_eq!(perm.forwarded_by.as_deref(), Some(PATIENT));
+
+    // Twice to the same address: 409. A bad address: 422.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/forwards")))
+        .bearer_auth(&at)
+        .json(&json!({"email": "huisarts@praktijk.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/forwards")))
+        .bearer_auth(&at)
+        .json(&json!({"email": "geen-adres"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+
+    // The organisation may turn forwarding off.
+    set_policy(&app, json!({"reply_default": "once", "reply_locked": false, "forward_allowed": false, "device_days": 0})).await;
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/forwards")))
+        .bearer_auth(&at)
+        .json(&json!({"email": "ander@mail.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    assert_eq!(st["recipients"].as_array().unwrap().len(), 2);
+
+    // Replies and notes are never stored in plaintext.
+    let dump = common::dump_database(&app).await;
+    let hay = String::from_utf8_lossy(&dump);
+    assert!(!hay.contains("Voor mijn huisarts"));
+}
+
+async fn a_remembered_device_skips_the_code_until_revoked(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let sent = send(&app, json!({})).await;
+    let mid = sent["id"].as_str().unwrap().to_string();
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+    let ctx = zegel_core::ClientCtx {
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("Test browser".into()),
+    };
+    let s = app.z.recipient_session(&link, &at).await.unwrap();
+    // Off by default.
+    assert!(app.z.remember_device(&s, &ctx).await.unwrap().is_none());
+    set_policy(&app, json!({"reply_default": "once", "reply_locked": false, "forward_allowed": true, "device_days": 30})).await;
+    let (device, days) = app.z.remember_device(&s, &ctx).await.unwrap().unwrap();
+    assert_eq!(days, 30);
+    let grant = app
+        .z
+        .open_with_device(&link, &device, &ctx)
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = access_get(&app, &link, &grant.access_token, "message").await;
+    assert_eq!(status, 200);
+    // Bound to that recipient: another link of the same message does not open with it.
+    assert!(app
+        .z
+        .open_with_device(&link, "x".repeat(43).as_str(), &ctx)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The sender sees and revokes it.
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    let devices = st["recipients"][0]["devices"].as_array().unwrap().clone();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["user_agent"], "Test browser");
+    let id = devices[0]["id"].as_str().unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/devices/{id}")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(app
+        .z
+        .open_with_device(&link, &device, &ctx)
+        .await
+        .unwrap()
+        .is_none());
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    assert!(st["recipients"][0]["devices"][0]["revoked_at"].is_string());
+    assert!(events(&st, 0).contains(&"device_revoked".to_string()));
+    let res = app
+        .client
+        .delete(app.url("/api/v1/devices/no-such-device"))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // Turning the policy off stops remembered devices at once.
+    let (device2, _) = app.z.remember_device(&s, &ctx).await.unwrap().unwrap();
+    set_policy(&app, json!({"reply_default": "once", "reply_locked": false, "forward_allowed": true, "device_days": 0})).await;
+    assert!(app
+        .z
+        .open_with_device(&link, &device2, &ctx)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+backend_tests!(
+    a_reply_reaches_only_the_sender_and_the_conversation_continues,
+    reply_policies_once_off_and_the_organisations_lock,
+    a_bad_reply_gets_a_clear_error_and_leaves_nothing,
+    a_forward_goes_to_a_new_recipient_who_verifies_on_their_own,
+    a_remembered_device_skips_the_code_until_revoked,
+);
