@@ -519,6 +519,8 @@ pub struct OrgPolicy {
     pub device_days: i64,
     /// Public contact line for the recipient pages (e.g. "Polikliniek, 010 123 45 67").
     pub contact: Option<String>,
+    /// Whether a logo is set (read only; `Store::set_org_logo` sets it).
+    pub has_logo: bool,
 }
 
 impl Default for OrgPolicy {
@@ -529,6 +531,7 @@ impl Default for OrgPolicy {
             forward_allowed: true,
             device_days: 0,
             contact: None,
+            has_logo: false,
         }
     }
 }

@@ -214,6 +214,7 @@ pub(crate) fn org_policy(row: &SqliteRow) -> StoreResult<OrgPolicy> {
         forward_allowed: get(row, "forward_allowed")?,
         device_days: get(row, "device_days")?,
         contact: get(row, "contact")?,
+        has_logo: get(row, "has_logo")?,
     })
 }
 

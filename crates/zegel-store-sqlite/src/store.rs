@@ -969,8 +969,8 @@ impl Store for SqliteStore {
 
     async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>> {
         let row = sqlx::query(
-            "SELECT reply_default, reply_locked, forward_allowed, device_days, contact \
-             FROM organisations WHERE id = $1",
+            "SELECT reply_default, reply_locked, forward_allowed, device_days, contact, \
+             (logo IS NOT NULL) AS has_logo FROM organisations WHERE id = $1",
         )
         .bind(org_id)
         .fetch_optional(&self.pool)

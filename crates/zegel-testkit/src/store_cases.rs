@@ -1720,6 +1720,7 @@ pub async fn case_org_policy_and_logo(store: DynStore) {
         forward_allowed: false,
         device_days: 30,
         contact: Some("Polikliniek, 010 123 45 67".into()),
+        has_logo: false,
     };
     assert!(store.set_org_policy(org, &p).await.expect("set"));
     assert_eq!(
@@ -1737,6 +1738,9 @@ pub async fn case_org_policy_and_logo(store: DynStore) {
         store.org_logo(org).await.expect("logo"),
         Some((b"\x89PNG fake".to_vec(), "image/png".to_string()))
     );
+    let with_logo = store.org_policy(org).await.expect("policy").expect("org");
+    assert!(with_logo.has_logo);
+    assert_eq!(with_logo.contact, p.contact);
     assert!(store.set_org_logo(org, None).await.expect("unset"));
     assert_eq!(store.org_logo(org).await.expect("logo"), None);
 }

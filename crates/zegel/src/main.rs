@@ -67,6 +67,40 @@ enum OrgCmd {
     },
     /// Lists organisations.
     List,
+    /// Shows or changes an organisation's policy for replies, forwards, remembered devices
+    /// and its contact line on the recipient pages; prints the policy as JSON.
+    Policy {
+        /// Organisation slug.
+        #[arg(long, default_value = "default")]
+        slug: String,
+        /// Default reply policy: once, unlimited or off.
+        #[arg(long)]
+        reply_default: Option<String>,
+        /// Senders may not change the reply policy (true/false).
+        #[arg(long)]
+        reply_locked: Option<bool>,
+        /// Recipients may forward securely (true/false).
+        #[arg(long)]
+        forward: Option<bool>,
+        /// "Remember this device" for this many days (0 = a code on every visit).
+        #[arg(long)]
+        device_days: Option<i64>,
+        /// Public contact line on the recipient pages ("" removes it).
+        #[arg(long)]
+        contact: Option<String>,
+    },
+    /// Sets (PNG, JPEG or WebP, at most 256 KiB) or removes the logo on the recipient pages.
+    Logo {
+        /// Organisation slug.
+        #[arg(long, default_value = "default")]
+        slug: String,
+        /// The image file.
+        #[arg(long, conflicts_with = "remove")]
+        file: Option<std::path::PathBuf>,
+        /// Remove the logo.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +185,65 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::Org { cmd: OrgCmd::List } => {
             for o in z.store.list_orgs().await? {
                 println!("{}\t{}\t{}", o.id, o.slug, o.name);
+            }
+        }
+        AdminCmd::Org {
+            cmd:
+                OrgCmd::Policy {
+                    slug,
+                    reply_default,
+                    reply_locked,
+                    forward,
+                    device_days,
+                    contact,
+                },
+        } => {
+            let org = z
+                .store
+                .org_by_slug(&slug)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no organisation {slug}"))?;
+            let mut doc = zegel_core::service::PolicyDoc::from(z.org_policy(&org.id).await?);
+            if let Some(r) = reply_default {
+                doc.reply_default = zegel_core::model::ReplyPolicy::parse(&r).ok_or_else(|| {
+                    anyhow::anyhow!("reply policy must be once, unlimited or off")
+                })?;
+            }
+            if let Some(v) = reply_locked {
+                doc.reply_locked = v;
+            }
+            if let Some(v) = forward {
+                doc.forward_allowed = v;
+            }
+            if let Some(v) = device_days {
+                doc.device_days = v;
+            }
+            if let Some(c) = contact {
+                doc.contact = Some(c);
+            }
+            let doc = z.set_org_policy_of(&org.id, doc).await?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        AdminCmd::Org {
+            cmd: OrgCmd::Logo { slug, file, remove },
+        } => {
+            let org = z
+                .store
+                .org_by_slug(&slug)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no organisation {slug}"))?;
+            match (file, remove) {
+                (Some(path), false) => {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    z.set_org_logo(&org.id, Some(&bytes)).await?;
+                    println!("logo set for {slug}");
+                }
+                (None, true) => {
+                    z.set_org_logo(&org.id, None).await?;
+                    println!("logo removed for {slug}");
+                }
+                _ => anyhow::bail!("give --file PATH or --remove"),
             }
         }
         AdminCmd::User {

@@ -656,7 +656,56 @@ async fn a_remembered_device_skips_the_code_until_revoked(b: Backend) {
         .is_none());
 }
 
+async fn the_organisations_logo_is_checked_and_served(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let org = app.sender.org_id.clone();
+    let res = app
+        .client
+        .get(app.url(&format!("/logo/{org}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0u8; 64]);
+    app.z.set_org_logo(&org, Some(&png)).await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/logo/{org}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), png);
+    assert!(app.z.org_policy(&org).await.unwrap().has_logo);
+    // An SVG (it could carry script) or anything else is refused; too large too.
+    let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
+    assert!(matches!(
+        app.z.set_org_logo(&org, Some(svg)).await,
+        Err(zegel_core::Error::Invalid(_))
+    ));
+    let mut big = png.clone();
+    big.resize(300 * 1024, 0);
+    assert!(matches!(
+        app.z.set_org_logo(&org, Some(&big)).await,
+        Err(zegel_core::Error::TooLarge(_))
+    ));
+    app.z.set_org_logo(&org, None).await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/logo/{org}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
 backend_tests!(
+    the_organisations_logo_is_checked_and_served,
     a_reply_reaches_only_the_sender_and_the_conversation_continues,
     reply_policies_once_off_and_the_organisations_lock,
     a_bad_reply_gets_a_clear_error_and_leaves_nothing,

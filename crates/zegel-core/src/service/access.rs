@@ -28,6 +28,10 @@ pub enum LinkState {
 pub struct LinkInfo {
     /// Recipient id.
     pub recipient_id: String,
+    /// Organisation id (for its logo at `/logo/{org_id}`).
+    pub org_id: String,
+    /// The organisation's policy: its contact line, logo, remembered devices.
+    pub policy: OrgPolicy,
     /// Organisation display name.
     pub org_name: String,
     /// Sender display name.
@@ -174,8 +178,15 @@ impl Zegel {
         let a = self.access(token).await?;
         let now = Ts::now();
         let r = &a.recipient;
+        let policy = self
+            .store
+            .org_policy(&a.message.org_id)
+            .await?
+            .unwrap_or_default();
         let mut info = LinkInfo {
             recipient_id: r.id.clone(),
+            org_id: a.message.org_id.clone(),
+            policy,
             org_name: a.org_name.clone(),
             sender_name: a.sender_name.clone(),
             verification: r.verification,

@@ -270,6 +270,35 @@ impl Zegel {
         self.set_org_policy_of(&admin.org_id, doc).await
     }
 
+    /// Sets or removes an organisation's logo (PNG, JPEG or WebP, at most 256 KiB), shown on
+    /// the recipient pages.
+    pub async fn set_org_logo(&self, org_id: &str, logo: Option<&[u8]>) -> Result<()> {
+        let with_type = match logo {
+            None => None,
+            Some(bytes) => {
+                if bytes.len() > 256 * 1024 {
+                    return Err(Error::TooLarge("a logo is at most 256 KiB".into()));
+                }
+                let ct = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+                    "image/png"
+                } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+                    "image/jpeg"
+                } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+                    "image/webp"
+                } else {
+                    return Err(Error::Invalid(
+                        "a logo must be a PNG, JPEG or WebP image".into(),
+                    ));
+                };
+                Some((bytes, ct))
+            }
+        };
+        if !self.store.set_org_logo(org_id, with_type).await? {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     /// Sets an organisation's policy (CLI and admins).
     pub async fn set_org_policy_of(&self, org_id: &str, doc: PolicyDoc) -> Result<PolicyDoc> {
         if !(0..=MAX_DEVICE_DAYS).contains(&doc.device_days) {
@@ -289,6 +318,7 @@ impl Zegel {
             forward_allowed: doc.forward_allowed,
             device_days: doc.device_days,
             contact,
+            has_logo: false,
         };
         if !self.store.set_org_policy(org_id, &p).await? {
             return Err(Error::NotFound);
