@@ -7,6 +7,7 @@ mod common;
 use common::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use mail_parser::MimeHeaders;
 use zegel_core::service::PolicyDoc;
 
 const PATIENT: &str = "patient@mail.example";
@@ -704,7 +705,67 @@ async fn the_organisations_logo_is_checked_and_served(b: Backend) {
     assert_eq!(res.status(), 404);
 }
 
+async fn the_recipient_downloads_the_conversation_as_an_eml_file(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    send(
+        &app,
+        json!({"reply": "unlimited", "subject": "Uitslag één"}),
+    )
+    .await;
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+    let big = random_bytes(200_001);
+    let (status, _) = reply(
+        &app,
+        &link,
+        &at,
+        reply_form(
+            "Mijn vraag staat in de bijlage.",
+            vec![("vraag é.pdf", big.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link}/copy")))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "message/rfc822");
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    let raw = res.bytes().await.unwrap();
+    assert!(raw.len() > 200_001 * 4 / 3, "the attachment is in it");
+    let msg = mail_parser::MessageParser::default()
+        .parse(&raw[..])
+        .unwrap();
+    assert_eq!(msg.subject(), Some("Uitslag één"));
+    let text = msg.body_text(0).unwrap();
+    assert!(text.contains("De uitslag is goed."), "{text}");
+    assert!(text.contains("Mijn vraag staat in de bijlage."));
+    let atts: Vec<_> = msg.attachments().collect();
+    assert_eq!(atts.len(), 1);
+    assert_eq!(atts[0].attachment_name(), Some("vraag é.pdf"));
+    assert_eq!(atts[0].contents(), &big[..]);
+    // Without a session: 401.
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link}/copy")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
 backend_tests!(
+    the_recipient_downloads_the_conversation_as_an_eml_file,
     the_organisations_logo_is_checked_and_served,
     a_reply_reaches_only_the_sender_and_the_conversation_continues,
     reply_policies_once_off_and_the_organisations_lock,

@@ -3,6 +3,7 @@
 mod access;
 mod admin;
 mod conversation;
+mod export;
 mod jobs;
 mod messages;
 mod notify;

@@ -25,6 +25,7 @@ pub fn routes(s: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/access/{token}/forwards", post(forward))
         .route("/api/v1/access/{token}/thread", get(thread))
+        .route("/api/v1/access/{token}/copy", get(copy))
         .route("/api/v1/access/{token}/challenge", post(challenge))
         .route("/api/v1/access/{token}/verify", post(verify))
         .route("/api/v1/access/{token}/message", get(message))
@@ -186,6 +187,41 @@ async fn thread(
 ) -> Result<Response, ApiError> {
     let session = s.z.recipient_session(&token, &at).await?;
     Ok(Json(s.z.recipient_thread(&session).await?).into_response())
+}
+
+/// The recipient's own copy of the conversation (`.eml`, streamed).
+async fn copy(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    AccessToken(at): AccessToken,
+    Client(ctx): Client,
+) -> Result<Response, ApiError> {
+    let session = s.z.recipient_session(&token, &at).await?;
+    let (name, stream) = s.z.export_eml(&session, &ctx).await?;
+    Ok(eml_response(&name, stream))
+}
+
+/// Streams an `.eml` download.
+pub(crate) fn eml_response(
+    name: &str,
+    stream: BoxStream<'static, Result<bytes::Bytes, Error>>,
+) -> Response {
+    let body = Body::from_stream(stream.map(|r| {
+        r.map_err(|e| {
+            tracing::error!(error = %e, "export stream failed");
+            std::io::Error::other("export stream failed")
+        })
+    }));
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
 }
 
 /// A file name that is safe in a download: no path separators, CR, LF, NUL or other control

@@ -1,0 +1,191 @@
+//! The recipient's own copy: the conversation as one RFC 5322 `.eml` file (open format, opens in
+//! any mail program), streamed: attachments are decrypted and base64-encoded chunk by chunk,
+//! never held whole in memory. Headers are encoded by lettre (RFC 2047 / RFC 2231).
+
+use super::conversation::ThreadItem;
+use super::messages::object_attachment;
+use super::{ClientCtx, RecipientSession, Zegel};
+use crate::error::{Error, Result};
+use base64::Engine;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream};
+use futures::StreamExt;
+use lettre::message::header::{
+    ContentDisposition, ContentTransferEncoding, ContentType, Date, From, Headers, MimeVersion,
+    Subject, To,
+};
+use lettre::message::{Mailbox, Mailboxes};
+
+/// Raw bytes per base64 line (76 characters).
+const LINE_BYTES: usize = 57;
+
+fn content_type(ct: &str) -> ContentType {
+    ContentType::parse(ct).unwrap_or(
+        ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN),
+    )
+}
+
+/// Base64 in CRLF-terminated lines of 76 characters, encoding as the bytes arrive.
+fn base64_lines(inner: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, Result<Bytes>> {
+    let encode = |raw: &[u8]| -> Vec<u8> {
+        let mut out = Vec::with_capacity(raw.len() / LINE_BYTES * 78 + 80);
+        for line in raw.chunks(LINE_BYTES) {
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(line)
+                    .as_bytes(),
+            );
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    };
+    stream::unfold(
+        (Some(inner), Vec::<u8>::new()),
+        move |(inner, mut rem)| async move {
+            let mut inner = inner?;
+            match inner.next().await {
+                Some(Ok(chunk)) => {
+                    rem.extend_from_slice(&chunk);
+                    let whole = rem.len() / LINE_BYTES * LINE_BYTES;
+                    let out = encode(&rem[..whole]);
+                    rem.drain(..whole);
+                    Some((Ok(Bytes::from(out)), (Some(inner), rem)))
+                }
+                Some(Err(e)) => Some((Err(e), (None, Vec::new()))),
+                None => Some((Ok(Bytes::from(encode(&rem))), (None, Vec::new()))),
+            }
+        },
+    )
+    .boxed()
+}
+
+fn text_of(items: &[ThreadItem], lang: &str) -> String {
+    let en = lang == "en";
+    let (from, date, subject, files, gone) = if en {
+        (
+            "From",
+            "Date",
+            "Subject",
+            "Attachments",
+            "(no longer available)",
+        )
+    } else {
+        (
+            "Van",
+            "Datum",
+            "Onderwerp",
+            "Bijlagen",
+            "(niet meer beschikbaar)",
+        )
+    };
+    let mut t = String::new();
+    for i in items {
+        t.push_str(&format!("{from}: {}\r\n{date}: {}\r\n", i.from, i.sent_at));
+        match (&i.subject, &i.body) {
+            (Some(s), Some(b)) => {
+                t.push_str(&format!("{subject}: {s}\r\n\r\n"));
+                t.push_str(&b.replace("\r\n", "\n").replace('\n', "\r\n"));
+                t.push_str("\r\n");
+            }
+            _ => t.push_str(&format!("\r\n{gone}\r\n")),
+        }
+        if !i.attachments.is_empty() {
+            let names: Vec<&str> = i.attachments.iter().map(|a| a.name.as_str()).collect();
+            t.push_str(&format!("\r\n{files}: {}\r\n", names.join(", ")));
+        }
+        t.push_str("\r\n----------------------------------------\r\n\r\n");
+    }
+    t
+}
+
+impl Zegel {
+    /// The conversation as the session's recipient sees it, as one streamed `.eml`
+    /// (records `exported`). Returns the file name and the bytes.
+    pub async fn export_eml(
+        &self,
+        s: &RecipientSession,
+        ctx: &ClientCtx,
+    ) -> Result<(String, BoxStream<'static, Result<Bytes>>)> {
+        let thread = self.recipient_thread(s).await?;
+        let a = &s.access;
+        let current =
+            thread.items.iter().find(|i| i.current).ok_or_else(|| {
+                Error::Internal("the current message is not in its thread".into())
+            })?;
+        let boundary = format!("zegel-{}", zegel_crypto::random_token());
+        let mut h = Headers::new();
+        h.set(MimeVersion::default());
+        h.set(Date::new(std::time::SystemTime::now()));
+        let org_box = Mailbox::new(
+            Some(format!("{} ({})", a.sender_name, a.org_name)),
+            format!("no-reply@{}", self.settings.mail_domain)
+                .parse()
+                .map_err(|_| Error::Internal("mail domain is not a valid address".into()))?,
+        );
+        h.set(From::from(Mailboxes::from(org_box)));
+        if let Ok(to) = a.recipient.email.parse::<Mailbox>() {
+            h.set(To::from(Mailboxes::from(to)));
+        }
+        h.set(Subject::from(
+            current.subject.clone().unwrap_or_else(|| "Zegel".into()),
+        ));
+        h.set(content_type(&format!(
+            "multipart/mixed; boundary=\"{boundary}\""
+        )));
+        let mut head = h.to_string();
+        head.push_str("\r\n");
+        let mut text = Headers::new();
+        text.set(ContentType::TEXT_PLAIN);
+        text.set(ContentTransferEncoding::Base64);
+        head.push_str(&format!("--{boundary}\r\n{text}\r\n"));
+        let body = text_of(&thread.items, &a.recipient.language);
+        let mut parts: Vec<BoxStream<'static, Result<Bytes>>> = vec![
+            stream::iter([Ok(Bytes::from(head))]).boxed(),
+            base64_lines(stream::iter([Ok(Bytes::from(body))]).boxed()),
+        ];
+        for item in &thread.items {
+            if item.attachments.is_empty() {
+                continue;
+            }
+            let Some(m) = self.store.message_by_id(&item.id).await? else {
+                continue;
+            };
+            let Some(dek) = self.dek_of(&m).await? else {
+                continue;
+            };
+            let rows = self.store.attachments_of(&m.id).await?;
+            for view in &item.attachments {
+                let Some(row) = rows.iter().find(|r| r.id == view.id) else {
+                    continue;
+                };
+                let mut ph = Headers::new();
+                ph.set(content_type(&view.content_type));
+                ph.set(ContentDisposition::attachment(&view.name));
+                ph.set(ContentTransferEncoding::Base64);
+                parts.push(
+                    stream::iter([Ok(Bytes::from(format!("\r\n--{boundary}\r\n{ph}\r\n")))])
+                        .boxed(),
+                );
+                let blobs = self.blobs.clone();
+                let key = row.blob_key.clone();
+                let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
+                let opened = stream::once(async move {
+                    match blobs.read(&key).await {
+                        Ok(blob) => base64_lines(super::access::decrypt_stream(blob, dec)),
+                        Err(e) => stream::iter([Err(Error::from(e))]).boxed(),
+                    }
+                })
+                .flatten()
+                .boxed();
+                parts.push(opened);
+            }
+        }
+        parts.push(stream::iter([Ok(Bytes::from(format!("\r\n--{boundary}--\r\n")))]).boxed());
+        self.store
+            .record_event(&super::access::event(a, "exported", ctx, None), None)
+            .await?;
+        let date = a.message.created_at.to_rfc3339();
+        let name = format!("bericht-{}.eml", date.get(..10).unwrap_or("zegel"));
+        Ok((name, stream::iter(parts).flatten().boxed()))
+    }
+}
