@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod dkim;
 pub mod error;
+pub mod i18n;
 pub mod keys;
 pub mod model;
 pub mod outbound;

@@ -772,7 +772,7 @@ impl Zegel {
                 now,
             )
             .await?;
-        Ok(ok.then(|| super::SessionGrant {
+        Ok(ok.then_some(super::SessionGrant {
             access_token,
             expires_in_seconds: self.settings.session_ttl_secs,
         }))

@@ -1,6 +1,8 @@
-//! Notification and code e-mails / SMS. They never carry message content: no subject, body
-//! or file names. Sender name, organisation and the link only.
+//! Notification and code e-mails / SMS in the recipient's language (`nl` or `en`, Dutch for
+//! anything else), texts from the catalogs in `crate::i18n`. They never carry message content:
+//! no subject, body or file names. Sender name, organisation and the link only.
 
+use crate::i18n::{tr, tr_args, Lang};
 use crate::outbound::OutMail;
 use html_escape::encode_text as esc;
 
@@ -14,50 +16,34 @@ pub(crate) fn notification(
     public_url: &str,
     message_id: String,
 ) -> OutMail {
-    let en = lang == "en";
-    let subject = if en {
-        format!("Secure message from {org}")
-    } else {
-        format!("Beveiligd bericht van {org}")
-    };
-    let (intro, button, how, genuine, noreply) = if en {
-        (
-            format!("{sender} of {org} has sent you a secure message."),
-            "Read message",
-            "Press the button to open the message. You will first be asked for a one-time code, \
-             so that only you can read it. You can also reply securely there; please do not reply \
-             to this e-mail.",
-            format!("Is this e-mail genuine? The link must start with {public_url}/m/ . If in doubt, contact {org} directly."),
-            "This e-mail was sent automatically.",
-        )
-    } else {
-        (
-            format!("{sender} van {org} heeft u een beveiligd bericht gestuurd."),
-            "Bericht lezen",
-            "Klik op de knop om het bericht te openen. U krijgt eerst een eenmalige code, zodat \
-             alleen u het bericht kunt lezen. Daar kunt u ook veilig antwoorden; beantwoord deze \
-             e-mail niet.",
-            format!("Is deze e-mail echt? De link moet beginnen met {public_url}/m/ . Twijfelt u? Neem dan zelf contact op met {org}."),
-            "Deze e-mail is automatisch verstuurd.",
-        )
-    };
-    let text = format!("{intro}\n\n{button}: {link}\n\n{how}\n\n{genuine}\n\n{noreply}\n");
+    let lang = Lang::from_stored(lang);
+    // CONTRACT: no subject, body or file names here.
+    let subject = tr_args(lang, "notify-subject", &[("org", org)]);
+    let intro = tr_args(lang, "notify-intro", &[("sender", sender), ("org", org)]);
+    let button = tr(lang, "notify-button");
+    let how = tr(lang, "notify-how");
+    let prefix = format!("{public_url}/m/");
+    let genuine = tr_args(lang, "notify-genuine", &[("prefix", &prefix), ("org", org)]);
+    let noreply = tr(lang, "notify-auto");
+    // The link on a line of its own: mail clients linkify it, and a quoted-printable body
+    // keeps a short line whole (no soft line break inside the token).
+    let text = format!("{intro}\n\n{button}:\n{link}\n\n{how}\n\n{genuine}\n\n{noreply}\n");
     let html = format!(
-        "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
-         <body style=\"font-family:Arial,sans-serif;font-size:16px;color:#1a1a1a;max-width:600px\">\
-         <p>{intro}</p>\
-         <p><a href=\"{l}\" style=\"display:inline-block;background:#0b5394;color:#ffffff;padding:12px 24px;\
-         border-radius:6px;text-decoration:none;font-weight:bold\">{button}</a></p>\
-         <p>{how}</p><p style=\"color:#555\">{genuine}</p><p style=\"color:#555\">{noreply}</p>\
-         </body></html>",
-        lang = if en { "en" } else { "nl" },
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head><meta charset=\"utf-8\"><title>{t}</title></head>\n\
+         <body style=\"font-family:Arial,sans-serif;font-size:16px;line-height:1.5;color:#1a1a1a;max-width:600px\">\n\
+         <p>{intro}</p>\n\
+         <p><a style=\"display:inline-block;background:#0b5394;color:#ffffff;padding:12px 24px;\
+         border-radius:6px;text-decoration:none;font-weight:bold\"\nhref=\n\"{l}\"\n>{button}</a></p>\n\
+         <p>{how}</p>\n<p style=\"color:#555555\">{genuine}</p>\n<p style=\"color:#555555\">{noreply}</p>\n\
+         </body>\n</html>\n",
+        lang = lang.as_str(),
         t = esc(&subject),
         intro = esc(&intro),
         l = html_escape::encode_double_quoted_attribute(link),
-        button = button,
-        how = esc(how),
+        button = esc(&button),
+        how = esc(&how),
         genuine = esc(&genuine),
-        noreply = esc(noreply),
+        noreply = esc(&noreply),
     );
     OutMail {
         to: to.into(),
@@ -77,26 +63,19 @@ pub(crate) fn code_mail(
     code: &str,
     message_id: String,
 ) -> OutMail {
-    let en = lang == "en";
-    let (subject, line, validity) = if en {
-        (
-            format!("Your access code for the message from {org}"),
-            format!("Your one-time access code is: {code}"),
-            "It is valid for fifteen minutes. Never share this code with anyone.",
-        )
-    } else {
-        (
-            format!("Uw toegangscode voor het bericht van {org}"),
-            format!("Uw eenmalige toegangscode is: {code}"),
-            "De code is een kwartier geldig. Deel deze code met niemand.",
-        )
-    };
+    let lang = Lang::from_stored(lang);
+    let subject = tr_args(lang, "code-mail-subject", &[("org", org)]);
+    let line = tr_args(lang, "code-mail-code", &[("code", code)]);
+    let validity = tr(lang, "code-mail-validity");
     let text = format!("{line}\n\n{validity}\n");
     let html = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:Arial,sans-serif\">\
-         <p>{}</p><p>{}</p></body></html>",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n\
+         <body style=\"font-family:Arial,sans-serif;font-size:16px;line-height:1.5;color:#1a1a1a\">\n\
+         <p>{}</p>\n<p>{}</p>\n</body>\n</html>\n",
+        lang.as_str(),
+        esc(&subject),
         esc(&line),
-        esc(validity)
+        esc(&validity)
     );
     OutMail {
         to: to.into(),
@@ -110,9 +89,62 @@ pub(crate) fn code_mail(
 
 /// The one-time code by SMS.
 pub(crate) fn code_sms(lang: &str, org: &str, code: &str) -> String {
-    if lang == "en" {
-        format!("Your code for the secure message from {org}: {code} (valid for fifteen minutes)")
-    } else {
-        format!("Uw code voor het beveiligde bericht van {org}: {code} (een kwartier geldig)")
+    tr_args(
+        Lang::from_stored(lang),
+        "code-sms",
+        &[("org", org), ("code", code)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(lang: &str) -> OutMail {
+        notification(
+            lang,
+            "jan@example.nl",
+            "Ziekenhuis <Test>",
+            "Dr. Test",
+            "https://zegel.example/m/abc",
+            "https://zegel.example",
+            "id@x".into(),
+        )
+    }
+
+    #[test]
+    fn the_notification_follows_the_recipients_language() {
+        let nl = mail("nl");
+        assert_eq!(nl.subject, "Beveiligd bericht van Ziekenhuis <Test>");
+        assert!(nl
+            .text
+            .contains("Bericht lezen:\nhttps://zegel.example/m/abc\n"));
+        assert!(nl.html.contains("<html lang=\"nl\">") && nl.html.contains(">Bericht lezen</a>"));
+        assert!(nl
+            .html
+            .contains("\nhref=\n\"https://zegel.example/m/abc\"\n>Bericht lezen</a>"));
+        assert!(nl.html.contains("Ziekenhuis &lt;Test&gt;"));
+        let en = mail("en");
+        assert_eq!(en.subject, "Secure message from Ziekenhuis <Test>");
+        assert!(en
+            .text
+            .contains("Dr. Test of Ziekenhuis <Test> has sent you a secure message."));
+        assert!(en.html.contains("<html lang=\"en\">") && en.html.contains(">Read message</a>"));
+        assert_eq!(mail("").subject, nl.subject, "unknown languages get Dutch");
+    }
+
+    #[test]
+    fn codes_are_the_only_digits() {
+        for lang in ["nl", "en"] {
+            let m = code_mail(lang, "a@b.nl", "Ziekenhuis", "123456", "id@x".into());
+            let digits: String = m.text.chars().filter(|c| c.is_ascii_digit()).collect();
+            assert_eq!(digits, "123456");
+            let sms = code_sms(lang, "Ziekenhuis", "654321");
+            let digits: String = sms.chars().filter(|c| c.is_ascii_digit()).collect();
+            assert_eq!(digits, "654321");
+        }
+        assert!(code_mail("nl", "a", "o", "1", "i".into())
+            .text
+            .contains("toegangscode"));
     }
 }

@@ -10,7 +10,7 @@ mod viewer;
 pub use error::ApiError;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -91,6 +91,7 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/static/zegel.css", get(viewer::stylesheet))
+        .route("/logo/{org_id}", get(logo))
         .merge(api::routes(&state))
         .merge(stranger)
         .fallback(not_found)
@@ -163,7 +164,7 @@ async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         ApiError(zegel_core::Error::NotFound).into_response()
     } else {
-        viewer::not_found_page()
+        viewer::not_found_page(&req)
     }
 }
 
@@ -191,6 +192,25 @@ async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
+}
+
+/// An organisation's logo (public: it is on every recipient page of that organisation).
+async fn logo(State(s): State<AppState>, Path(org_id): Path<String>) -> Response {
+    match s.z.store.org_logo(&org_id).await {
+        Ok(Some((bytes, ct))) => (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::CACHE_CONTROL, "public, max-age=3600".to_string()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "logo lookup failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// One log line per request: method, route template (never the token-bearing path), status,

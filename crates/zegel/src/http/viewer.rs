@@ -1,18 +1,23 @@
 //! The recipient's HTML pages, all under `/m/{token}`. GET never changes anything (mail
 //! scanners follow links); every form carries a CSRF token (double-submit cookie, plus an
 //! Origin check).
+//!
+//! Texts come from the catalogs in `zegel_core::i18n` (Dutch default, English). The page
+//! language is `?lang=nl|en` on a GET (remembered in the `zegel_lang` cookie), else that cookie,
+//! else `Accept-Language`, else Dutch; every page links to itself in the other language.
 
 use super::access::download_response;
 use super::error::status_of;
 use super::{AppState, Client};
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
+use zegel_core::i18n::{self, tr, tr_args, tr_with, Args, Lang};
 use zegel_core::model::{Ts, Verification};
 use zegel_core::service::{LinkInfo, LinkState};
 use zegel_core::{Error, GoneReason};
@@ -20,6 +25,8 @@ use zegel_core::{Error, GoneReason};
 const CSRF_COOKIE: &str = "zegel_csrf";
 // CONTRACT: the session cookie name starts with `zegel_`.
 const SESSION_COOKIE: &str = "zegel_session";
+/// The recipient's language choice (a preference, not a session).
+const LANG_COOKIE: &str = "zegel_lang";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -43,12 +50,120 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+// ---------- language ----------
+
+/// The negotiated page language of a request.
+struct PageLang {
+    lang: Lang,
+    /// Chosen with `?lang=` on this GET: remember it in the cookie.
+    chosen: bool,
+    secure: bool,
+}
+
+impl PageLang {
+    fn negotiate(method: &Method, headers: &HeaderMap, query: Option<&str>, secure: bool) -> Self {
+        let chosen = |lang| PageLang {
+            lang,
+            chosen: true,
+            secure,
+        };
+        let kept = |lang| PageLang {
+            lang,
+            chosen: false,
+            secure,
+        };
+        // A GET may switch the language (a preference cookie is no server-side change).
+        if method == Method::GET || method == Method::HEAD {
+            let from_query = query.and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .filter(|(k, _)| k == "lang")
+                    .find_map(|(_, v)| Lang::parse(&v))
+            });
+            if let Some(lang) = from_query {
+                return chosen(lang);
+            }
+        }
+        if let Some(lang) = CookieJar::from_headers(headers)
+            .get(LANG_COOKIE)
+            .and_then(|c| Lang::parse(c.value()))
+        {
+            return kept(lang);
+        }
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(i18n::from_accept_language);
+        kept(accept.unwrap_or_default())
+    }
+
+    /// The page context, with the language switch pointing at `here` (a GET-able path).
+    fn view(&self, here: String) -> View {
+        View {
+            lang: self.lang,
+            switch_href: format!("{here}?lang={}", self.lang.other().as_str()),
+        }
+    }
+
+    /// Remembers a language chosen with `?lang=` (Path=/, one year).
+    fn finish(&self, mut res: Response) -> Response {
+        if self.chosen {
+            let cookie = Cookie::build((LANG_COOKIE, self.lang.as_str()))
+                .path("/")
+                .http_only(true)
+                .secure(self.secure)
+                .same_site(SameSite::Lax)
+                .max_age(time::Duration::days(365))
+                .build();
+            if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        res
+    }
+}
+
+impl FromRequestParts<AppState> for PageLang {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PageLang::negotiate(
+            &parts.method,
+            &parts.headers,
+            parts.uri.query(),
+            s.opts.secure_cookies,
+        ))
+    }
+}
+
+/// What every page needs besides its own fields: the language and the switch link.
+struct View {
+    lang: Lang,
+    switch_href: String,
+}
+
+/// A path under `/m/{token}` with the token percent-encoded (it comes from the request).
+fn here(token: &str, rest: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+    format!(
+        "/m/{}{rest}",
+        percent_encoding::utf8_percent_encode(token, SEGMENT)
+    )
+}
+
 // ---------- templates ----------
+// Every template extends base.html, which uses `org`, `lang` and `switch_href`. Texts:
+// `{{ lang.t("id") }}`, `{{ lang.t1("id", "name", value) }}`, markup ids (`-html`) with
+// `{{ lang.html1(..)|safe }}` (arguments escaped).
 
 #[derive(Template)]
 #[template(path = "landing.html")]
 struct LandingPage<'a> {
     org: &'a str,
+    lang: Lang,
+    switch_href: String,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -59,6 +174,8 @@ struct LandingPage<'a> {
 #[template(path = "send.html")]
 struct SendPage<'a> {
     org: &'a str,
+    lang: Lang,
+    switch_href: String,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -70,6 +187,8 @@ struct SendPage<'a> {
 #[template(path = "code.html")]
 struct CodePage<'a> {
     org: &'a str,
+    lang: Lang,
+    switch_href: String,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -91,6 +210,8 @@ struct AttachmentLine {
 #[template(path = "message.html")]
 struct MessagePage<'a> {
     org: &'a str,
+    lang: Lang,
+    switch_href: String,
     sender: &'a str,
     token: &'a str,
     subject: &'a str,
@@ -102,112 +223,149 @@ struct MessagePage<'a> {
 
 #[derive(Template)]
 #[template(path = "problem.html")]
-struct ProblemPage {
-    org: String,
+struct ProblemPage<'a> {
+    org: &'a str,
+    lang: Lang,
+    switch_href: String,
     title: String,
     paragraphs: Vec<String>,
+    /// A link back to the landing page, when the token is known.
+    back: Option<String>,
 }
 
-fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+fn render<T: Template>(lang: Lang, status: StatusCode, t: &T) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Er ging iets mis.").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                tr(lang, "error-fallback"),
+            )
+                .into_response()
         }
     }
 }
 
-fn problem(status: StatusCode, org: &str, title: &str, paragraphs: Vec<String>) -> Response {
+fn problem(
+    v: &View,
+    status: StatusCode,
+    org: &str,
+    title: &str,
+    paragraphs: Vec<String>,
+    back: Option<String>,
+) -> Response {
     render(
+        v.lang,
         status,
         &ProblemPage {
-            org: org.to_string(),
-            title: title.to_string(),
+            org,
+            lang: v.lang,
+            switch_href: v.switch_href.clone(),
+            title: tr(v.lang, title),
             paragraphs,
+            back,
         },
     )
 }
 
-/// The page for an unknown or mistyped link (also the fallback for unknown paths).
-pub fn not_found_page() -> Response {
+fn not_found(v: &View) -> Response {
+    let l = v.lang;
     problem(
+        v,
         StatusCode::NOT_FOUND,
         "Zegel",
-        "Deze link werkt niet",
+        "problem-not-found-title",
         vec![
-            "Controleer of u de volledige link uit de e-mail heeft gebruikt; soms wordt een lange link in twee stukken gebroken.".into(),
-            "Werkt het nog steeds niet? Neem dan contact op met de afzender van het bericht.".into(),
+            tr(l, "problem-not-found-check"),
+            tr(l, "problem-not-found-contact"),
         ],
+        None,
     )
 }
 
-/// The page when an address makes too many requests.
+/// The page for an unknown path (the router's fallback): honours `?lang=`, the cookie and
+/// `Accept-Language`; the switch links to the same path.
+pub fn not_found_page(req: &Request) -> Response {
+    let pl = PageLang::negotiate(req.method(), req.headers(), req.uri().query(), false);
+    // A query-only reference: the same path, whatever it is, on this host.
+    not_found(&pl.view(String::new()))
+}
+
+/// The page when an address makes too many requests (Dutch: the limiter runs before language
+/// negotiation; the switch reloads the same path in English).
 pub fn rate_limited_page(wait_secs: u64) -> Response {
+    let v = PageLang {
+        lang: Lang::Nl,
+        chosen: false,
+        secure: false,
+    }
+    .view(String::new());
+    let l = v.lang;
+    let duration = i18n::duration(l, wait_secs);
     problem(
+        &v,
         StatusCode::TOO_MANY_REQUESTS,
         "Zegel",
-        "Even geduld",
-        vec![format!(
-            "Er zijn te veel verzoeken tegelijk gedaan. Probeer het over {} opnieuw.",
-            duration_nl(wait_secs)
-        )],
+        "problem-rate-title",
+        vec![tr_args(l, "problem-rate-text", &[("duration", &duration)])],
+        None,
     )
 }
 
-fn duration_nl(secs: u64) -> String {
-    if secs < 60 {
-        "een minuut".into()
-    } else {
-        let m = secs.div_ceil(60);
-        if m == 1 {
-            "een minuut".into()
-        } else {
-            format!("{m} minuten")
-        }
-    }
-}
-
-fn gone_page(reason: GoneReason, info: &LinkInfo) -> Response {
-    let contact = format!(
-        "Heeft u het bericht nog nodig? Neem dan contact op met {} van {}.",
-        info.sender_name, info.org_name
+fn gone_page(v: &View, reason: GoneReason, info: &LinkInfo) -> Response {
+    let l = v.lang;
+    let contact = tr_args(
+        l,
+        "problem-gone-contact",
+        &[("sender", &info.sender_name), ("org", &info.org_name)],
     );
     match reason {
-        GoneReason::Expired => problem(
-            StatusCode::GONE,
-            &info.org_name,
-            "Dit bericht is verlopen",
-            vec![
-                format!(
-                    "Dit bericht was beschikbaar tot {} en is daarna om veiligheidsredenen verwijderd.",
-                    nl_datetime(info.expires_at)
-                ),
-                contact,
-            ],
-        ),
+        GoneReason::Expired => {
+            let date = i18n::datetime(l, info.expires_at);
+            problem(
+                v,
+                StatusCode::GONE,
+                &info.org_name,
+                "problem-expired-title",
+                vec![
+                    tr_args(l, "problem-expired-text", &[("date", &date)]),
+                    contact,
+                ],
+                None,
+            )
+        }
         GoneReason::Revoked => problem(
+            v,
             StatusCode::GONE,
             &info.org_name,
-            "Dit bericht is ingetrokken",
-            vec![
-                "De afzender heeft dit bericht ingetrokken. Het is niet meer te lezen.".into(),
-                contact,
-            ],
+            "problem-revoked-title",
+            vec![tr(l, "problem-revoked-text"), contact],
+            None,
         ),
     }
 }
 
-fn locked_page(org: &str, retry_after: u64) -> Response {
+fn locked_page(v: &View, org: &str, retry_after: u64) -> Response {
+    let l = v.lang;
+    let duration = i18n::duration(l, retry_after);
+    let secs = i64::try_from(retry_after).unwrap_or(i64::MAX);
+    let at = i18n::time_of_day(Ts::now().plus_secs(secs));
     let mut res = problem(
+        v,
         StatusCode::TOO_MANY_REQUESTS,
         org,
-        "Te vaak een verkeerde code",
+        "problem-locked-title",
         vec![
-            "Om uw bericht te beschermen is de toegang tijdelijk geblokkeerd, omdat er te vaak een verkeerde code is ingevuld.".into(),
-            format!("U kunt het over {} opnieuw proberen. U krijgt dan een nieuwe code.", duration_nl(retry_after)),
-            "Heeft u zelf geen code ingevuld? Neem dan contact op met de afzender.".into(),
+            tr(l, "problem-locked-why"),
+            tr_args(
+                l,
+                "problem-locked-retry",
+                &[("duration", &duration), ("time", &at)],
+            ),
+            tr(l, "problem-locked-not-you"),
         ],
+        None,
     );
     if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
         res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -215,98 +373,31 @@ fn locked_page(org: &str, retry_after: u64) -> Response {
     res
 }
 
-fn error_page(e: &Error) -> Response {
+fn error_page(v: &View, e: &Error) -> Response {
+    let l = v.lang;
     match e {
-        Error::NotFound => not_found_page(),
-        Error::Locked { retry_after_secs } => locked_page("Zegel", *retry_after_secs),
+        Error::NotFound => not_found(v),
+        Error::Locked { retry_after_secs } => locked_page(v, "Zegel", *retry_after_secs),
         Error::Internal(m) => {
             let mut res = problem(
+                v,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Zegel",
-                "Er ging iets mis",
-                vec!["Probeer het over een paar minuten opnieuw. Blijft het misgaan? Neem dan contact op met de afzender.".into()],
+                "problem-error-title",
+                vec![tr(l, "problem-error-text")],
+                None,
             );
             res.extensions_mut().insert(super::InternalError(m.clone()));
             res
         }
         other => problem(
+            v,
             status_of(other),
             "Zegel",
-            "Dit lukt niet",
-            vec!["Ga terug naar de link in uw e-mail en probeer het opnieuw.".into()],
+            "problem-failed-title",
+            vec![tr(l, "problem-failed-text")],
+            None,
         ),
-    }
-}
-
-// ---------- dates ----------
-
-/// Amsterdam time (CET/CEST by the EU rule: summer time from the last Sunday of March to the
-/// last Sunday of October, 01:00 UTC).
-fn nl_datetime(ts: Ts) -> String {
-    use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
-    let utc = ts.to_datetime();
-    let last_sunday = |y: i32, m: Month| -> Option<OffsetDateTime> {
-        let mut d = Date::from_calendar_date(y, m, 31).ok()?;
-        while d.weekday() != Weekday::Sunday {
-            d = d.previous_day()?;
-        }
-        Some(d.with_hms(1, 0, 0).ok()?.assume_utc())
-    };
-    let y = utc.year();
-    let summer = match (last_sunday(y, Month::March), last_sunday(y, Month::October)) {
-        (Some(a), Some(b)) => utc >= a && utc < b,
-        _ => false,
-    };
-    let off = UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(UtcOffset::UTC);
-    let l = utc.to_offset(off);
-    const MONTHS: [&str; 12] = [
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    format!(
-        "{} {} {} om {:02}:{:02}",
-        l.day(),
-        MONTHS[usize::from(u8::from(l.month())) - 1],
-        l.year(),
-        l.hour(),
-        l.minute()
-    )
-}
-
-fn human_size(n: i64) -> String {
-    let n = n.max(0) as f64;
-    if n < 1024.0 {
-        format!("{n} bytes")
-    } else if n < 1024.0 * 1024.0 {
-        format!("{:.0} kB", n / 1024.0)
-    } else {
-        format!("{:.1} MB", n / 1024.0 / 1024.0).replace('.', ",")
-    }
-}
-
-fn kind_of(content_type: &str, name: &str) -> String {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_lowercase())
-        .unwrap_or_default();
-    match (content_type, ext.as_str()) {
-        (_, "pdf") | ("application/pdf", _) => "PDF-document".into(),
-        (t, _) if t.starts_with("image/") => "afbeelding".into(),
-        (_, "doc" | "docx") => "Word-document".into(),
-        (_, "xls" | "xlsx") => "Excel-bestand".into(),
-        (_, "txt") => "tekstbestand".into(),
-        _ if !ext.is_empty() => format!("{}-bestand", ext.to_uppercase()),
-        _ => "bestand".into(),
     }
 }
 
@@ -345,13 +436,21 @@ fn csrf_token(jar: CookieJar, secure: bool) -> (CookieJar, String) {
 }
 
 fn csrf_ok(jar: &CookieJar, headers: &HeaderMap, presented: &str) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    // A real browser's same-origin form POST under our `Referrer-Policy: no-referrer` carries
+    // `Origin: null` (Fetch, "serializing a request origin"), so "null" counts as no Origin.
+    // The double-submit token still decides: its cookie is SameSite=Strict and HttpOnly, so a
+    // cross-site or opaque-origin POST never carries it.
+    if let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    {
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if origin == "null" || origin_host != host {
+        if origin_host != host {
             return false;
         }
     }
@@ -363,15 +462,15 @@ fn csrf_ok(jar: &CookieJar, headers: &HeaderMap, presented: &str) -> bool {
     }
 }
 
-fn csrf_failed() -> Response {
+fn csrf_failed(v: &View, token: &str) -> Response {
+    let l = v.lang;
     problem(
+        v,
         StatusCode::FORBIDDEN,
         "Zegel",
-        "De pagina is verlopen",
-        vec![
-            "Ga terug naar de link in uw e-mail en probeer het opnieuw.".into(),
-            "Uw browser moet cookies van deze website toestaan.".into(),
-        ],
+        "problem-csrf-title",
+        vec![tr(l, "problem-csrf-back"), tr(l, "problem-csrf-cookies")],
+        Some(here(token, "")),
     )
 }
 
@@ -381,11 +480,11 @@ fn see_other(path: String) -> Response {
 
 // ---------- handlers ----------
 
-async fn link_or_page(s: &AppState, token: &str) -> Result<LinkInfo, Response> {
+async fn link_or_page(s: &AppState, v: &View, token: &str) -> Result<LinkInfo, Response> {
     match s.z.link(token).await {
         Ok(LinkState::Active(info)) => Ok(info),
-        Ok(LinkState::Gone(reason, info)) => Err(gone_page(reason, &info)),
-        Err(e) => Err(error_page(&e)),
+        Ok(LinkState::Gone(reason, info)) => Err(gone_page(v, reason, &info)),
+        Err(e) => Err(error_page(v, &e)),
     }
 }
 
@@ -393,54 +492,69 @@ async fn link_or_page(s: &AppState, token: &str) -> Result<LinkInfo, Response> {
 /// must be active.
 async fn checked_post(
     s: &AppState,
+    v: &View,
     token: &str,
     jar: &CookieJar,
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<LinkInfo, Response> {
     if !csrf_ok(jar, headers, csrf) {
-        return Err(csrf_failed());
+        return Err(csrf_failed(v, token));
     }
-    link_or_page(s, token).await
+    link_or_page(s, v, token).await
 }
 
 /// The recipient session from the cookie; without a valid one, back to the landing page.
 async fn session_or_page(
     s: &AppState,
+    v: &View,
     token: &str,
     jar: &CookieJar,
 ) -> Result<zegel_core::service::RecipientSession, Response> {
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        return Err(see_other(format!("/m/{token}")));
+        return Err(see_other(here(token, "")));
     };
     match s.z.recipient_session(token, cookie.value()).await {
         Ok(sess) => Ok(sess),
-        Err(Error::Unauthorized | Error::Forbidden) => Err(see_other(format!("/m/{token}"))),
-        Err(Error::Gone(_)) => Err(link_or_page(s, token)
+        Err(Error::Unauthorized | Error::Forbidden) => Err(see_other(here(token, ""))),
+        Err(Error::Gone(_)) => Err(link_or_page(s, v, token)
             .await
             .err()
-            .unwrap_or_else(not_found_page)),
-        Err(e) => Err(error_page(&e)),
+            .unwrap_or_else(|| not_found(v))),
+        Err(e) => Err(error_page(v, &e)),
     }
 }
 
-async fn landing(State(s): State<AppState>, Path(token): Path<String>, jar: CookieJar) -> Response {
-    let info = match link_or_page(&s, &token).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
-    let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
-    let page = render(
-        StatusCode::OK,
-        &LandingPage {
-            org: &info.org_name,
-            sender: &info.sender_name,
-            token: &token,
-            csrf: &csrf,
-            expires: nl_datetime(info.expires_at),
-        },
-    );
-    (jar, page).into_response()
+async fn landing(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    pl: PageLang,
+) -> Response {
+    let v = pl.view(here(&token, ""));
+    let res = async {
+        let info = match link_or_page(&s, &v, &token).await {
+            Ok(i) => i,
+            Err(page) => return page,
+        };
+        let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
+        let page = render(
+            v.lang,
+            StatusCode::OK,
+            &LandingPage {
+                org: &info.org_name,
+                lang: v.lang,
+                switch_href: v.switch_href.clone(),
+                sender: &info.sender_name,
+                token: &token,
+                csrf: &csrf,
+                expires: i18n::datetime(v.lang, info.expires_at),
+            },
+        );
+        (jar, page).into_response()
+    }
+    .await;
+    pl.finish(res)
 }
 
 async fn has_session(s: &AppState, token: &str, jar: &CookieJar) -> bool {
@@ -455,22 +569,24 @@ async fn start(
     Path(token): Path<String>,
     jar: CookieJar,
     headers: HeaderMap,
+    pl: PageLang,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let info = match checked_post(&s, &token, &jar, &headers, &f.csrf).await {
+    let v = pl.view(here(&token, ""));
+    let info = match checked_post(&s, &v, &token, &jar, &headers, &f.csrf).await {
         Ok(i) => i,
         Err(page) => return page,
     };
     if has_session(&s, &token, &jar).await {
-        return see_other(format!("/m/{token}/bericht"));
+        return see_other(here(&token, "/bericht"));
     }
     if let Some(until) = info.locked_until {
-        return locked_page(&info.org_name, Ts::now().secs_until(until).max(1));
+        return locked_page(&v, &info.org_name, Ts::now().secs_until(until).max(1));
     }
     match info.verification {
-        Verification::Code => see_other(format!("/m/{token}/code")),
-        _ if info.code_pending => see_other(format!("/m/{token}/code")),
-        _ => see_other(format!("/m/{token}/send")),
+        Verification::Code => see_other(here(&token, "/code")),
+        _ if info.code_pending => see_other(here(&token, "/code")),
+        _ => see_other(here(&token, "/send")),
     }
 }
 
@@ -478,27 +594,36 @@ async fn send_page(
     State(s): State<AppState>,
     Path(token): Path<String>,
     jar: CookieJar,
+    pl: PageLang,
 ) -> Response {
-    let info = match link_or_page(&s, &token).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
-    if info.verification == Verification::Code {
-        return see_other(format!("/m/{token}/code"));
+    let v = pl.view(here(&token, "/send"));
+    let res = async {
+        let info = match link_or_page(&s, &v, &token).await {
+            Ok(i) => i,
+            Err(page) => return page,
+        };
+        if info.verification == Verification::Code {
+            return see_other(here(&token, "/code"));
+        }
+        let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
+        let page = render(
+            v.lang,
+            StatusCode::OK,
+            &SendPage {
+                org: &info.org_name,
+                lang: v.lang,
+                switch_href: v.switch_href.clone(),
+                sender: &info.sender_name,
+                token: &token,
+                csrf: &csrf,
+                sms: info.verification == Verification::Sms,
+                destination: info.masked_destination.as_deref().unwrap_or(""),
+            },
+        );
+        (jar, page).into_response()
     }
-    let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
-    let page = render(
-        StatusCode::OK,
-        &SendPage {
-            org: &info.org_name,
-            sender: &info.sender_name,
-            token: &token,
-            csrf: &csrf,
-            sms: info.verification == Verification::Sms,
-            destination: info.masked_destination.as_deref().unwrap_or(""),
-        },
-    );
-    (jar, page).into_response()
+    .await;
+    pl.finish(res)
 }
 
 async fn send_code(
@@ -506,18 +631,22 @@ async fn send_code(
     Path(token): Path<String>,
     jar: CookieJar,
     headers: HeaderMap,
+    pl: PageLang,
     Client(ctx): Client,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let info = match checked_post(&s, &token, &jar, &headers, &f.csrf).await {
+    let v = pl.view(here(&token, ""));
+    let info = match checked_post(&s, &v, &token, &jar, &headers, &f.csrf).await {
         Ok(i) => i,
         Err(page) => return page,
     };
     match s.z.challenge(&token, info.verification, &ctx).await {
-        Ok(_) => see_other(format!("/m/{token}/code?verstuurd=1")),
-        Err(Error::Locked { retry_after_secs }) => locked_page(&info.org_name, retry_after_secs),
-        Err(Error::Invalid(_)) => see_other(format!("/m/{token}/code")),
-        Err(e) => error_page(&e),
+        Ok(_) => see_other(here(&token, "/code?verstuurd=1")),
+        Err(Error::Locked { retry_after_secs }) => {
+            locked_page(&v, &info.org_name, retry_after_secs)
+        }
+        Err(Error::Invalid(_)) => see_other(here(&token, "/code")),
+        Err(e) => error_page(&v, &e),
     }
 }
 
@@ -527,6 +656,7 @@ struct CodeQuery {
 }
 
 fn code_page_for(
+    v: &View,
     info: &LinkInfo,
     token: &str,
     csrf: &str,
@@ -535,9 +665,12 @@ fn code_page_for(
     status: StatusCode,
 ) -> Response {
     render(
+        v.lang,
         status,
         &CodePage {
             org: &info.org_name,
+            lang: v.lang,
+            switch_href: v.switch_href.clone(),
             sender: &info.sender_name,
             token,
             csrf,
@@ -554,29 +687,31 @@ async fn code_page(
     State(s): State<AppState>,
     Path(token): Path<String>,
     jar: CookieJar,
+    pl: PageLang,
     axum::extract::Query(q): axum::extract::Query<CodeQuery>,
 ) -> Response {
-    let info = match link_or_page(&s, &token).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
-    if let Some(until) = info.locked_until {
-        return locked_page(&info.org_name, Ts::now().secs_until(until).max(1));
-    }
-    let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
-    let notice = q.verstuurd.map(|_| match info.verification {
-        Verification::Sms => {
-            "We hebben de code per sms verstuurd. Het kan een minuut duren voordat hij aankomt."
-                .to_string()
+    let v = pl.view(here(&token, "/code"));
+    let res = async {
+        let info = match link_or_page(&s, &v, &token).await {
+            Ok(i) => i,
+            Err(page) => return page,
+        };
+        if let Some(until) = info.locked_until {
+            return locked_page(&v, &info.org_name, Ts::now().secs_until(until).max(1));
         }
-        _ => "We hebben de code per e-mail verstuurd. Kijk ook in uw map met ongewenste e-mail."
-            .to_string(),
-    });
-    (
-        jar,
-        code_page_for(&info, &token, &csrf, notice, None, StatusCode::OK),
-    )
-        .into_response()
+        let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
+        let notice = q.verstuurd.map(|_| match info.verification {
+            Verification::Sms => tr(v.lang, "code-sent-sms"),
+            _ => tr(v.lang, "code-sent-email"),
+        });
+        (
+            jar,
+            code_page_for(&v, &info, &token, &csrf, notice, None, StatusCode::OK),
+        )
+            .into_response()
+    }
+    .await;
+    pl.finish(res)
 }
 
 async fn verify(
@@ -584,10 +719,13 @@ async fn verify(
     Path(token): Path<String>,
     jar: CookieJar,
     headers: HeaderMap,
+    pl: PageLang,
     Client(ctx): Client,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let info = match checked_post(&s, &token, &jar, &headers, &f.csrf).await {
+    // A POST response: the switch goes to the landing page.
+    let v = pl.view(here(&token, ""));
+    let info = match checked_post(&s, &v, &token, &jar, &headers, &f.csrf).await {
         Ok(i) => i,
         Err(page) => return page,
     };
@@ -595,24 +733,25 @@ async fn verify(
     match s.z.verify(&token, &f.code, &ctx).await {
         Ok(grant) => {
             let cookie = Cookie::build((SESSION_COOKIE, grant.access_token))
-                .path(format!("/m/{token}"))
+                .path(here(&token, ""))
                 .http_only(true)
                 .secure(s.opts.secure_cookies)
                 .same_site(SameSite::Strict)
                 .max_age(time::Duration::seconds(grant.expires_in_seconds))
                 .build();
-            (jar.add(cookie), see_other(format!("/m/{token}/bericht"))).into_response()
+            (jar.add(cookie), see_other(here(&token, "/bericht"))).into_response()
         }
         Err(Error::WrongCode { remaining }) => {
-            let msg = match remaining {
-                0 => "Deze code klopt niet. Er is te vaak een verkeerde code ingevuld.".to_string(),
-                1 => "Deze code klopt niet. U kunt het nog 1 keer proberen.".to_string(),
-                n => format!("Deze code klopt niet. U kunt het nog {n} keer proberen."),
-            };
             if remaining == 0 {
-                return locked_page(&info.org_name, s.z.settings.lockout_secs as u64);
+                return locked_page(&v, &info.org_name, s.z.settings.lockout_secs as u64);
             }
+            let msg = tr_with(
+                v.lang,
+                "code-wrong",
+                &Args::new().num("remaining", i64::from(remaining)),
+            );
             code_page_for(
+                &v,
                 &info,
                 &token,
                 &csrf,
@@ -622,18 +761,19 @@ async fn verify(
             )
         }
         Err(Error::CodeExpired) => code_page_for(
+            &v,
             &info,
             &token,
             &csrf,
             None,
-            Some(
-                "Deze code is verlopen of al gebruikt. Vraag hieronder een nieuwe code aan.".into(),
-            ),
+            Some(tr(v.lang, "code-expired")),
             StatusCode::UNAUTHORIZED,
         ),
-        Err(Error::Locked { retry_after_secs }) => locked_page(&info.org_name, retry_after_secs),
-        Err(Error::Gone(reason)) => gone_page(reason, &info),
-        Err(e) => error_page(&e),
+        Err(Error::Locked { retry_after_secs }) => {
+            locked_page(&v, &info.org_name, retry_after_secs)
+        }
+        Err(Error::Gone(reason)) => gone_page(&v, reason, &info),
+        Err(e) => error_page(&v, &e),
     }
 }
 
@@ -641,60 +781,73 @@ async fn message_page(
     State(s): State<AppState>,
     Path(token): Path<String>,
     jar: CookieJar,
+    pl: PageLang,
     Client(ctx): Client,
 ) -> Response {
-    let session = match session_or_page(&s, &token, &jar).await {
-        Ok(sess) => sess,
-        Err(page) => return page,
-    };
-    let view = match s.z.read_message(&session, &ctx).await {
-        Ok(v) => v,
-        Err(Error::Gone(_)) => {
-            return link_or_page(&s, &token)
-                .await
-                .err()
-                .unwrap_or_else(not_found_page)
-        }
-        Err(e) => return error_page(&e),
-    };
-    let m = &session.access.message;
-    render(
-        StatusCode::OK,
-        &MessagePage {
-            org: &view.sender.organisation,
-            sender: &view.sender.name,
-            token: &token,
-            subject: &view.subject,
-            body: &view.body,
-            sent: nl_datetime(m.created_at),
-            expires: nl_datetime(m.expires_at),
-            attachments: view
-                .attachments
-                .iter()
-                .map(|a| AttachmentLine {
-                    id: a.id.clone(),
-                    name: a.name.clone(),
-                    kind: kind_of(&a.content_type, &a.name),
-                    size: human_size(a.size),
-                })
-                .collect(),
-        },
-    )
+    let v = pl.view(here(&token, "/bericht"));
+    let res = async {
+        let session = match session_or_page(&s, &v, &token, &jar).await {
+            Ok(sess) => sess,
+            Err(page) => return page,
+        };
+        let view = match s.z.read_message(&session, &ctx).await {
+            Ok(m) => m,
+            Err(Error::Gone(_)) => {
+                return link_or_page(&s, &v, &token)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| not_found(&v))
+            }
+            Err(e) => return error_page(&v, &e),
+        };
+        let m = &session.access.message;
+        let l = v.lang;
+        render(
+            l,
+            StatusCode::OK,
+            &MessagePage {
+                org: &view.sender.organisation,
+                lang: l,
+                switch_href: v.switch_href.clone(),
+                sender: &view.sender.name,
+                token: &token,
+                subject: &view.subject,
+                body: &view.body,
+                sent: i18n::datetime(l, m.created_at),
+                expires: i18n::datetime(l, m.expires_at),
+                attachments: view
+                    .attachments
+                    .iter()
+                    .map(|a| AttachmentLine {
+                        id: a.id.clone(),
+                        name: a.name.clone(),
+                        kind: i18n::file_kind(l, &a.content_type, &a.name),
+                        size: i18n::file_size(l, a.size),
+                    })
+                    .collect(),
+            },
+        )
+    }
+    .await;
+    pl.finish(res)
 }
 
 async fn download(
     State(s): State<AppState>,
     Path((token, id)): Path<(String, String)>,
     jar: CookieJar,
+    pl: PageLang,
     Client(ctx): Client,
 ) -> Response {
-    let session = match session_or_page(&s, &token, &jar).await {
+    // Error pages here switch language on the message page, not on the download.
+    let v = pl.view(here(&token, "/bericht"));
+    let session = match session_or_page(&s, &v, &token, &jar).await {
         Ok(sess) => sess,
-        Err(page) => return page,
+        Err(page) => return pl.finish(page),
     };
     match s.z.open_attachment(&session, &id, &ctx).await {
         Ok((view, stream)) => download_response(&view, stream),
-        Err(e) => error_page(&e),
+        Err(e) => pl.finish(error_page(&v, &e)),
     }
 }
 
@@ -702,13 +855,79 @@ async fn download(
 mod tests {
     use super::*;
 
+    fn negotiate(query: Option<&str>, headers: &[(&str, &str)]) -> (Lang, bool) {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let pl = PageLang::negotiate(&Method::GET, &h, query, false);
+        (pl.lang, pl.chosen)
+    }
+
     #[test]
-    fn dutch_dates_follow_summer_time() {
-        // 2026-07-01 10:00 UTC = 12:00 CEST; 2026-11-23 09:00 UTC = 10:00 CET.
-        assert_eq!(nl_datetime(Ts(1_782_900_000_000)), "1 juli 2026 om 12:00");
+    fn the_query_beats_the_cookie_beats_accept_language() {
+        let both = [
+            ("cookie", "zegel_lang=nl"),
+            ("accept-language", "en-GB,en;q=0.9"),
+        ];
+        assert_eq!(negotiate(Some("lang=en"), &both), (Lang::En, true));
+        assert_eq!(negotiate(None, &both), (Lang::Nl, false));
+        assert_eq!(negotiate(Some("lang=fr"), &both), (Lang::Nl, false));
         assert_eq!(
-            nl_datetime(Ts(1_795_424_400_000)),
-            "23 november 2026 om 10:00"
+            negotiate(None, &[("accept-language", "en-GB,en;q=0.9")]),
+            (Lang::En, false)
         );
+        assert_eq!(
+            negotiate(None, &[("accept-language", "fr-FR,de")]),
+            (Lang::Nl, false)
+        );
+        assert_eq!(negotiate(None, &[]), (Lang::Nl, false));
+        assert_eq!(
+            negotiate(None, &[("cookie", "zegel_lang=xx")]),
+            (Lang::Nl, false)
+        );
+    }
+
+    #[test]
+    fn a_post_never_switches_by_query() {
+        let pl = PageLang::negotiate(&Method::POST, &HeaderMap::new(), Some("lang=en"), false);
+        assert_eq!((pl.lang, pl.chosen), (Lang::Nl, false));
+    }
+
+    #[test]
+    fn csrf_needs_the_token_and_a_same_or_null_origin() {
+        let token = "t".repeat(43);
+        let jar = CookieJar::new().add(Cookie::new(CSRF_COOKIE, token.clone()));
+        let headers = |origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("zegel.example"));
+            if let Some(o) = origin {
+                h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+            }
+            h
+        };
+        assert!(csrf_ok(&jar, &headers(None), &token));
+        assert!(csrf_ok(
+            &jar,
+            &headers(Some("https://zegel.example")),
+            &token
+        ));
+        assert!(csrf_ok(&jar, &headers(Some("null")), &token));
+        assert!(!csrf_ok(
+            &jar,
+            &headers(Some("https://evil.example")),
+            &token
+        ));
+        assert!(!csrf_ok(&jar, &headers(Some("null")), "wrong"));
+        assert!(!csrf_ok(&CookieJar::new(), &headers(Some("null")), &token));
+    }
+
+    #[test]
+    fn paths_in_links_are_encoded() {
+        assert_eq!(here("abc-_9", "/code"), "/m/abc-_9/code");
+        assert_eq!(here("/evil\"x", ""), "/m/%2Fevil%22x");
     }
 }

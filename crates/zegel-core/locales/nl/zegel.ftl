@@ -1,0 +1,147 @@
+# Zegel: Dutch texts for recipients (the default language).
+#
+# Message ids: <area>-<what>. Areas: lang, layout, landing, send, code, message,
+# problem, notify, code-mail, code-sms, datetime, month, duration, size, kind.
+# An id ending in -html holds trusted markup: its arguments are HTML-escaped by
+# i18n::tr_html and the result is inserted unescaped (askama `|safe`).
+# Every id here must also be in ../en/zegel.ftl (a unit test checks this).
+# Texts that carry a one-time code (code-mail-*, code-sms) hold no other digits.
+
+## Layout of every page
+
+# The link to the other language, written in that language.
+lang-switch = English
+layout-title-default = Beveiligd bericht
+layout-skip = Naar de inhoud
+layout-secure = Beveiligd bericht
+layout-footer = Dit bericht wordt veilig bewaard en is alleen voor u bestemd. Deel deze link en uw code met niemand.
+error-fallback = Er ging iets mis. Probeer het later opnieuw.
+
+## Landing page
+
+landing-title = Bericht openen
+landing-heading = U heeft een beveiligd bericht
+landing-intro-html = <strong>{ $sender }</strong> van <strong>{ $org }</strong> heeft u een beveiligd bericht gestuurd.
+landing-explain = Om het bericht te lezen, bevestigt u eerst wie u bent met een eenmalige code.
+landing-open = Bericht openen
+landing-available = Dit bericht is beschikbaar tot { $date }.
+
+## Confirm where the code goes
+
+send-title = Code ontvangen
+send-heading = Code ontvangen
+send-sms-lead-html = We sturen een code per sms naar <strong class="addr">{ $destination }</strong>.
+send-sms-not-yours = Is dit niet uw telefoonnummer? Stuur dan geen code, maar vraag { $sender } ({ $org }) om het bericht opnieuw te sturen.
+send-email-lead-html = We sturen een code per e-mail naar <strong class="addr">{ $destination }</strong>.
+send-button = Stuur mij de code
+
+## Enter the code
+
+code-title = Code invoeren
+code-heading = Code invoeren
+code-lead-sender = Vul de code in die u van { $sender } ({ $org }) heeft gekregen.
+code-hint-html = Hint van de afzender: <em>{ $hint }</em>
+code-lead-sent-html = Vul de code van 6 cijfers in die we naar <strong class="addr">{ $destination }</strong> hebben gestuurd.
+code-label = Code (6 cijfers)
+code-submit = Bevestigen
+code-no-code = Geen code ontvangen of is de code verlopen?
+code-resend = Stuur een nieuwe code
+code-sent-sms = We hebben de code per sms verstuurd. Het kan een minuut duren voordat hij aankomt.
+code-sent-email = We hebben de code per e-mail verstuurd. Kijk ook in uw map met ongewenste e-mail.
+code-wrong =
+    Deze code klopt niet. U kunt het nog { $remaining ->
+        [one] 1 keer
+       *[other] { $remaining } keer
+    } proberen.
+code-expired = Deze code is verlopen of al gebruikt. Vraag hieronder een nieuwe code aan.
+
+## The message
+
+message-from = Van
+message-sent = Verstuurd
+message-available-until = Beschikbaar tot
+message-sender = { $sender } ({ $org })
+message-attachments = Bijlagen
+message-attachment-meta = { $kind }, { $size }
+message-download = downloaden
+
+## Problem pages
+
+problem-back = Terug naar het begin
+problem-not-found-title = Deze link werkt niet
+problem-not-found-check = Controleer of u de volledige link uit de e-mail heeft gebruikt; soms wordt een lange link in twee stukken gebroken.
+problem-not-found-contact = Werkt het nog steeds niet? Neem dan contact op met de afzender van het bericht.
+problem-rate-title = Even geduld
+problem-rate-text = Er zijn te veel verzoeken tegelijk gedaan. Probeer het over { $duration } opnieuw.
+problem-expired-title = Dit bericht is verlopen
+problem-expired-text = Dit bericht was beschikbaar tot { $date } en is daarna om veiligheidsredenen verwijderd.
+problem-gone-contact = Heeft u het bericht nog nodig? Neem dan contact op met { $sender } van { $org }.
+problem-revoked-title = Dit bericht is ingetrokken
+problem-revoked-text = De afzender heeft dit bericht ingetrokken. Het is niet meer te lezen.
+problem-locked-title = Te vaak een verkeerde code
+problem-locked-why = Om uw bericht te beschermen is de toegang tijdelijk geblokkeerd, omdat er te vaak een verkeerde code is ingevuld.
+problem-locked-retry = U kunt het over { $duration } opnieuw proberen, vanaf { $time } uur. U krijgt dan een nieuwe code.
+problem-locked-not-you = Heeft u zelf geen code ingevuld? Neem dan contact op met de afzender.
+problem-error-title = Er ging iets mis
+problem-error-text = Probeer het over een paar minuten opnieuw. Blijft het misgaan? Neem dan contact op met de afzender.
+problem-failed-title = Dit lukt niet
+problem-failed-text = Ga terug naar de link in uw e-mail en probeer het opnieuw.
+problem-csrf-title = De pagina is verlopen
+problem-csrf-back = Ga terug naar de link in uw e-mail en probeer het opnieuw.
+problem-csrf-cookies = Uw browser moet cookies van deze website toestaan.
+
+## Notification e-mail (never any content of the message itself)
+
+notify-subject = Beveiligd bericht van { $org }
+notify-intro = { $sender } van { $org } heeft u een beveiligd bericht gestuurd.
+notify-button = Bericht lezen
+notify-how = Klik op de knop om het bericht te openen. U krijgt eerst een eenmalige code, zodat alleen u het bericht kunt lezen. Daar kunt u ook veilig antwoorden; beantwoord deze e-mail niet.
+notify-genuine = Is deze e-mail echt? De link moet beginnen met { $prefix } . Twijfelt u? Neem dan zelf contact op met { $org }.
+notify-auto = Deze e-mail is automatisch verstuurd.
+
+## The one-time code by e-mail and SMS (no digits besides the code)
+
+code-mail-subject = Uw toegangscode voor het bericht van { $org }
+code-mail-code = Uw eenmalige toegangscode is: { $code }
+code-mail-validity = De code is een kwartier geldig. Deel deze code met niemand.
+code-sms = Uw code voor het beveiligde bericht van { $org }: { $code } (een kwartier geldig)
+
+## Dates (Europe/Amsterdam), durations, sizes, file kinds
+
+datetime = { $day } { $month } { $year } om { $time }
+month-1 = januari
+month-2 = februari
+month-3 = maart
+month-4 = april
+month-5 = mei
+month-6 = juni
+month-7 = juli
+month-8 = augustus
+month-9 = september
+month-10 = oktober
+month-11 = november
+month-12 = december
+duration-minutes =
+    { $minutes ->
+        [one] een minuut
+       *[other] { $minutes } minuten
+    }
+duration-hours =
+    { $hours ->
+        [one] een uur
+       *[other] { $hours } uur
+    }
+size-bytes =
+    { $n ->
+        [one] { $n } byte
+       *[other] { $n } bytes
+    }
+size-kb = { $n } kB
+size-mb = { $n } MB
+kind-pdf = PDF-document
+kind-image = afbeelding
+kind-word = Word-document
+kind-excel = Excel-bestand
+kind-text = tekstbestand
+kind-ext = { $ext }-bestand
+kind-other = bestand
