@@ -88,7 +88,9 @@ log "cargo test --workspace (CARGO_TARGET_DIR=$CARGO_TARGET_DIR, PostgreSQL at $
 cargo test --workspace
 
 # --- Browser tests -----------------------------------------------------------------------------
-# Hook: the browser tests (Debian chromium + chromium-driver, installed above like aiosmtpd when
-# missing) will run here, after the Rust tests, against a `zegel demo` on 127.0.0.1:0.
+# The patient flow in Debian's chromium (playwright-core + axe-core), on SQLite and PostgreSQL
+# (tests/browser/README.md). The script installs chromium and the npm packages when missing.
+log "scripts/browser-test.sh"
+bash scripts/browser-test.sh
 
 log "all checks and tests passed"
