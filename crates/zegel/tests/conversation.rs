@@ -5,9 +5,9 @@
 mod common;
 
 use common::{Backend, TestApp};
+use mail_parser::MimeHeaders;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use mail_parser::MimeHeaders;
 use zegel_core::service::PolicyDoc;
 
 const PATIENT: &str = "patient@mail.example";
