@@ -86,6 +86,11 @@ impl Lang {
         tr_args(*self, id, &[(k1, v1), (k2, v2)])
     }
 
+    /// [`tr_with`] with one number argument (plurals; for templates).
+    pub fn tn(&self, id: &str, k: &str, n: &i64) -> String {
+        tr_with(*self, id, &Args::new().num(k, *n))
+    }
+
     /// [`tr_html`] with one argument (for templates, with `|safe`).
     pub fn html1(&self, id: &str, k: &str, v: &str) -> String {
         tr_html(*self, id, &[(k, v)])

@@ -502,6 +502,22 @@ async fn a_forward_goes_to_a_new_recipient_who_verifies_on_their_own(b: Backend)
     app.run_jobs().await;
     let link_h = app.link_token("huisarts@praktijk.example");
     assert_ne!(link_h, link);
+    let note_mail = app
+        .outbox("mail")
+        .into_iter()
+        .find(|m| m.contains("To: huisarts@praktijk.example"))
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(note_mail.as_bytes())
+        .unwrap();
+    let text = parsed.body_text(0).unwrap();
+    assert!(
+        text.contains(&format!(
+            "{PATIENT} heeft u een beveiligd bericht van Dr. Test"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("Voor mijn huisarts") && !text.contains("Uitslag"));
     let (status, _) = access_get(&app, &link_h, &at, "message").await;
     assert!(
         status == 401 || status == 403,
@@ -764,7 +780,238 @@ async fn the_recipient_downloads_the_conversation_as_an_eml_file(b: Backend) {
     assert_eq!(res.status(), 401);
 }
 
+/// A browser-like client: cookies kept, redirects not followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn csrf_of(page: &str) -> String {
+    regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
+        .unwrap()
+        .captures(page)
+        .unwrap()[1]
+        .to_string()
+}
+
+async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {
+    let res = c.get(url).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+/// Landing -> "Bericht openen" -> e-mail code -> message page; returns the CSRF token.
+async fn open_in_viewer(
+    app: &TestApp,
+    c: &reqwest::Client,
+    link: &str,
+    email: &str,
+    remember: bool,
+) -> String {
+    let (_, landing) = page(c, app.url(&format!("/m/{link}"))).await;
+    let csrf = csrf_of(&landing);
+    let res = c
+        .post(app.url(&format!("/m/{link}/start")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    if res.headers()["location"] == format!("/m/{link}/bericht").as_str() {
+        return csrf;
+    }
+    let res = c
+        .post(app.url(&format!("/m/{link}/send")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    app.run_jobs().await;
+    let code = app.last_code(email);
+    let mut form = vec![("csrf", csrf.clone()), ("code", code)];
+    if remember {
+        form.push(("remember", "1".into()));
+    }
+    let res = c
+        .post(app.url(&format!("/m/{link}/verify")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    csrf
+}
+
+async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    set_policy(&app, json!({"reply_default": "once", "reply_locked": false, "forward_allowed": true, "device_days": 30, "contact": "Polikliniek 010 123 45 67"})).await;
+    let sent = send(&app, json!({})).await;
+    let mid = sent["id"].as_str().unwrap().to_string();
+    let link = app.link_token(PATIENT);
+    let c = browser();
+    // The code page offers "remember this device" because the organisation allows it.
+    let (_, landing) = page(&c, app.url(&format!("/m/{link}"))).await;
+    let csrf = csrf_of(&landing);
+    c.post(app.url(&format!("/m/{link}/start")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    c.post(app.url(&format!("/m/{link}/send")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (_, code_page) = page(&c, app.url(&format!("/m/{link}/code"))).await;
+    assert!(code_page.contains(r#"name="remember""#) && code_page.contains("30 dagen"));
+    let csrf = open_in_viewer(&app, &c, &link, PATIENT, true).await;
+
+    let (status, msg) = page(&c, app.url(&format!("/m/{link}/bericht"))).await;
+    assert_eq!(status, 200);
+    assert!(msg.contains(&format!(r#"href="/m/{link}/antwoord""#)));
+    assert!(msg.contains(&format!(r#"href="/m/{link}/doorsturen""#)));
+    assert!(msg.contains(&format!(r#"href="/m/{link}/kopie""#)));
+    assert!(msg.contains("Polikliniek 010 123 45 67"));
+
+    // Reply through the HTML form: the CSRF field first, then the text, then a file.
+    let (status, form_page) = page(&c, app.url(&format!("/m/{link}/antwoord"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        form_page.contains(r#"enctype="multipart/form-data""#)
+            && form_page.contains(r#"for="body""#)
+    );
+    let form = |csrf: &str, body: &str, file: Option<Vec<u8>>| {
+        let mut f = reqwest::multipart::Form::new()
+            .text("csrf", csrf.to_string())
+            .text("body", body.to_string());
+        f = match file {
+            Some(bytes) => f.part(
+                "attachment",
+                reqwest::multipart::Part::bytes(bytes).file_name("scan.pdf"),
+            ),
+            // A browser sends an empty file part when nothing was chosen.
+            None => f.part(
+                "attachment",
+                reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+            ),
+        };
+        f
+    };
+    let res = c
+        .post(app.url(&format!("/m/{link}/antwoord")))
+        .multipart(form("wrong", "hallo", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token, no reply");
+    let res = c
+        .post(app.url(&format!("/m/{link}/antwoord")))
+        .multipart(form(&csrf, "  ", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains(r#"role="alert""#));
+    let res = c
+        .post(app.url(&format!("/m/{link}/antwoord")))
+        .multipart(form(&csrf, "Dank, zie bijlage", Some(vec![5; 1000])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        format!("/m/{link}/bericht?beantwoord=1").as_str()
+    );
+    let (_, msg) = page(&c, app.url(&format!("/m/{link}/bericht?beantwoord=1"))).await;
+    assert!(msg.contains(r#"role="status""#));
+    assert!(
+        msg.contains("Dank, zie bijlage"),
+        "the reply is in the thread"
+    );
+    assert!(
+        msg.contains("reply-refused") && !msg.contains(&format!(r#"href="/m/{link}/antwoord""#)),
+        "once: no second reply"
+    );
+    let (status, _) = page(&c, app.url(&format!("/m/{link}/antwoord"))).await;
+    assert_eq!(status, 409);
+    let (_, inbox) = get(&app, "/api/v1/inbox").await;
+    assert_eq!(inbox["items"][0]["attachment_count"], 1);
+
+    // Forward through the form: a bad address comes back with the error; a good one works.
+    let res = c
+        .post(app.url(&format!("/m/{link}/doorsturen")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "geen adres"),
+            ("phone", ""),
+            ("note", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = c
+        .post(app.url(&format!("/m/{link}/doorsturen")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "zus@mail.example"),
+            ("phone", ""),
+            ("note", "Lees jij even mee?"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    app.run_jobs().await;
+    let link_z = app.link_token("zus@mail.example");
+    let cz = browser();
+    open_in_viewer(&app, &cz, &link_z, "zus@mail.example", false).await;
+    let (_, msg_z) = page(&cz, app.url(&format!("/m/{link_z}/bericht"))).await;
+    assert!(msg_z.contains("forward-note") && msg_z.contains("Lees jij even mee?"));
+    assert!(
+        !msg_z.contains("Dank, zie bijlage"),
+        "the forwarded recipient does not see the patient's reply"
+    );
+
+    // Own copy.
+    let res = c
+        .get(app.url(&format!("/m/{link}/kopie")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "message/rfc822");
+
+    // A new visit with the remembered device opens without a code (no new code mail).
+    let codes_before = app.outbox("mail").len();
+    let res = c
+        .post(app.url(&format!("/m/{link}/start")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["location"],
+        format!("/m/{link}/bericht").as_str()
+    );
+    assert_eq!(app.outbox("mail").len(), codes_before);
+    let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
+    assert_eq!(st["recipients"][0]["devices"].as_array().unwrap().len(), 1);
+
+    // "Not my number".
+    let (status, p) = page(&c, app.url(&format!("/m/{link}/ander-nummer"))).await;
+    assert_eq!(status, 200);
+    assert!(p.contains("Dr. Test"));
+}
+
 backend_tests!(
+    the_viewer_replies_forwards_and_remembers_a_device,
     the_recipient_downloads_the_conversation_as_an_eml_file,
     the_organisations_logo_is_checked_and_served,
     a_reply_reaches_only_the_sender_and_the_conversation_continues,

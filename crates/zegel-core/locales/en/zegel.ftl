@@ -92,6 +92,7 @@ problem-csrf-cookies = Your browser must allow cookies from this website.
 
 notify-subject = Secure message from { $org }
 notify-intro = { $sender } of { $org } has sent you a secure message.
+notify-intro-forwarded = { $forwarder } has forwarded you a secure message from { $sender } ({ $org }).
 notify-button = Read message
 notify-how = Press the button to open the message. You will first be asked for a one-time code, so that only you can read it. You can also reply securely there; please do not reply to this e-mail.
 notify-genuine = Is this e-mail genuine? The link must start with { $prefix } . If in doubt, contact { $org } directly.
@@ -143,3 +144,64 @@ kind-excel = Excel file
 kind-text = text file
 kind-ext = { $ext } file
 kind-other = file
+
+## Conversation: thread, reply, forward, own copy, remembered device
+
+message-thread-heading = Earlier messages
+message-thread-you = You
+message-thread-gone = This message is no longer available.
+message-actions = What would you like to do?
+message-reply = Reply
+message-forward = Forward
+message-copy = Download a copy (.eml)
+message-copy-help = One file with the whole conversation and its attachments, to open in your e-mail program.
+message-reply-off = The sender has turned off replies to this message. Do you have a question? Please contact { $sender } ({ $org }).
+message-reply-used = You have already replied; this message allows one reply. Do you have another question? Please contact { $sender } ({ $org }).
+message-replied = Your reply was sent securely to { $sender }.
+message-forwarded = The message was forwarded securely. The recipient gets their own e-mail and confirms who they are with a code.
+message-forwarded-by = Forwarded by { $email }.
+message-forward-note = Note from { $email }:
+message-contact = Contact: { $contact }
+reply-title = Reply
+reply-heading = Reply to { $sender }
+reply-lead = Your reply goes securely to { $sender } ({ $org }) only. Other recipients do not see it.
+reply-body-label = Your reply
+reply-files-label = Attachments (optional)
+reply-files-help = For example a photo or a completed form: at most { $max } files, { $size } together.
+reply-submit = Send reply
+reply-back = Back to the message
+reply-empty = Write a reply or add an attachment.
+reply-too-large = The attachments are too large together. The maximum is { $size }.
+reply-too-many = You can send at most { $max } attachments.
+reply-off-title = Replying is not possible
+reply-used-title = You have already replied
+forward-title = Forward
+forward-heading = Forward the message securely
+forward-lead = The message and its attachments go securely to the new recipient. They get their own e-mail and confirm who they are with a code. { $sender } sees that you forwarded the message.
+forward-email-label = Recipient's e-mail address
+forward-phone-label = Recipient's mobile number (optional)
+forward-phone-help = With a mobile number the recipient gets the code by text message, otherwise by e-mail.
+forward-note-label = Note for the recipient (optional)
+forward-submit = Forward securely
+forward-off-title = Forwarding is not possible
+forward-off = { $org } does not allow messages to be forwarded. Do you have a question? Please contact { $sender }.
+forward-bad-email = This e-mail address is not valid. Please check it and try again.
+forward-bad-phone = This phone number is not valid. Please use a mobile number, for example 06 12 34 56 78.
+forward-already = This e-mail address has already received the message.
+forward-too-often = This message has been forwarded too often.
+code-remember =
+    Remember this device for { $days ->
+        [one] one day
+       *[other] { $days } days
+    } (only on your own phone or computer)
+send-not-mine = This is not my number
+wrong-number-title = Not your number?
+wrong-number-text = Then do not request a code. Ask { $sender } of { $org } to send the message again, to the right number.
+wrong-number-safe = Your message stays safe: without the code nobody can read it.
+
+## The sender's notification of a secure reply (staff; never any content)
+
+notify-reply-subject = You have a secure reply
+notify-reply-intro = { $from } has replied securely to your message via { $org }. The reply is waiting, encrypted; it is not in this e-mail.
+notify-reply-how = Read the reply in Zegel ({ $url }) or through your integration (GET /api/v1/inbox).
+notify-reply-received = Received: { $date }

@@ -94,6 +94,7 @@ problem-csrf-cookies = Uw browser moet cookies van deze website toestaan.
 
 notify-subject = Beveiligd bericht van { $org }
 notify-intro = { $sender } van { $org } heeft u een beveiligd bericht gestuurd.
+notify-intro-forwarded = { $forwarder } heeft u een beveiligd bericht van { $sender } ({ $org }) doorgestuurd.
 notify-button = Bericht lezen
 notify-how = Klik op de knop om het bericht te openen. U krijgt eerst een eenmalige code, zodat alleen u het bericht kunt lezen. Daar kunt u ook veilig antwoorden; beantwoord deze e-mail niet.
 notify-genuine = Is deze e-mail echt? De link moet beginnen met { $prefix } . Twijfelt u? Neem dan zelf contact op met { $org }.
@@ -145,3 +146,64 @@ kind-excel = Excel-bestand
 kind-text = tekstbestand
 kind-ext = { $ext }-bestand
 kind-other = bestand
+
+## Conversation: thread, reply, forward, own copy, remembered device
+
+message-thread-heading = Eerdere berichten
+message-thread-you = U
+message-thread-gone = Dit bericht is niet meer beschikbaar.
+message-actions = Wat wilt u doen?
+message-reply = Beantwoorden
+message-forward = Doorsturen
+message-copy = Kopie downloaden (.eml)
+message-copy-help = Eén bestand met het hele gesprek en de bijlagen, te openen met uw e-mailprogramma.
+message-reply-off = De afzender heeft antwoorden op dit bericht uitgezet. Heeft u een vraag? Neem dan contact op met { $sender } ({ $org }).
+message-reply-used = U heeft dit bericht al beantwoord; bij dit bericht kan dat één keer. Heeft u nog een vraag? Neem dan contact op met { $sender } ({ $org }).
+message-replied = Uw antwoord is veilig verstuurd naar { $sender }.
+message-forwarded = Het bericht is veilig doorgestuurd. De ontvanger krijgt een eigen e-mail en bevestigt zelf met een code wie hij of zij is.
+message-forwarded-by = Doorgestuurd door { $email }.
+message-forward-note = Notitie van { $email }:
+message-contact = Contact: { $contact }
+reply-title = Beantwoorden
+reply-heading = Antwoord aan { $sender }
+reply-lead = Uw antwoord gaat beveiligd en alleen naar { $sender } ({ $org }). Andere ontvangers zien het niet.
+reply-body-label = Uw antwoord
+reply-files-label = Bijlagen (niet verplicht)
+reply-files-help = Bijvoorbeeld een foto of een ingevulde vragenlijst: hoogstens { $max } bestanden, samen hoogstens { $size }.
+reply-submit = Antwoord versturen
+reply-back = Terug naar het bericht
+reply-empty = Schrijf een antwoord of voeg een bijlage toe.
+reply-too-large = De bijlagen zijn samen te groot. Het maximum is { $size }.
+reply-too-many = U kunt hoogstens { $max } bijlagen meesturen.
+reply-off-title = Antwoorden is niet mogelijk
+reply-used-title = U heeft al geantwoord
+forward-title = Doorsturen
+forward-heading = Bericht veilig doorsturen
+forward-lead = Het bericht en de bijlagen gaan beveiligd naar de nieuwe ontvanger. Die krijgt een eigen e-mail en bevestigt zelf met een code wie hij of zij is. { $sender } ziet dat u het bericht heeft doorgestuurd.
+forward-email-label = E-mailadres van de ontvanger
+forward-phone-label = Mobiel nummer van de ontvanger (niet verplicht)
+forward-phone-help = Met een mobiel nummer krijgt de ontvanger de code per sms, anders per e-mail.
+forward-note-label = Notitie voor de ontvanger (niet verplicht)
+forward-submit = Veilig doorsturen
+forward-off-title = Doorsturen is niet mogelijk
+forward-off = { $org } staat niet toe dat berichten worden doorgestuurd. Heeft u een vraag? Neem dan contact op met { $sender }.
+forward-bad-email = Dit e-mailadres klopt niet. Controleer het en probeer het opnieuw.
+forward-bad-phone = Dit telefoonnummer klopt niet. Gebruik een mobiel nummer, bijvoorbeeld 06 12 34 56 78.
+forward-already = Dit e-mailadres heeft het bericht al ontvangen.
+forward-too-often = Dit bericht is al te vaak doorgestuurd.
+code-remember =
+    Dit apparaat { $days ->
+        [one] een dag
+       *[other] { $days } dagen
+    } onthouden (alleen op uw eigen telefoon of computer)
+send-not-mine = Dit is niet mijn nummer
+wrong-number-title = Niet uw nummer?
+wrong-number-text = Stuur dan geen code. Vraag { $sender } van { $org } om het bericht opnieuw te sturen, naar het juiste nummer.
+wrong-number-safe = Uw bericht blijft veilig: zonder de code kan niemand het lezen.
+
+## The sender's notification of a secure reply (staff; never any content)
+
+notify-reply-subject = U heeft een beveiligd antwoord
+notify-reply-intro = { $from } heeft via { $org } beveiligd geantwoord op uw bericht. Het antwoord staat versleuteld klaar; het staat niet in deze e-mail.
+notify-reply-how = Lees het antwoord in Zegel ({ $url }) of via uw koppeling (GET /api/v1/inbox).
+notify-reply-received = Ontvangen: { $date }

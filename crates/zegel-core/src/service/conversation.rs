@@ -1092,7 +1092,7 @@ impl Draft {
 }
 
 /// The sender's notification of a reply: no content (no subject, body or file names), only
-/// that a secure reply is waiting, from which address, and where to read it.
+/// that a secure reply is waiting, from which address, and where to read it. In Dutch (staff).
 pub(crate) fn reply_mail(
     to: &str,
     org: &str,
@@ -1101,21 +1101,26 @@ pub(crate) fn reply_mail(
     public_url: &str,
     message_id: String,
 ) -> crate::outbound::OutMail {
+    use crate::i18n::{datetime, tr, tr_args, Lang};
     use html_escape::encode_text as esc;
-    let subject = "U heeft een beveiligd antwoord".to_string();
-    let when = sent_at.to_rfc3339();
-    let intro = format!(
-        "{from_email} heeft via {org} beveiligd geantwoord op uw bericht. Het antwoord staat \
-         versleuteld klaar; het staat niet in deze e-mail."
+    let l = Lang::Nl;
+    let subject = tr(l, "notify-reply-subject");
+    let intro = tr_args(
+        l,
+        "notify-reply-intro",
+        &[("from", from_email), ("org", org)],
     );
-    let how = format!(
-        "Lees het antwoord in Zegel ({public_url}) of via uw koppeling (GET /api/v1/inbox)."
+    let how = tr_args(l, "notify-reply-how", &[("url", public_url)]);
+    let when = tr_args(
+        l,
+        "notify-reply-received",
+        &[("date", &datetime(l, sent_at))],
     );
-    let text = format!("{intro}\n\n{how}\n\nOntvangen: {when}\n");
+    let text = format!("{intro}\n\n{how}\n\n{when}\n");
     let html = format!(
         "<!DOCTYPE html><html lang=\"nl\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
          <body style=\"font-family:Arial,sans-serif;font-size:16px;color:#1a1a1a;max-width:600px\">\
-         <p>{i}</p><p>{h}</p><p style=\"color:#555\">Ontvangen: {w}</p></body></html>",
+         <p>{i}</p><p>{h}</p><p style=\"color:#555\">{w}</p></body></html>",
         t = esc(&subject),
         i = esc(&intro),
         h = esc(&how),

@@ -206,11 +206,15 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     )?;
     let token = String::from_utf8(token).map_err(|_| Error::Internal("token not utf-8".into()))?;
     let link = format!("{}/m/{}", z.settings.public_url, token);
+    let forwarder = match &a.recipient.forwarded_by {
+        Some(rid) => z.store.recipient_by_id(rid).await?.map(|r| r.email),
+        None => None,
+    };
     let mail = notify::notification(
         &a.recipient.language,
         &a.recipient.email,
         &a.org_name,
-        &a.sender_name,
+        (&a.sender_name, forwarder.as_deref()),
         &link,
         &z.settings.public_url,
         // CONTRACT: a repeat of the same notification carries the same Message-ID.

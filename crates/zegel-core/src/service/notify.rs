@@ -11,7 +11,7 @@ pub(crate) fn notification(
     lang: &str,
     to: &str,
     org: &str,
-    sender: &str,
+    (sender, forwarder): (&str, Option<&str>),
     link: &str,
     public_url: &str,
     message_id: String,
@@ -19,7 +19,15 @@ pub(crate) fn notification(
     let lang = Lang::from_stored(lang);
     // CONTRACT: no subject, body or file names here.
     let subject = tr_args(lang, "notify-subject", &[("org", org)]);
-    let intro = tr_args(lang, "notify-intro", &[("sender", sender), ("org", org)]);
+    let intro = match forwarder {
+        // A secure forward: say who forwarded it, so the new recipient knows why it came.
+        Some(f) => tr_args(
+            lang,
+            "notify-intro-forwarded",
+            &[("forwarder", f), ("sender", sender), ("org", org)],
+        ),
+        None => tr_args(lang, "notify-intro", &[("sender", sender), ("org", org)]),
+    };
     let button = tr(lang, "notify-button");
     let how = tr(lang, "notify-how");
     let prefix = format!("{public_url}/m/");
@@ -105,7 +113,7 @@ mod tests {
             lang,
             "jan@example.nl",
             "Ziekenhuis <Test>",
-            "Dr. Test",
+            ("Dr. Test", None),
             "https://zegel.example/m/abc",
             "https://zegel.example",
             "id@x".into(),

@@ -215,8 +215,23 @@ pub(crate) async fn stream_attachments(
                 .unwrap_or("application/octet-stream")
                 .to_string();
             let mut stream = Box::pin(field.map(|r| r.map_err(multipart_error)).peekable());
-            if name.is_empty() && stream.as_mut().peek().await.is_none() {
-                continue;
+            if name.is_empty() {
+                // An HTML form's file input with no file chosen: no name, no bytes.
+                let mut empty = true;
+                while let Some(first) = stream.as_mut().peek().await {
+                    match first {
+                        Ok(b) if b.is_empty() => {
+                            stream.next().await;
+                        }
+                        _ => {
+                            empty = false;
+                            break;
+                        }
+                    }
+                }
+                if empty {
+                    continue;
+                }
             }
             draft.add_attachment(&name, &content_type, stream).await?;
         }

@@ -27,6 +27,8 @@ const CSRF_COOKIE: &str = "zegel_csrf";
 const SESSION_COOKIE: &str = "zegel_session";
 /// The recipient's language choice (a preference, not a session).
 const LANG_COOKIE: &str = "zegel_lang";
+/// A remembered device (only when the organisation allows it), scoped to one link.
+const DEVICE_COOKIE: &str = "zegel_device";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,6 +39,19 @@ pub fn routes() -> Router<AppState> {
         .route("/m/{token}/verify", post(verify))
         .route("/m/{token}/bericht", get(message_page))
         .route("/m/{token}/bijlage/{id}", get(download))
+        .route(
+            "/m/{token}/antwoord",
+            get(reply_page).post(reply_post).layer(
+                // Streamed into encrypted blobs; the service enforces the upload limit (413).
+                axum::extract::DefaultBodyLimit::disable(),
+            ),
+        )
+        .route(
+            "/m/{token}/doorsturen",
+            get(forward_page).post(forward_post),
+        )
+        .route("/m/{token}/kopie", get(own_copy))
+        .route("/m/{token}/ander-nummer", get(wrong_number))
 }
 
 pub async fn stylesheet() -> Response {
@@ -197,6 +212,8 @@ struct CodePage<'a> {
     hint: Option<&'a str>,
     notice: Option<String>,
     error: Option<String>,
+    /// Offer "remember this device" for this many days (0: not offered).
+    remember_days: i64,
 }
 
 struct AttachmentLine {
@@ -219,6 +236,53 @@ struct MessagePage<'a> {
     sent: String,
     expires: String,
     attachments: Vec<AttachmentLine>,
+    notice: Option<String>,
+    earlier: Vec<ThreadLine>,
+    can_reply: bool,
+    reply_refused: Option<String>,
+    can_forward: bool,
+    forwarded_by: Option<String>,
+    forward_note: Option<String>,
+    contact: Option<String>,
+}
+
+/// An earlier message or reply of the conversation.
+struct ThreadLine {
+    from: String,
+    mine: bool,
+    sent: String,
+    subject: Option<String>,
+    body: Option<String>,
+    attachments: Vec<AttachmentLine>,
+}
+
+#[derive(Template)]
+#[template(path = "antwoord.html")]
+struct ReplyPage<'a> {
+    org: &'a str,
+    lang: Lang,
+    switch_href: String,
+    sender: &'a str,
+    token: &'a str,
+    csrf: &'a str,
+    body: &'a str,
+    files_help: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "doorsturen.html")]
+struct ForwardPage<'a> {
+    org: &'a str,
+    lang: Lang,
+    switch_href: String,
+    sender: &'a str,
+    token: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    phone: &'a str,
+    note: &'a str,
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -415,6 +479,8 @@ struct CodeForm {
     csrf: String,
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    remember: Option<String>,
 }
 
 /// The CSRF cookie value, created when missing.
@@ -564,12 +630,27 @@ async fn has_session(s: &AppState, token: &str, jar: &CookieJar) -> bool {
     }
 }
 
+fn session_cookie(
+    s: &AppState,
+    token: &str,
+    grant: zegel_core::service::SessionGrant,
+) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, grant.access_token))
+        .path(here(token, ""))
+        .http_only(true)
+        .secure(s.opts.secure_cookies)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::seconds(grant.expires_in_seconds))
+        .build()
+}
+
 async fn start(
     State(s): State<AppState>,
     Path(token): Path<String>,
     jar: CookieJar,
     headers: HeaderMap,
     pl: PageLang,
+    Client(ctx): Client,
     Form(f): Form<CsrfForm>,
 ) -> Response {
     let v = pl.view(here(&token, ""));
@@ -579,6 +660,12 @@ async fn start(
     };
     if has_session(&s, &token, &jar).await {
         return see_other(here(&token, "/bericht"));
+    }
+    if let Some(device) = jar.get(DEVICE_COOKIE) {
+        if let Ok(Some(grant)) = s.z.open_with_device(&token, device.value(), &ctx).await {
+            let cookie = session_cookie(&s, &token, grant);
+            return (jar.add(cookie), see_other(here(&token, "/bericht"))).into_response();
+        }
     }
     if let Some(until) = info.locked_until {
         return locked_page(&v, &info.org_name, Ts::now().secs_until(until).max(1));
@@ -679,6 +766,7 @@ fn code_page_for(
             hint: info.hint.as_deref(),
             notice,
             error,
+            remember_days: info.policy.device_days,
         },
     )
 }
@@ -732,13 +820,27 @@ async fn verify(
     let csrf = f.csrf.clone();
     match s.z.verify(&token, &f.code, &ctx).await {
         Ok(grant) => {
-            let cookie = Cookie::build((SESSION_COOKIE, grant.access_token))
-                .path(here(&token, ""))
-                .http_only(true)
-                .secure(s.opts.secure_cookies)
-                .same_site(SameSite::Strict)
-                .max_age(time::Duration::seconds(grant.expires_in_seconds))
-                .build();
+            let mut jar = jar;
+            if f.remember.is_some() && info.policy.device_days > 0 {
+                if let Ok(sess) = s.z.recipient_session(&token, &grant.access_token).await {
+                    match s.z.remember_device(&sess, &ctx).await {
+                        Ok(Some((device, days))) => {
+                            jar = jar.add(
+                                Cookie::build((DEVICE_COOKIE, device))
+                                    .path(here(&token, ""))
+                                    .http_only(true)
+                                    .secure(s.opts.secure_cookies)
+                                    .same_site(SameSite::Strict)
+                                    .max_age(time::Duration::days(days))
+                                    .build(),
+                            );
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "remembering a device failed"),
+                    }
+                }
+            }
+            let cookie = session_cookie(&s, &token, grant);
             (jar.add(cookie), see_other(here(&token, "/bericht"))).into_response()
         }
         Err(Error::WrongCode { remaining }) => {
@@ -777,12 +879,30 @@ async fn verify(
     }
 }
 
+#[derive(Deserialize)]
+struct MessageQuery {
+    beantwoord: Option<String>,
+    doorgestuurd: Option<String>,
+}
+
+fn attachment_lines(l: Lang, list: &[zegel_core::service::AttachmentView]) -> Vec<AttachmentLine> {
+    list.iter()
+        .map(|a| AttachmentLine {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            kind: i18n::file_kind(l, &a.content_type, &a.name),
+            size: i18n::file_size(l, a.size),
+        })
+        .collect()
+}
+
 async fn message_page(
     State(s): State<AppState>,
     Path(token): Path<String>,
     jar: CookieJar,
     pl: PageLang,
     Client(ctx): Client,
+    axum::extract::Query(q): axum::extract::Query<MessageQuery>,
 ) -> Response {
     let v = pl.view(here(&token, "/bericht"));
     let res = async {
@@ -790,8 +910,15 @@ async fn message_page(
             Ok(sess) => sess,
             Err(page) => return page,
         };
-        let view = match s.z.read_message(&session, &ctx).await {
-            Ok(m) => m,
+        let loaded = async {
+            let view = s.z.read_message(&session, &ctx).await?;
+            let perm = s.z.permissions(&session).await?;
+            let thread = s.z.recipient_thread(&session).await?;
+            Ok::<_, Error>((view, perm, thread))
+        }
+        .await;
+        let (view, perm, thread) = match loaded {
+            Ok(x) => x,
             Err(Error::Gone(_)) => {
                 return link_or_page(&s, &v, &token)
                     .await
@@ -802,6 +929,39 @@ async fn message_page(
         };
         let m = &session.access.message;
         let l = v.lang;
+        let who = [
+            ("sender", view.sender.name.as_str()),
+            ("org", view.sender.organisation.as_str()),
+        ];
+        let notice = if q.beantwoord.is_some() {
+            Some(tr_args(l, "message-replied", &who[..1]))
+        } else if q.doorgestuurd.is_some() {
+            Some(tr(l, "message-forwarded"))
+        } else {
+            None
+        };
+        let reply_refused = match perm.reply_refused {
+            Some("off") => Some(tr_args(l, "message-reply-off", &who)),
+            Some(_) => Some(tr_args(l, "message-reply-used", &who)),
+            None => None,
+        };
+        let earlier = thread
+            .items
+            .iter()
+            .filter(|i| !i.current)
+            .map(|i| ThreadLine {
+                from: if i.mine {
+                    tr(l, "message-thread-you")
+                } else {
+                    i.from.clone()
+                },
+                mine: i.mine,
+                sent: i18n::datetime(l, i.sent_ts),
+                subject: i.subject.clone(),
+                body: i.body.clone(),
+                attachments: attachment_lines(l, &i.attachments),
+            })
+            .collect();
         render(
             l,
             StatusCode::OK,
@@ -815,16 +975,15 @@ async fn message_page(
                 body: &view.body,
                 sent: i18n::datetime(l, m.created_at),
                 expires: i18n::datetime(l, m.expires_at),
-                attachments: view
-                    .attachments
-                    .iter()
-                    .map(|a| AttachmentLine {
-                        id: a.id.clone(),
-                        name: a.name.clone(),
-                        kind: i18n::file_kind(l, &a.content_type, &a.name),
-                        size: i18n::file_size(l, a.size),
-                    })
-                    .collect(),
+                attachments: attachment_lines(l, &view.attachments),
+                notice,
+                earlier,
+                can_reply: perm.reply_allowed,
+                reply_refused,
+                can_forward: perm.forward_allowed,
+                forwarded_by: perm.forwarded_by,
+                forward_note: perm.forward_note,
+                contact: perm.contact,
             },
         )
     }
@@ -845,9 +1004,357 @@ async fn download(
         Ok(sess) => sess,
         Err(page) => return pl.finish(page),
     };
-    match s.z.open_attachment(&session, &id, &ctx).await {
+    match s.z.open_thread_attachment(&session, &id, &ctx).await {
         Ok((view, stream)) => download_response(&view, stream),
         Err(e) => pl.finish(error_page(&v, &e)),
+    }
+}
+
+/// The own copy of the conversation (`.eml`).
+async fn own_copy(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    pl: PageLang,
+    Client(ctx): Client,
+) -> Response {
+    let v = pl.view(here(&token, "/bericht"));
+    let session = match session_or_page(&s, &v, &token, &jar).await {
+        Ok(sess) => sess,
+        Err(page) => return pl.finish(page),
+    };
+    match s.z.export_eml(&session, &ctx).await {
+        Ok((name, stream)) => super::access::eml_response(&name, stream),
+        Err(e) => pl.finish(error_page(&v, &e)),
+    }
+}
+
+/// "This is not my number": whom to ask; no code is sent.
+async fn wrong_number(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    pl: PageLang,
+) -> Response {
+    let v = pl.view(here(&token, "/ander-nummer"));
+    let res = match link_or_page(&s, &v, &token).await {
+        Ok(info) => {
+            let l = v.lang;
+            problem(
+                &v,
+                StatusCode::OK,
+                &info.org_name,
+                "wrong-number-title",
+                vec![
+                    tr_args(
+                        l,
+                        "wrong-number-text",
+                        &[("sender", &info.sender_name), ("org", &info.org_name)],
+                    ),
+                    tr(l, "wrong-number-safe"),
+                ],
+                Some(here(&token, "")),
+            )
+        }
+        Err(page) => page,
+    };
+    pl.finish(res)
+}
+
+/// Why replying is refused, as a page (403 off, 409 already used).
+fn reply_refused_page(v: &View, info: &zegel_core::model::RecipientAccess, e: &Error) -> Response {
+    let l = v.lang;
+    let who = [
+        ("sender", info.sender_name.as_str()),
+        ("org", info.org_name.as_str()),
+    ];
+    let (status, title, text) = match e {
+        Error::Conflict(_) => (
+            StatusCode::CONFLICT,
+            "reply-used-title",
+            tr_args(l, "message-reply-used", &who),
+        ),
+        _ => (
+            StatusCode::FORBIDDEN,
+            "reply-off-title",
+            tr_args(l, "message-reply-off", &who),
+        ),
+    };
+    problem(v, status, &info.org_name, title, vec![text], None)
+}
+
+fn reply_form(
+    s: &AppState,
+    v: &View,
+    sess: &zegel_core::service::RecipientSession,
+    token: &str,
+    csrf: &str,
+    (body, error): (&str, Option<String>),
+    status: StatusCode,
+) -> Response {
+    let l = v.lang;
+    let max = s.z.settings.max_reply_attachments.to_string();
+    let size = i18n::file_size(l, s.z.settings.max_upload_bytes as i64);
+    render(
+        l,
+        status,
+        &ReplyPage {
+            org: &sess.access.org_name,
+            lang: l,
+            switch_href: v.switch_href.clone(),
+            sender: &sess.access.sender_name,
+            token,
+            csrf,
+            body,
+            files_help: tr_args(l, "reply-files-help", &[("max", &max), ("size", &size)]),
+            error,
+        },
+    )
+}
+
+async fn reply_page(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    pl: PageLang,
+) -> Response {
+    let v = pl.view(here(&token, "/antwoord"));
+    let res = async {
+        let session = match session_or_page(&s, &v, &token, &jar).await {
+            Ok(sess) => sess,
+            Err(page) => return page,
+        };
+        match s.z.permissions(&session).await {
+            Ok(p) if p.reply_allowed => {}
+            Ok(p) => {
+                let e = if p.reply_refused == Some("used") {
+                    Error::Conflict(String::new())
+                } else {
+                    Error::NotAllowed(String::new())
+                };
+                return reply_refused_page(&v, &session.access, &e);
+            }
+            Err(e) => return error_page(&v, &e),
+        }
+        let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
+        let page = reply_form(&s, &v, &session, &token, &csrf, ("", None), StatusCode::OK);
+        (jar, page).into_response()
+    }
+    .await;
+    pl.finish(res)
+}
+
+/// Reads a small text part of a multipart form (at most `max` bytes).
+async fn text_part(
+    field: &mut axum::extract::multipart::Field<'_>,
+    max: usize,
+) -> Result<String, Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(super::api::multipart_error)? {
+        if out.len() + chunk.len() > max {
+            return Err(Error::TooLarge(format!("form field over {max} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    String::from_utf8(out).map_err(|_| Error::BadRequest("form field is not UTF-8".into()))
+}
+
+/// The reply form: `csrf` first (checked before anything is stored), then `body`, then the
+/// `attachment` files, streamed into encrypted blobs.
+async fn reply_post(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    pl: PageLang,
+    Client(ctx): Client,
+    mut mp: axum::extract::Multipart,
+) -> Response {
+    let v = pl.view(here(&token, "/antwoord"));
+    let session = match session_or_page(&s, &v, &token, &jar).await {
+        Ok(sess) => sess,
+        Err(page) => return page,
+    };
+    let mut csrf = String::new();
+    if let Ok(Some(mut f)) = mp.next_field().await {
+        if f.name() == Some("csrf") {
+            csrf = text_part(&mut f, 100).await.unwrap_or_default();
+        }
+    }
+    if !csrf_ok(&jar, &headers, &csrf) {
+        return csrf_failed(&v, &token);
+    }
+    let body = match mp.next_field().await {
+        Ok(Some(mut f)) if f.name() == Some("body") => {
+            match text_part(&mut f, s.z.settings.max_body_bytes).await {
+                Ok(b) => b,
+                Err(e) => return error_page(&v, &e),
+            }
+        }
+        Ok(_) => String::new(),
+        Err(e) => return error_page(&v, &super::api::multipart_error(e)),
+    };
+    let l = v.lang;
+    let mut draft = match s.z.begin_reply(&session, body.clone()).await {
+        Ok(d) => d,
+        Err(e @ (Error::NotAllowed(_) | Error::Conflict(_))) => {
+            return reply_refused_page(&v, &session.access, &e)
+        }
+        Err(e) => return error_page(&v, &e),
+    };
+    let stored = match super::api::stream_attachments(&mut mp, &mut draft).await {
+        Ok(()) => draft.commit_reply(&ctx).await.map(|_| ()),
+        Err(e) => {
+            draft.abort().await;
+            Err(e)
+        }
+    };
+    let size = i18n::file_size(l, s.z.settings.max_upload_bytes as i64);
+    let max = s.z.settings.max_reply_attachments.to_string();
+    let again = |msg: String, status| {
+        reply_form(&s, &v, &session, &token, &csrf, (&body, Some(msg)), status)
+    };
+    match stored {
+        Ok(()) => see_other(here(&token, "/bericht?beantwoord=1")),
+        Err(Error::TooLarge(_)) => again(
+            tr_args(l, "reply-too-large", &[("size", &size)]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        Err(Error::Invalid(m)) if m.starts_with("at most") => again(
+            tr_args(l, "reply-too-many", &[("max", &max)]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(Error::Invalid(_)) => again(tr(l, "reply-empty"), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e @ (Error::NotAllowed(_) | Error::Conflict(_))) => {
+            reply_refused_page(&v, &session.access, &e)
+        }
+        Err(e) => error_page(&v, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ForwardForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    note: String,
+}
+
+fn forward_off_page(v: &View, a: &zegel_core::model::RecipientAccess) -> Response {
+    let text = tr_args(
+        v.lang,
+        "forward-off",
+        &[("sender", &a.sender_name), ("org", &a.org_name)],
+    );
+    problem(
+        v,
+        StatusCode::FORBIDDEN,
+        &a.org_name,
+        "forward-off-title",
+        vec![text],
+        None,
+    )
+}
+
+async fn forward_page(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    pl: PageLang,
+) -> Response {
+    let v = pl.view(here(&token, "/doorsturen"));
+    let res = async {
+        let session = match session_or_page(&s, &v, &token, &jar).await {
+            Ok(sess) => sess,
+            Err(page) => return page,
+        };
+        match s.z.permissions(&session).await {
+            Ok(p) if p.forward_allowed => {}
+            Ok(_) => return forward_off_page(&v, &session.access),
+            Err(e) => return error_page(&v, &e),
+        }
+        let (jar, csrf) = csrf_token(jar, s.opts.secure_cookies);
+        let page = render(
+            v.lang,
+            StatusCode::OK,
+            &ForwardPage {
+                org: &session.access.org_name,
+                lang: v.lang,
+                switch_href: v.switch_href.clone(),
+                sender: &session.access.sender_name,
+                token: &token,
+                csrf: &csrf,
+                email: "",
+                phone: "",
+                note: "",
+                error: None,
+            },
+        );
+        (jar, page).into_response()
+    }
+    .await;
+    pl.finish(res)
+}
+
+async fn forward_post(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    pl: PageLang,
+    Client(ctx): Client,
+    Form(f): Form<ForwardForm>,
+) -> Response {
+    let v = pl.view(here(&token, "/doorsturen"));
+    if !csrf_ok(&jar, &headers, &f.csrf) {
+        return csrf_failed(&v, &token);
+    }
+    let session = match session_or_page(&s, &v, &token, &jar).await {
+        Ok(sess) => sess,
+        Err(page) => return page,
+    };
+    let req = zegel_core::service::ForwardReq {
+        email: f.email.clone(),
+        phone: Some(f.phone.clone()),
+        note: Some(f.note.clone()),
+    };
+    let l = v.lang;
+    let again = |msg: String, status| {
+        render(
+            l,
+            status,
+            &ForwardPage {
+                org: &session.access.org_name,
+                lang: l,
+                switch_href: v.switch_href.clone(),
+                sender: &session.access.sender_name,
+                token: &token,
+                csrf: &f.csrf,
+                email: &f.email,
+                phone: &f.phone,
+                note: &f.note,
+                error: Some(msg),
+            },
+        )
+    };
+    match s.z.forward(&session, req, &ctx).await {
+        Ok(_) => see_other(here(&token, "/bericht?doorgestuurd=1")),
+        Err(Error::NotAllowed(m)) if m.contains("too often") => {
+            again(tr(l, "forward-too-often"), StatusCode::FORBIDDEN)
+        }
+        Err(Error::NotAllowed(_)) => forward_off_page(&v, &session.access),
+        Err(Error::Conflict(_)) => again(tr(l, "forward-already"), StatusCode::CONFLICT),
+        Err(Error::Invalid(m)) if m.contains("phone") => {
+            again(tr(l, "forward-bad-phone"), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(Error::Invalid(m)) if m.contains("note") => again(m, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(Error::Invalid(_)) => {
+            again(tr(l, "forward-bad-email"), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => error_page(&v, &e),
     }
 }
 
