@@ -272,6 +272,21 @@ async fn a_reply_reaches_only_the_sender_and_the_conversation_continues(b: Backe
         .unwrap();
     assert_eq!(res.status(), 404);
 
+    // Nothing the patient wrote is in the database or the blobs in plaintext.
+    let dump = common::dump_database(&app).await;
+    let hay = String::from_utf8_lossy(&dump);
+    for secret in ["medicijnen", "vragenlijst.pdf", "Re: Uitslag"] {
+        assert!(!hay.contains(secret), "{secret} in the database");
+    }
+    for key in app.blob_keys().await {
+        let path = app.dir.path().join("blobs").join(&key);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(scan.len().min(64)).any(|w| w == &scan[..64]),
+            "attachment bytes in plaintext"
+        );
+    }
+
     // The sender's view of the thread.
     let (status, t) = get(&app, &format!("/api/v1/threads/{mid}")).await;
     assert_eq!(status, 200);
@@ -1004,10 +1019,32 @@ async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
     let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
     assert_eq!(st["recipients"][0]["devices"].as_array().unwrap().len(), 1);
 
-    // "Not my number".
+    // "Not my number": whom to ask, no form, no code sent.
+    let mails = app.outbox("mail").len();
     let (status, p) = page(&c, app.url(&format!("/m/{link}/ander-nummer"))).await;
     assert_eq!(status, 200);
-    assert!(p.contains("Dr. Test"));
+    assert!(p.contains("Dr. Test") && !p.contains("<form"));
+    app.run_jobs().await;
+    assert_eq!(app.outbox("mail").len(), mails);
+
+    // A revoked message's page names the organisation's contact line.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/messages/{mid}/revoke")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, gone) = page(&c, app.url(&format!("/m/{link}"))).await;
+    assert_eq!(status, 410);
+    assert!(gone.contains("Polikliniek 010 123 45 67"));
+
+    // "Not my number" on a revoked link: the revoked page.
+    let (status, _) = page(&c, app.url(&format!("/m/{link}/ander-nummer"))).await;
+    assert_eq!(status, 410);
+    let (status, _) = page(&cz, app.url(&format!("/m/{link_z}/ander-nummer"))).await;
+    assert_eq!(status, 410, "the forward went with it");
 }
 
 backend_tests!(

@@ -379,11 +379,15 @@ pub fn rate_limited_page(wait_secs: u64) -> Response {
 
 fn gone_page(v: &View, reason: GoneReason, info: &LinkInfo) -> Response {
     let l = v.lang;
-    let contact = tr_args(
+    let mut contact = tr_args(
         l,
         "problem-gone-contact",
         &[("sender", &info.sender_name), ("org", &info.org_name)],
     );
+    if let Some(c) = &info.policy.contact {
+        contact.push(' ');
+        contact.push_str(&tr_args(l, "message-contact", &[("contact", c)]));
+    }
     match reason {
         GoneReason::Expired => {
             let date = i18n::datetime(l, info.expires_at);
