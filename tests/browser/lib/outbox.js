@@ -86,12 +86,11 @@ function splitEntity(raw) {
   return { headers, body };
 }
 
-function decodeBody(body, encoding, charset) {
+/** The bytes of a MIME body in its Content-Transfer-Encoding. */
+function decodeBytes(body, encoding) {
   const enc = (encoding || '7bit').toLowerCase();
-  let bytes;
-  if (enc === 'base64') {
-    bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64');
-  } else if (enc === 'quoted-printable') {
+  if (enc === 'base64') return Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  if (enc === 'quoted-printable') {
     const soft = body.replace(/=\r?\n/g, '');
     const out = [];
     for (let i = 0; i < soft.length; i++) {
@@ -103,10 +102,13 @@ function decodeBody(body, encoding, charset) {
         out.push(...Buffer.from(soft[i], 'utf8'));
       }
     }
-    bytes = Buffer.from(out);
-  } else {
-    bytes = Buffer.from(body, 'utf8');
+    return Buffer.from(out);
   }
+  return Buffer.from(body, 'utf8');
+}
+
+function decodeBody(body, encoding, charset) {
+  const bytes = decodeBytes(body, encoding);
   const cs = (charset || 'utf-8').toLowerCase();
   return new TextDecoder(cs === 'us-ascii' ? 'utf-8' : cs).decode(bytes);
 }
@@ -162,4 +164,32 @@ export function codeIn(text) {
   const all = text.replace(/https?:\/\/\S+/g, ' ').match(/(?<!\d)\d{6}(?!\d)/g) || [];
   if (all.length === 0) throw new Error(`no 6-digit code in:\n${text}`);
   return all[0];
+}
+
+// ---------- MIME with binary parts (the recipient's own copy, an .eml download) ----------
+
+/**
+ * Every leaf of a MIME entity with its decoded bytes: [{ headers, type, filename, bytes }].
+ * `raw` is the file's text (UTF-8); binary content is base64 or quoted-printable in it.
+ */
+export function mimeLeaves(raw) {
+  const { headers, body } = splitEntity(raw);
+  const ct = headers['content-type'] || 'text/plain; charset=us-ascii';
+  const type = ct.split(';')[0].trim().toLowerCase();
+  if (type.startsWith('multipart/')) {
+    const boundary = param(ct, 'boundary');
+    if (!boundary) return [];
+    return body
+      .split(`--${boundary}`)
+      .slice(1)
+      .filter((p) => !p.startsWith('--'))
+      .map((p) => p.replace(/^\r?\n/, '').replace(/\r?\n$/, ''))
+      .flatMap(mimeLeaves);
+  }
+  const bytes = decodeBytes(body, headers['content-transfer-encoding']);
+  // A message inside the message (a conversation can be laid out that way): its own parts.
+  if (type === 'message/rfc822') return mimeLeaves(bytes.toString('utf8'));
+  const disposition = headers['content-disposition'] || '';
+  const filename = param(disposition, 'filename') || param(ct, 'name');
+  return [{ headers, type, filename, bytes }];
 }

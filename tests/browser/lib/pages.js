@@ -94,7 +94,7 @@ export class PageChecks {
   /** A numbered full-page screenshot; returns its path. */
   async screenshot(page, step, { fullPage = true } = {}) {
     this.n += 1;
-    const path = join(this.dir, `${String(this.n).padStart(2, '0')}-${slug(step)}.png`);
+    const path = join(this.dir, `${String(this.n).padStart(3, '0')}-${slug(step)}.png`);
     await page.screenshot({ path, fullPage });
     this.log(`  screenshot ${path}`);
     return path;

@@ -268,6 +268,48 @@ export class Zegel {
     return (s.recipients || []).flatMap((r) => (r.events || []).map((e) => e.type));
   }
 
+  /** A sender API GET that answers bytes (an attachment): `{ status, bytes, headers }`. */
+  async apiBytes(path, token) {
+    const r = await fetch(this.url(path), { headers: { Authorization: `Bearer ${token}` }, redirect: 'manual' });
+    return { status: r.status, bytes: Buffer.from(await r.arrayBuffer()), headers: r.headers };
+  }
+
+  /** `GET /api/v1/inbox` (asserts 200): the `items`. */
+  async inbox(token) {
+    const r = await this.api('GET', '/api/v1/inbox', token);
+    if (r.status !== 200) throw new Error(`GET /api/v1/inbox: ${r.status} ${r.text}`);
+    if (!Array.isArray(r.json?.items)) throw new Error(`GET /api/v1/inbox: no "items" array: ${r.text}`);
+    return r.json.items;
+  }
+
+  /** `GET /api/v1/inbox/{id}` (asserts 200): one reply with its body and attachments. */
+  async inboxItem(token, id) {
+    const r = await this.api('GET', `/api/v1/inbox/${encodeURIComponent(id)}`, token);
+    if (r.status !== 200) throw new Error(`GET /api/v1/inbox/${id}: ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  /** `DELETE /api/v1/devices/{id}`: `{ status, json, text }` (the caller asserts). */
+  revokeDevice(token, id) {
+    return this.api('DELETE', `/api/v1/devices/${encodeURIComponent(id)}`, token);
+  }
+
+  /**
+   * `zegel admin org policy --slug S [--device-days N] ...` on the same data as the running
+   * server (the CLI reads the same ZEGEL_DATA_DIR / ZEGEL_DATABASE_URL); returns the policy
+   * JSON it prints. `flags`: { 'device-days': 30, forward: true, ... }.
+   */
+  async orgPolicy(slug, flags = {}) {
+    const args = ['admin', 'org', 'policy', '--slug', slug];
+    for (const [k, v] of Object.entries(flags)) args.push(`--${k}`, String(v));
+    const out = await this.run(args);
+    try {
+      return JSON.parse(out);
+    } catch {
+      throw new Error(`\`zegel ${args.join(' ')}\` did not print the policy as JSON:\n${out}`);
+    }
+  }
+
   /**
    * Moves the expiry of message `id` into the past, straight in the database (there is no API
    * for it): `expires_at` is unix milliseconds in both schemas.
