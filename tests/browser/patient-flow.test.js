@@ -603,7 +603,7 @@ async function goneOrMissing(s, url, status, name) {
   }
 }
 
-/** The "Eerdere berichten" section shows each of `texts` in an `article.thread-item`. */
+/** The "Andere berichten in dit gesprek" section shows each of `texts` in an `article.thread-item`. */
 async function threadShows(page, texts, what) {
   await patient.assertVisible(page.getByRole('heading', { name: patient.UI.nl.earlier, exact: true }), `the "${patient.UI.nl.earlier}" heading`);
   const items = page.locator('article.thread-item');

@@ -147,7 +147,7 @@ kind-other = file
 
 ## Conversation: thread, reply, forward, own copy, remembered device
 
-message-thread-heading = Earlier messages
+message-thread-heading = Other messages in this conversation
 message-thread-you = You
 message-thread-gone = This message is no longer available.
 message-actions = What would you like to do?

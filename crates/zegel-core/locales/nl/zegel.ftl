@@ -149,7 +149,7 @@ kind-other = bestand
 
 ## Conversation: thread, reply, forward, own copy, remembered device
 
-message-thread-heading = Eerdere berichten
+message-thread-heading = Andere berichten in dit gesprek
 message-thread-you = U
 message-thread-gone = Dit bericht is niet meer beschikbaar.
 message-actions = Wat wilt u doen?
