@@ -486,6 +486,8 @@ pub struct RecipientAccess {
     pub sender_name: String,
     /// The organisation's display name.
     pub org_name: String,
+    /// Whether the organisation has a logo (at `/logo/{org_id}`).
+    pub org_has_logo: bool,
 }
 
 /// Outcome of recording a wrong code.

@@ -203,6 +203,7 @@ pub(crate) fn access(row: &SqliteRow) -> StoreResult<RecipientAccess> {
         message: message(row)?,
         sender_name: get(row, "sender_name")?,
         org_name: get(row, "org_name")?,
+        org_has_logo: get(row, "org_has_logo")?,
     })
 }
 

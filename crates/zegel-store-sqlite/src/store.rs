@@ -613,7 +613,8 @@ impl Store for SqliteStore {
 
     async fn access_by_link_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RecipientAccess>> {
         let sql = format!(
-            "SELECT {REC_COLS}, {MSG_COLS}, u.name AS sender_name, o.name AS org_name \
+            "SELECT {REC_COLS}, {MSG_COLS}, u.name AS sender_name, o.name AS org_name, \
+             (o.logo IS NOT NULL) AS org_has_logo \
              FROM recipients r JOIN messages m ON m.id = r.message_id \
              JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
              WHERE r.link_hash = $1"
@@ -631,7 +632,8 @@ impl Store for SqliteStore {
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>> {
         let sql = format!(
-            "SELECT {REC_COLS}, {MSG_COLS}, u.name AS sender_name, o.name AS org_name \
+            "SELECT {REC_COLS}, {MSG_COLS}, u.name AS sender_name, o.name AS org_name, \
+             (o.logo IS NOT NULL) AS org_has_logo \
              FROM recipients r JOIN messages m ON m.id = r.message_id \
              JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
              WHERE r.id = $1"

@@ -714,6 +714,18 @@ async fn the_organisations_logo_is_checked_and_served(b: Backend) {
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     assert_eq!(res.bytes().await.unwrap().to_vec(), png);
     assert!(app.z.org_policy(&org).await.unwrap().has_logo);
+    // Every recipient page of that organisation shows it next to its name.
+    send(&app, json!({})).await;
+    let link = app.link_token(PATIENT);
+    let res = app
+        .client
+        .get(app.url(&format!("/m/{link}")))
+        .send()
+        .await
+        .unwrap();
+    let landing = res.text().await.unwrap();
+    let img = format!("<img class=\"logo\" src=\"/logo/{org}\" alt=\"\"");
+    assert!(landing.contains(&img), "{landing}");
     // An SVG (it could carry script) or anything else is refused; too large too.
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
     assert!(matches!(

@@ -177,6 +177,8 @@ fn here(token: &str, rest: &str) -> String {
 #[template(path = "landing.html")]
 struct LandingPage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     sender: &'a str,
@@ -189,6 +191,8 @@ struct LandingPage<'a> {
 #[template(path = "send.html")]
 struct SendPage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     sender: &'a str,
@@ -202,6 +206,8 @@ struct SendPage<'a> {
 #[template(path = "code.html")]
 struct CodePage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     sender: &'a str,
@@ -227,6 +233,8 @@ struct AttachmentLine {
 #[template(path = "message.html")]
 struct MessagePage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     sender: &'a str,
@@ -260,6 +268,8 @@ struct ThreadLine {
 #[template(path = "antwoord.html")]
 struct ReplyPage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     sender: &'a str,
@@ -274,6 +284,8 @@ struct ReplyPage<'a> {
 #[template(path = "doorsturen.html")]
 struct ForwardPage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     sender: &'a str,
@@ -289,12 +301,25 @@ struct ForwardPage<'a> {
 #[template(path = "problem.html")]
 struct ProblemPage<'a> {
     org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
     lang: Lang,
     switch_href: String,
     title: String,
     paragraphs: Vec<String>,
     /// A link back to the landing page, when the token is known.
     back: Option<String>,
+}
+
+/// The logo URL of an organisation that has one.
+fn logo_of(org_id: &str, has_logo: bool) -> Option<String> {
+    has_logo.then(|| format!("/logo/{}", here_segment(org_id)))
+}
+
+fn here_segment(s: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn render<T: Template>(lang: Lang, status: StatusCode, t: &T) -> Response {
@@ -324,6 +349,7 @@ fn problem(
         status,
         &ProblemPage {
             org,
+            logo: None,
             lang: v.lang,
             switch_href: v.switch_href.clone(),
             title: tr(v.lang, title),
@@ -613,6 +639,7 @@ async fn landing(
             StatusCode::OK,
             &LandingPage {
                 org: &info.org_name,
+                logo: logo_of(&info.org_id, info.policy.has_logo),
                 lang: v.lang,
                 switch_href: v.switch_href.clone(),
                 sender: &info.sender_name,
@@ -702,6 +729,7 @@ async fn send_page(
             StatusCode::OK,
             &SendPage {
                 org: &info.org_name,
+                logo: logo_of(&info.org_id, info.policy.has_logo),
                 lang: v.lang,
                 switch_href: v.switch_href.clone(),
                 sender: &info.sender_name,
@@ -760,6 +788,7 @@ fn code_page_for(
         status,
         &CodePage {
             org: &info.org_name,
+            logo: logo_of(&info.org_id, info.policy.has_logo),
             lang: v.lang,
             switch_href: v.switch_href.clone(),
             sender: &info.sender_name,
@@ -971,6 +1000,7 @@ async fn message_page(
             StatusCode::OK,
             &MessagePage {
                 org: &view.sender.organisation,
+                logo: logo_of(&m.org_id, session.access.org_has_logo),
                 lang: l,
                 switch_href: v.switch_href.clone(),
                 sender: &view.sender.name,
@@ -1103,6 +1133,7 @@ fn reply_form(
         status,
         &ReplyPage {
             org: &sess.access.org_name,
+            logo: logo_of(&sess.access.message.org_id, sess.access.org_has_logo),
             lang: l,
             switch_href: v.switch_href.clone(),
             sender: &sess.access.sender_name,
@@ -1286,6 +1317,7 @@ async fn forward_page(
             StatusCode::OK,
             &ForwardPage {
                 org: &session.access.org_name,
+                logo: logo_of(&session.access.message.org_id, session.access.org_has_logo),
                 lang: v.lang,
                 switch_href: v.switch_href.clone(),
                 sender: &session.access.sender_name,
@@ -1332,6 +1364,7 @@ async fn forward_post(
             status,
             &ForwardPage {
                 org: &session.access.org_name,
+                logo: logo_of(&session.access.message.org_id, session.access.org_has_logo),
                 lang: l,
                 switch_href: v.switch_href.clone(),
                 sender: &session.access.sender_name,
