@@ -174,6 +174,21 @@ async fn insert_attachment(conn: &mut PgConnection, a: &AttachmentRow) -> StoreR
     Ok(())
 }
 
+async fn insert_session(conn: &mut PgConnection, session: &SessionRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&session.token_hash)
+    .bind(&session.recipient_id)
+    .bind(session.created_at.0)
+    .bind(session.expires_at.0)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -780,17 +795,7 @@ impl Store for PgStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&session.token_hash)
-        .bind(&session.recipient_id)
-        .bind(session.created_at.0)
-        .bind(session.expires_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        insert_session(&mut tx, session).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
@@ -1127,17 +1132,7 @@ impl Store for PgStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&session.token_hash)
-        .bind(&session.recipient_id)
-        .bind(session.created_at.0)
-        .bind(session.expires_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        insert_session(&mut tx, session).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)

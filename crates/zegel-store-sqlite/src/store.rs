@@ -162,6 +162,21 @@ async fn insert_attachment(conn: &mut SqliteConnection, a: &AttachmentRow) -> St
     Ok(())
 }
 
+async fn insert_session(conn: &mut SqliteConnection, session: &SessionRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&session.token_hash)
+    .bind(&session.recipient_id)
+    .bind(session.created_at.0)
+    .bind(session.expires_at.0)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -768,17 +783,7 @@ impl Store for SqliteStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&session.token_hash)
-        .bind(&session.recipient_id)
-        .bind(session.created_at.0)
-        .bind(session.expires_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        insert_session(&mut tx, session).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
@@ -1115,17 +1120,7 @@ impl Store for SqliteStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, recipient_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&session.token_hash)
-        .bind(&session.recipient_id)
-        .bind(session.created_at.0)
-        .bind(session.expires_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        insert_session(&mut tx, session).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)

@@ -459,16 +459,16 @@ impl Zegel {
         })
     }
 
-    /// One attachment, decrypted as a stream (records `downloaded`). A tampered or truncated
-    /// blob ends the stream with an error, never with wrong bytes.
-    pub async fn open_attachment(
+    /// One attachment of `m`, decrypted as a stream, after `event` (given the attachment id)
+    /// is recorded. A tampered or truncated blob ends the stream with an error, never with
+    /// wrong bytes.
+    pub(crate) async fn stream_attachment(
         &self,
-        s: &RecipientSession,
+        m: &MessageRow,
+        dek: &Dek,
         attachment_id: &str,
-        ctx: &ClientCtx,
+        event: impl FnOnce(String) -> NewEvent,
     ) -> Result<(AttachmentView, BoxStream<'static, Result<Bytes>>)> {
-        let m = &s.access.message;
-        let dek = self.message_dek(m).await?;
         let row = self
             .store
             .attachments_of(&m.id)
@@ -476,14 +476,11 @@ impl Zegel {
             .into_iter()
             .find(|a| a.id == attachment_id)
             .ok_or(Error::NotFound)?;
-        let view = Self::attachment_view(&dek, m, &row)?.ok_or(Error::NotFound)?;
+        let view = Self::attachment_view(dek, m, &row)?.ok_or(Error::NotFound)?;
         let blob = self.blobs.read(&row.blob_key).await?;
         let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
         self.store
-            .record_event(
-                &event(&s.access, "downloaded", ctx, Some(row.id.clone())),
-                None,
-            )
+            .record_event(&event(row.id.clone()), None)
             .await?;
         Ok((view, decrypt_stream(blob, dec)))
     }

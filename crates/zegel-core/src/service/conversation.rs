@@ -9,8 +9,7 @@
 
 use super::access::event;
 use super::messages::{
-    b64, notify_aad, object_attachment, object_body, object_note, object_subject, AttachmentView,
-    Draft, NotifyPayload,
+    b64, notify_aad, object_body, object_note, object_subject, AttachmentView, Draft, NotifyPayload,
 };
 use super::{new_id, validate, ClientCtx, Zegel};
 use crate::error::{Error, GoneReason, Result};
@@ -689,23 +688,10 @@ impl Zegel {
             .await?
             .ok_or(Error::NotFound)?;
         let dek = self.dek_of(&m).await?.ok_or(Error::NotFound)?;
-        let row = self
-            .store
-            .attachments_of(&m.id)
-            .await?
-            .into_iter()
-            .find(|a| a.id == attachment_id)
-            .ok_or(Error::NotFound)?;
-        let view = Self::attachment_view(&dek, &m, &row)?.ok_or(Error::NotFound)?;
-        let blob = self.blobs.read(&row.blob_key).await?;
-        let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
-        self.store
-            .record_event(
-                &event(&s.access, "downloaded", ctx, Some(row.id.clone())),
-                None,
-            )
-            .await?;
-        Ok((view, super::access::decrypt_stream(blob, dec)))
+        self.stream_attachment(&m, &dek, attachment_id, |aid| {
+            event(&s.access, "downloaded", ctx, Some(aid))
+        })
+        .await
     }
 
     // ---------- remembered devices ----------
@@ -949,23 +935,10 @@ impl Zegel {
             .dek_of(&m)
             .await?
             .ok_or(Error::Gone(GoneReason::Expired))?;
-        let row = self
-            .store
-            .attachments_of(&m.id)
-            .await?
-            .into_iter()
-            .find(|a| a.id == attachment_id)
-            .ok_or(Error::NotFound)?;
-        let view = Self::attachment_view(&dek, &m, &row)?.ok_or(Error::NotFound)?;
-        let blob = self.blobs.read(&row.blob_key).await?;
-        let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
-        self.store
-            .record_event(
-                &Self::reply_event(sender, &m, "reply_downloaded", Some(row.id.clone())),
-                None,
-            )
-            .await?;
-        Ok((view, super::access::decrypt_stream(blob, dec)))
+        self.stream_attachment(&m, &dek, attachment_id, |aid| {
+            Self::reply_event(sender, &m, "reply_downloaded", Some(aid))
+        })
+        .await
     }
 
     /// `GET /api/v1/threads/{id}`: the conversation as the sender sees it: their own messages

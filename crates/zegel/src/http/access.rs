@@ -206,22 +206,7 @@ pub(crate) fn eml_response(
     name: &str,
     stream: BoxStream<'static, Result<bytes::Bytes, Error>>,
 ) -> Response {
-    let body = Body::from_stream(stream.map(|r| {
-        r.map_err(|e| {
-            tracing::error!(error = %e, "export stream failed");
-            std::io::Error::other("export stream failed")
-        })
-    }));
-    let mut res = Response::new(body);
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("message/rfc822"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
+    stream_download("message/rfc822", name, None, stream)
 }
 
 /// A file name that is safe in a download: no path separators, CR, LF, NUL or other control
@@ -267,22 +252,35 @@ pub(crate) fn download_response(
     view: &AttachmentView,
     stream: BoxStream<'static, Result<bytes::Bytes, Error>>,
 ) -> Response {
+    stream_download(
+        "application/octet-stream",
+        &view.name,
+        Some(view.size),
+        stream,
+    )
+}
+
+/// A streamed download (`Content-Disposition: attachment`); a failure mid-stream aborts the
+/// response instead of sending wrong bytes.
+fn stream_download(
+    content_type: &'static str,
+    name: &str,
+    size: Option<i64>,
+    stream: BoxStream<'static, Result<bytes::Bytes, Error>>,
+) -> Response {
     let body = Body::from_stream(stream.map(|r| {
         r.map_err(|e| {
-            tracing::error!(error = %e, "attachment stream failed");
-            std::io::Error::other("attachment stream failed")
+            tracing::error!(error = %e, "download stream failed");
+            std::io::Error::other("download stream failed")
         })
     }));
     let mut res = Response::new(body);
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(&view.name)) {
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&view.size.to_string()) {
+    if let Some(Ok(v)) = size.map(|n| HeaderValue::from_str(&n.to_string())) {
         h.insert(header::CONTENT_LENGTH, v);
     }
     res
