@@ -1323,7 +1323,7 @@ async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
     }
     assert_eq!(&statuses[..5], &[404; 5]);
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
-    // The viewer shares the limit and answers with a Dutch page.
+    // The viewer shares the limit and answers with a page in the browser's language.
     let res = app
         .client
         .get(app.url(&format!("/m/{unknown}")))
@@ -1333,6 +1333,20 @@ async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
     assert!(res.text().await.unwrap().contains("Even geduld"));
+    // ... and in English to a browser that asks for English.
+    let res = app
+        .client
+        .get(app.url(&format!("/m/{unknown}")))
+        .header("accept-language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("<html lang=\"en\">") && page.contains("Please wait a moment"),
+        "{page}"
+    );
     // Health checks and the sender API are not limited as strangers.
     assert_eq!(
         app.client

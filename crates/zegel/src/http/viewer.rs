@@ -382,15 +382,11 @@ pub fn not_found_page(req: &Request) -> Response {
     not_found(&pl.view(String::new()))
 }
 
-/// The page when an address makes too many requests (Dutch: the limiter runs before language
-/// negotiation; the switch reloads the same path in English).
-pub fn rate_limited_page(wait_secs: u64) -> Response {
-    let v = PageLang {
-        lang: Lang::Nl,
-        chosen: false,
-        secure: false,
-    }
-    .view(String::new());
+/// The page when an address makes too many requests, in the language the request asks for
+/// (the switch reloads the same path in the other language).
+pub fn rate_limited_page(req: &Request, wait_secs: u64) -> Response {
+    let v = PageLang::negotiate(req.method(), req.headers(), req.uri().query(), false)
+        .view(String::new());
     let l = v.lang;
     let duration = i18n::duration(l, wait_secs);
     problem(
