@@ -72,7 +72,7 @@ async fn master_key(cfg: &Config, store: &DynStore) -> anyhow::Result<MasterKey>
                 );
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+                create_private_dir(dir)?;
             }
             let (key, created) = MasterKey::load_or_create(path)
                 .with_context(|| format!("master key file {}", path.display()))?;

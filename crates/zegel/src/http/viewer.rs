@@ -160,12 +160,14 @@ struct View {
 
 /// A path under `/m/{token}` with the token percent-encoded (it comes from the request).
 fn here(token: &str, rest: &str) -> String {
+    format!("/m/{}{rest}", segment(token))
+}
+
+/// A path segment, percent-encoded (ids and tokens keep `-` and `_`).
+fn segment(s: &str) -> String {
     const SEGMENT: &percent_encoding::AsciiSet =
         &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
-    format!(
-        "/m/{}{rest}",
-        percent_encoding::utf8_percent_encode(token, SEGMENT)
-    )
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 // ---------- templates ----------
@@ -313,13 +315,7 @@ struct ProblemPage<'a> {
 
 /// The logo URL of an organisation that has one.
 fn logo_of(org_id: &str, has_logo: bool) -> Option<String> {
-    has_logo.then(|| format!("/logo/{}", here_segment(org_id)))
-}
-
-fn here_segment(s: &str) -> String {
-    const SEGMENT: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
-    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+    has_logo.then(|| format!("/logo/{}", segment(org_id)))
 }
 
 fn render<T: Template>(lang: Lang, status: StatusCode, t: &T) -> Response {
@@ -1383,7 +1379,10 @@ async fn forward_post(
         Err(Error::Invalid(m)) if m.contains("phone") => {
             again(tr(l, "forward-bad-phone"), StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Err(Error::Invalid(m)) if m.contains("note") => again(m, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(Error::Invalid(m)) if m.contains("note") => again(
+            tr(l, "forward-note-too-long"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(Error::Invalid(_)) => {
             again(tr(l, "forward-bad-email"), StatusCode::UNPROCESSABLE_ENTITY)
         }
