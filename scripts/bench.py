@@ -3,8 +3,10 @@
 
 Uploads one large random attachment through the sender API (`POST /api/v1/messages`,
 multipart), reads it back through the recipient access API, and compares the upload with a
-raw `dd ... conv=fdatasync` write to the same filesystem measured in the same run. Records
-the server's idle and peak RSS.
+raw `dd ... conv=fdatasync` write to the same filesystem measured in the same run. Then the
+recipient replies with the same file (`POST /api/v1/access/{token}/replies`, compared with the
+sender's upload) and downloads the conversation as one `.eml` (`GET .../copy`: both files,
+base64, compared with the attachment download). Records the server's idle and peak RSS.
 
 Goals (from the issue): upload >= 0.7x the raw disk write; peak RSS < idle + 64 MiB;
 download (decrypt) faster than the upload. Goal misses print FAIL but exit 0; the exit code
@@ -359,8 +361,8 @@ def run(args: argparse.Namespace) -> int:
     base = os.path.abspath(args.dir)
     os.makedirs(base, exist_ok=True)
     free = shutil.disk_usage(base).free
-    # input + dd copy + encrypted blob + download, all on this filesystem.
-    need = 4 * size
+    # input + dd copy + two encrypted blobs + download + the .eml (two files in base64).
+    need = 8 * size
     if free < need:
         log(
             f"refusing to run: {free / MIB:.0f} MiB free under {base}, need at least "
@@ -412,6 +414,7 @@ def run(args: argparse.Namespace) -> int:
                 "subject": "bench",
                 "body": "b",
                 "recipients": [{"email": "p@example.nl", "verification": "code", "code": CODE}],
+                "reply": "unlimited",
             }
         )
         cpu0 = proc_cpu_secs(srv.pid)
@@ -505,6 +508,60 @@ def run(args: argparse.Namespace) -> int:
         if dl_sha != input_sha:
             raise BenchError("the downloaded file differs from the input (sha256 mismatch)")
 
+        os.remove(dl_path)
+
+        # The recipient's reply with the same file: the same streaming path as the upload.
+        log("reply upload")
+        cpu0 = proc_cpu_secs(srv.pid)
+        with RssSampler(srv.pid) as rp_rss:
+            rp_secs, _, rp_body = curl(
+                [
+                    "-H", f"Authorization: Bearer {at}",
+                    "-F", 'message={"body":"b"};type=application/json',
+                    "-F", f"attachment=@{input_path};type=application/octet-stream",
+                    f"{srv.url}/api/v1/access/{link}/replies",
+                ]
+            )
+        rp_cpu = proc_cpu_secs(srv.pid) - cpu0
+        srv.check_alive()
+        if json.loads(rp_body).get("attachment_count") != 1:
+            raise BenchError(f"unexpected reply answer: {rp_body[:200]}")
+        res["reply_upload"] = {
+            "seconds": rp_secs,
+            "mb_s": mb_s(size, rp_secs),
+            "ratio_to_upload": up_secs / rp_secs,
+            "server_cpu_seconds": rp_cpu,
+            "rss_peak_sampled_bytes": rp_rss.peak,
+        }
+
+        # The own copy: the conversation as one .eml holding both files in base64.
+        log("own copy (.eml)")
+        eml_path = os.path.join(tmp, "copy.eml")
+        cpu0 = proc_cpu_secs(srv.pid)
+        with RssSampler(srv.pid) as ex_rss:
+            ex_secs, _, _ = curl(
+                ["-H", f"Authorization: Bearer {at}", "-o", eml_path, f"{srv.url}/api/v1/access/{link}/copy"]
+            )
+        ex_cpu = proc_cpu_secs(srv.pid) - cpu0
+        srv.check_alive()
+        eml_size = os.path.getsize(eml_path)
+        os.remove(eml_path)
+        # Base64 in 76-character CRLF lines: 78 bytes per 57 input bytes.
+        if eml_size < 2 * size * 78 // 57:
+            raise BenchError(f"the .eml is {eml_size} bytes, too small to hold both files")
+        res["export"] = {
+            "seconds": ex_secs,
+            "eml_bytes": eml_size,
+            # Attachment bytes delivered per second (2 files), against the plain download.
+            "mb_s": mb_s(2 * size, ex_secs),
+            "ratio_to_download": (2 * size / ex_secs) / (size / dl_secs),
+            "server_cpu_seconds": ex_cpu,
+            "rss_peak_sampled_bytes": ex_rss.peak,
+        }
+        peak = max(peak, rp_rss.peak, ex_rss.peak, proc_status(srv.pid)["VmHWM"])
+        res["rss_peak_bytes"] = peak
+        res["rss_peak_over_idle_bytes"] = peak - idle
+
         res["goals"] = {
             "upload_ge_0.7x_dd": dd_secs / up_secs >= 0.7,
             "peak_rss_lt_idle_plus_64mib": peak - idle < 64 * MIB,
@@ -543,6 +600,10 @@ def report(r: dict) -> None:
         ("download (decrypt)", f"{dl['mb_s']:8.1f} MB/s  ({dl['seconds']:.2f} s, server CPU {dl['server_cpu_seconds']:.2f} s)"),
         ("  download / upload", f"{dl['ratio_to_upload']:8.2f} x"),
         ("  fsync of download after", f"{dl['fsync_after_seconds']:8.2f} s"),
+        ("reply upload (encrypt + fsync)", f"{r['reply_upload']['mb_s']:8.1f} MB/s  ({r['reply_upload']['seconds']:.2f} s, server CPU {r['reply_upload']['server_cpu_seconds']:.2f} s)"),
+        ("  reply / upload", f"{r['reply_upload']['ratio_to_upload']:8.2f} x"),
+        (".eml copy (2 files, base64)", f"{r['export']['mb_s']:8.1f} MB/s of attachments  ({r['export']['seconds']:.2f} s, server CPU {r['export']['server_cpu_seconds']:.2f} s)"),
+        ("  .eml / download", f"{r['export']['ratio_to_download']:8.2f} x"),
         ("idle RSS", f"{mib(r['rss_idle_bytes']):8.1f} MiB"),
         ("peak RSS upload (sampled)", f"{mib(up['rss_peak_sampled_bytes']):8.1f} MiB"),
         ("peak RSS download (sampled)", f"{mib(dl['rss_peak_sampled_bytes']):8.1f} MiB"),

@@ -91,6 +91,7 @@ cargo test --workspace
 # The patient flow in Debian's chromium (playwright-core + axe-core), on SQLite and PostgreSQL
 # (tests/browser/README.md). The script installs chromium and the npm packages when missing.
 log "scripts/browser-test.sh"
-bash scripts/browser-test.sh
+# The binary `cargo test` just built (the zegel integration tests need it): no second build.
+ZEGEL_BROWSER_BIN="$CARGO_TARGET_DIR/debug/zegel" bash scripts/browser-test.sh
 
 log "all checks and tests passed"

@@ -51,8 +51,11 @@ async fn insert_job(
     job: &NewJob,
     fallback_message_id: Option<&str>,
 ) -> StoreResult<i64> {
-    let message_id =
-        payload_message_id(&job.payload).or_else(|| fallback_message_id.map(str::to_owned));
+    // The caller knows the message of every job but `enqueue_job`'s; only then read the payload.
+    let message_id = match fallback_message_id {
+        Some(m) => Some(m.to_owned()),
+        None => payload_message_id(&job.payload),
+    };
     sqlx::query_scalar(
         "INSERT INTO jobs (kind, payload, message_id, run_at, attempts, max_attempts, dead, \
          created_at) VALUES ($1, $2, $3, $4, 0, $5, FALSE, $6) RETURNING id",

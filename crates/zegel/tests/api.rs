@@ -942,6 +942,7 @@ async fn the_landing_page_changes_nothing(b: Backend) {
     assert_eq!(res.status(), 200);
     let after = status_of(&app, &id).await;
     assert_eq!(before["recipients"], after["recipients"]);
+    assert_eq!(app.run_jobs().await, 0, "a GET queued no job");
     assert!(app.outbox("mail").len() == 1, "no code was sent by a GET");
 }
 

@@ -637,7 +637,15 @@ async fn a_remembered_device_skips_the_code_until_revoked(b: Backend) {
         .unwrap();
     let (status, _) = access_get(&app, &link, &grant.access_token, "message").await;
     assert_eq!(status, 200);
-    // Bound to that recipient: another link of the same message does not open with it.
+    // Bound to that recipient: another recipient's link does not open with it, nor does a
+    // made-up device token.
+    let (_, other) = app.send_simple("ander@mail.example").await;
+    assert!(app
+        .z
+        .open_with_device(&other, &device, &ctx)
+        .await
+        .unwrap()
+        .is_none());
     assert!(app
         .z
         .open_with_device(&link, "x".repeat(43).as_str(), &ctx)
@@ -829,36 +837,34 @@ async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {
     (res.status(), res.text().await.unwrap())
 }
 
-/// Landing -> "Bericht openen" -> e-mail code -> message page; returns the CSRF token.
-async fn open_in_viewer(
+/// Landing -> "Bericht openen" -> "Stuur mij de code"; returns the CSRF token.
+async fn start_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str) -> String {
+    let (_, landing) = page(c, app.url(&format!("/m/{link}"))).await;
+    let csrf = csrf_of(&landing);
+    for step in ["start", "send"] {
+        let res = c
+            .post(app.url(&format!("/m/{link}/{step}")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    }
+    csrf
+}
+
+/// The e-mailed code -> the message page; returns the `Set-Cookie` of a remembered device.
+async fn finish_in_viewer(
     app: &TestApp,
     c: &reqwest::Client,
     link: &str,
     email: &str,
+    csrf: &str,
     remember: bool,
-) -> String {
-    let (_, landing) = page(c, app.url(&format!("/m/{link}"))).await;
-    let csrf = csrf_of(&landing);
-    let res = c
-        .post(app.url(&format!("/m/{link}/start")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    if res.headers()["location"] == format!("/m/{link}/bericht").as_str() {
-        return csrf;
-    }
-    let res = c
-        .post(app.url(&format!("/m/{link}/send")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
+) -> Option<String> {
     app.run_jobs().await;
     let code = app.last_code(email);
-    let mut form = vec![("csrf", csrf.clone()), ("code", code)];
+    let mut form = vec![("csrf", csrf.to_string()), ("code", code)];
     if remember {
         form.push(("remember", "1".into()));
     }
@@ -868,7 +874,20 @@ async fn open_in_viewer(
         .send()
         .await
         .unwrap();
+    let device = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("zegel_device="));
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    device
+}
+
+/// Landing -> "Bericht openen" -> e-mail code -> message page; returns the CSRF token.
+async fn open_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str, email: &str) -> String {
+    let csrf = start_in_viewer(app, c, link).await;
+    finish_in_viewer(app, c, link, email, &csrf, false).await;
     csrf
 }
 
@@ -882,21 +901,13 @@ async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
     let link = app.link_token(PATIENT);
     let c = browser();
     // The code page offers "remember this device" because the organisation allows it.
-    let (_, landing) = page(&c, app.url(&format!("/m/{link}"))).await;
-    let csrf = csrf_of(&landing);
-    c.post(app.url(&format!("/m/{link}/start")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    c.post(app.url(&format!("/m/{link}/send")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let csrf = start_in_viewer(&app, &c, &link).await;
     let (_, code_page) = page(&c, app.url(&format!("/m/{link}/code"))).await;
     assert!(code_page.contains(r#"name="remember""#) && code_page.contains("30 dagen"));
-    let csrf = open_in_viewer(&app, &c, &link, PATIENT, true).await;
+    let device = finish_in_viewer(&app, &c, &link, PATIENT, &csrf, true)
+        .await
+        .expect("a device cookie");
+    let device = device.split(';').next().unwrap().to_string();
 
     let (status, msg) = page(&c, app.url(&format!("/m/{link}/bericht"))).await;
     assert_eq!(status, 200);
@@ -983,6 +994,20 @@ async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
+    let long_note = "x".repeat(2001);
+    let res = c
+        .post(app.url(&format!("/m/{link}/doorsturen")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "zus@mail.example"),
+            ("phone", ""),
+            ("note", long_note.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("De notitie is te lang"));
     let res = c
         .post(app.url(&format!("/m/{link}/doorsturen")))
         .form(&[
@@ -998,7 +1023,7 @@ async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
     app.run_jobs().await;
     let link_z = app.link_token("zus@mail.example");
     let cz = browser();
-    open_in_viewer(&app, &cz, &link_z, "zus@mail.example", false).await;
+    open_in_viewer(&app, &cz, &link_z, "zus@mail.example").await;
     let (_, msg_z) = page(&cz, app.url(&format!("/m/{link_z}/bericht"))).await;
     assert!(msg_z.contains("forward-note") && msg_z.contains("Lees jij even mee?"));
     assert!(
@@ -1015,11 +1040,29 @@ async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "message/rfc822");
 
-    // A new visit with the remembered device opens without a code (no new code mail).
-    let codes_before = app.outbox("mail").len();
-    let res = c
+    // A new visit from a browser holding only the device cookie opens without a code (no
+    // code job is queued).
+    let fresh = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = fresh
+        .get(app.url(&format!("/m/{link}")))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|v| v.starts_with("zegel_csrf="))
+        .unwrap();
+    let fresh_csrf = csrf_of(&res.text().await.unwrap());
+    let res = fresh
         .post(app.url(&format!("/m/{link}/start")))
-        .form(&[("csrf", csrf.as_str())])
+        .header("cookie", format!("{csrf_cookie}; {device}"))
+        .form(&[("csrf", fresh_csrf.as_str())])
         .send()
         .await
         .unwrap();
@@ -1027,7 +1070,7 @@ async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {
         res.headers()["location"],
         format!("/m/{link}/bericht").as_str()
     );
-    assert_eq!(app.outbox("mail").len(), codes_before);
+    assert_eq!(app.run_jobs().await, 0, "no code was requested");
     let (_, st) = get(&app, &format!("/api/v1/messages/{mid}")).await;
     assert_eq!(st["recipients"][0]["devices"].as_array().unwrap().len(), 1);
 

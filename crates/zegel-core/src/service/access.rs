@@ -141,7 +141,7 @@ pub(crate) fn event(
     }
 }
 
-fn gone_reason(m: &MessageRow, now: Ts) -> Option<GoneReason> {
+pub(crate) fn gone_reason(m: &MessageRow, now: Ts) -> Option<GoneReason> {
     match m.state {
         MessageState::Revoked => Some(GoneReason::Revoked),
         MessageState::Expired => Some(GoneReason::Expired),
@@ -162,15 +162,58 @@ impl Zegel {
         }
     }
 
+    /// The message key; `None` once the message was destroyed.
+    pub(crate) async fn dek_of(&self, m: &MessageRow) -> Result<Option<Dek>> {
+        let Some(key) = self.store.message_key(&m.id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.keys
+                .dek(&self.store, &key.kek_id, &key.wrapped_dek, &m.id)
+                .await?,
+        ))
+    }
+
+    /// The message key of a message that must still be readable (410 otherwise).
     async fn message_dek(&self, m: &MessageRow) -> Result<Dek> {
-        let key = self
-            .store
-            .message_key(&m.id)
+        self.dek_of(m)
             .await?
-            .ok_or(Error::Gone(GoneReason::Revoked))?;
-        self.keys
-            .dek(&self.store, &key.kek_id, &key.wrapped_dek, &m.id)
-            .await
+            .ok_or(Error::Gone(GoneReason::Revoked))
+    }
+
+    /// The e-mail address of a recipient, if there is one.
+    pub(crate) async fn email_of(&self, recipient_id: Option<&str>) -> Result<Option<String>> {
+        Ok(match recipient_id {
+            Some(id) => self.store.recipient_by_id(id).await?.map(|r| r.email),
+            None => None,
+        })
+    }
+
+    /// A new session for a recipient: the grant for the client, the row for the store.
+    pub(crate) fn new_session(&self, recipient_id: &str, now: Ts) -> (SessionGrant, SessionRow) {
+        let access_token = zegel_crypto::random_token();
+        let row = SessionRow {
+            token_hash: zegel_crypto::token_hash(&access_token).to_vec(),
+            recipient_id: recipient_id.to_string(),
+            created_at: now,
+            expires_at: now.plus_secs(self.settings.session_ttl_secs),
+        };
+        let grant = SessionGrant {
+            access_token,
+            expires_in_seconds: self.settings.session_ttl_secs,
+        };
+        (grant, row)
+    }
+
+    /// Why this recipient may not reply now: `off` (the sender turned replies off) or `used`
+    /// (policy `once` and the reply was sent); `None` when a reply is allowed.
+    pub(crate) async fn reply_refused(&self, a: &RecipientAccess) -> Result<Option<&'static str>> {
+        Ok(match a.message.reply_policy {
+            ReplyPolicy::Off => Some("off"),
+            ReplyPolicy::Unlimited => None,
+            ReplyPolicy::Once if self.store.reply_count(&a.recipient.id).await? > 0 => Some("used"),
+            ReplyPolicy::Once => None,
+        })
     }
 
     /// `GET /m/{token}`: what the landing page shows. Changes nothing.
@@ -343,13 +386,7 @@ impl Zegel {
             let remaining = (self.settings.max_code_attempts - out.failed_attempts).max(0) as u32;
             return Err(Error::WrongCode { remaining });
         }
-        let access_token = zegel_crypto::random_token();
-        let session = SessionRow {
-            token_hash: zegel_crypto::token_hash(&access_token).to_vec(),
-            recipient_id: r.id.clone(),
-            created_at: now,
-            expires_at: now.plus_secs(self.settings.session_ttl_secs),
-        };
+        let (grant, session) = self.new_session(&r.id, now);
         let ok = self
             .store
             .accept_code(
@@ -365,10 +402,7 @@ impl Zegel {
             // Used by a parallel request, replaced by a new challenge, or locked meanwhile.
             return Err(Error::CodeExpired);
         }
-        Ok(SessionGrant {
-            access_token,
-            expires_in_seconds: self.settings.session_ttl_secs,
-        })
+        Ok(grant)
     }
 
     /// Resolves a session token for a link: 401 when missing/expired, 403 when it belongs to
@@ -440,11 +474,7 @@ impl Zegel {
         self.store
             .record_event(&event(&s.access, "viewed", ctx, None), None)
             .await?;
-        let reply_allowed = match m.reply_policy {
-            ReplyPolicy::Off => false,
-            ReplyPolicy::Unlimited => true,
-            ReplyPolicy::Once => self.store.reply_count(&s.access.recipient.id).await? == 0,
-        };
+        let reply_allowed = self.reply_refused(&s.access).await?.is_none();
         Ok(MessageView {
             subject: String::from_utf8_lossy(&subject).into_owned(),
             body: String::from_utf8_lossy(&body).into_owned(),
@@ -466,17 +496,10 @@ impl Zegel {
         &self,
         m: &MessageRow,
         dek: &Dek,
-        attachment_id: &str,
+        row: &AttachmentRow,
         event: impl FnOnce(String) -> NewEvent,
     ) -> Result<(AttachmentView, BoxStream<'static, Result<Bytes>>)> {
-        let row = self
-            .store
-            .attachments_of(&m.id)
-            .await?
-            .into_iter()
-            .find(|a| a.id == attachment_id)
-            .ok_or(Error::NotFound)?;
-        let view = Self::attachment_view(dek, m, &row)?.ok_or(Error::NotFound)?;
+        let view = Self::attachment_view(dek, m, row)?.ok_or(Error::NotFound)?;
         let blob = self.blobs.read(&row.blob_key).await?;
         let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
         self.store

@@ -7,7 +7,7 @@
 //! (`sender_id`). A forward adds a recipient (`forwarded_by`) to the forwarded message; the new
 //! recipient verifies on their own.
 
-use super::access::event;
+use super::access::{event, gone_reason};
 use super::messages::{
     b64, notify_aad, object_body, object_note, object_subject, AttachmentView, Draft, NotifyPayload,
 };
@@ -17,6 +17,7 @@ use crate::model::*;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::sync::Arc;
 use zegel_crypto::{Dek, ALG_STREAM};
 
@@ -28,7 +29,6 @@ const MAX_NOTE_CHARS: usize = 2000;
 pub(crate) struct ReplyTarget {
     parent: MessageRow,
     recipient: RecipientRow,
-    once: bool,
 }
 
 /// `201` body of a stored reply.
@@ -224,15 +224,6 @@ impl From<OrgPolicy> for PolicyDoc {
 /// The longest "remember this device" an organisation may allow.
 pub const MAX_DEVICE_DAYS: i64 = 90;
 
-fn gone_of(m: &MessageRow, now: Ts) -> Option<GoneReason> {
-    match m.state {
-        MessageState::Revoked => Some(GoneReason::Revoked),
-        MessageState::Expired => Some(GoneReason::Expired),
-        MessageState::Active if m.expires_at <= now => Some(GoneReason::Expired),
-        MessageState::Active => None,
-    }
-}
-
 fn json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -245,17 +236,6 @@ pub(crate) struct SenderNotifyPayload {
 }
 
 impl Zegel {
-    pub(crate) async fn dek_of(&self, m: &MessageRow) -> Result<Option<Dek>> {
-        let Some(key) = self.store.message_key(&m.id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            self.keys
-                .dek(&self.store, &key.kek_id, &key.wrapped_dek, &m.id)
-                .await?,
-        ))
-    }
-
     /// The organisation's policy (defaults when never set).
     pub async fn org_policy(&self, org_id: &str) -> Result<OrgPolicy> {
         Ok(self.store.org_policy(org_id).await?.unwrap_or_default())
@@ -342,28 +322,17 @@ impl Zegel {
     pub async fn permissions(&self, s: &super::RecipientSession) -> Result<Permissions> {
         let a = &s.access;
         let policy = self.org_policy(&a.message.org_id).await?;
-        let (reply_allowed, reply_refused) = match a.message.reply_policy {
-            ReplyPolicy::Off => (false, Some("off")),
-            ReplyPolicy::Unlimited => (true, None),
-            ReplyPolicy::Once => {
-                if self.store.reply_count(&a.recipient.id).await? > 0 {
-                    (false, Some("used"))
-                } else {
-                    (true, None)
-                }
-            }
-        };
+        let reply_refused = self.reply_refused(a).await?;
         let mut forward_note = None;
-        let mut forwarded_by = None;
-        if let Some(by) = &a.recipient.forwarded_by {
-            forwarded_by = self.store.recipient_by_id(by).await?.map(|r| r.email);
+        let forwarded_by = self.email_of(a.recipient.forwarded_by.as_deref()).await?;
+        if forwarded_by.is_some() {
             if let (Some(ct), Some(dek)) = (&a.recipient.note_ct, self.dek_of(&a.message).await?) {
                 let pt = dek.decrypt_small(&object_note(&a.message.id, &a.recipient.id), ct)?;
                 forward_note = Some(String::from_utf8_lossy(&pt).into_owned());
             }
         }
         Ok(Permissions {
-            reply_allowed,
+            reply_allowed: reply_refused.is_none(),
             reply_refused,
             forward_allowed: policy.forward_allowed,
             device_days: policy.device_days,
@@ -382,22 +351,19 @@ impl Zegel {
     ) -> Result<Draft> {
         let a = &s.access;
         let parent = a.message.clone();
-        let once = match parent.reply_policy {
-            ReplyPolicy::Off => {
+        match self.reply_refused(a).await? {
+            Some("off") => {
                 return Err(Error::NotAllowed(
                     "the sender does not accept replies to this message".into(),
                 ))
             }
-            ReplyPolicy::Once => {
-                if self.store.reply_count(&a.recipient.id).await? > 0 {
-                    return Err(Error::Conflict(
-                        "this message allows one reply, and it was sent".into(),
-                    ));
-                }
-                true
+            Some(_) => {
+                return Err(Error::Conflict(
+                    "this message allows one reply, and it was sent".into(),
+                ))
             }
-            ReplyPolicy::Unlimited => false,
-        };
+            None => {}
+        }
         if body.len() > self.settings.max_body_bytes {
             return Err(Error::TooLarge(format!(
                 "body is over {} bytes",
@@ -445,7 +411,6 @@ impl Zegel {
             reply_to: Some(ReplyTarget {
                 parent,
                 recipient: a.recipient.clone(),
-                once,
             }),
             done: false,
         })
@@ -567,7 +532,9 @@ impl Zegel {
             })
             .await?;
         if !stored {
-            return Err(Error::Gone(gone_of(m, now).unwrap_or(GoneReason::Revoked)));
+            return Err(Error::Gone(
+                gone_reason(m, now).unwrap_or(GoneReason::Revoked),
+            ));
         }
         self.job_wakeup.notify_one();
         tracing::info!(message_id = %m.id, recipient_id = %rid, "message forwarded");
@@ -579,46 +546,60 @@ impl Zegel {
         })
     }
 
-    /// The conversation as the session's recipient sees it: every message of the thread
-    /// addressed to their e-mail address, and every reply written from that address.
-    pub async fn recipient_thread(&self, s: &super::RecipientSession) -> Result<ThreadView> {
-        let a = &s.access;
+    /// The messages and replies of the conversation this recipient may see, oldest first, with
+    /// whether they wrote it and who did; nothing is decrypted. Visible: every message of the
+    /// thread addressed to their e-mail address, and every reply written from one of those
+    /// recipient rows (a reply always follows its message in the thread).
+    async fn visible_rows(&self, a: &RecipientAccess) -> Result<Vec<(MessageRow, bool, String)>> {
         let me = a.recipient.email.as_str();
-        let now = Ts::now();
-        let mut items = Vec::new();
+        let mut mine_ids: HashSet<String> = HashSet::from([a.recipient.id.clone()]);
+        let mut rows = Vec::new();
         for m in self.store.thread_messages(&a.message.thread_id).await? {
-            let (visible, mine, from) = match m.kind {
+            match m.kind {
                 MessageKind::Message => {
-                    let addressed = m.id == a.message.id
-                        || self
-                            .store
-                            .recipients_of(&m.id)
-                            .await?
-                            .iter()
-                            .any(|r| r.email == me);
-                    let from = self
-                        .store
-                        .user_by_id(&m.sender_id)
-                        .await?
-                        .map(|u| u.name)
-                        .unwrap_or_default();
-                    (addressed, false, from)
+                    if m.id != a.message.id {
+                        let before = mine_ids.len();
+                        mine_ids.extend(
+                            self.store
+                                .recipients_of(&m.id)
+                                .await?
+                                .into_iter()
+                                .filter(|r| r.email == me)
+                                .map(|r| r.id),
+                        );
+                        if mine_ids.len() == before {
+                            continue;
+                        }
+                    }
+                    let from = if m.sender_id == a.message.sender_id {
+                        a.sender_name.clone()
+                    } else {
+                        let user = self.store.user_by_id(&m.sender_id).await?;
+                        user.map(|u| u.name).unwrap_or_default()
+                    };
+                    rows.push((m, false, from));
                 }
                 MessageKind::Reply => {
-                    let author = match &m.from_recipient_id {
-                        Some(rid) => self.store.recipient_by_id(rid).await?,
-                        None => None,
-                    };
-                    let mine = author.as_ref().is_some_and(|r| r.email == me);
-                    (mine, mine, me.to_string())
+                    if m.from_recipient_id
+                        .as_ref()
+                        .is_some_and(|id| mine_ids.contains(id))
+                    {
+                        rows.push((m, true, me.to_string()));
+                    }
                 }
-            };
-            if visible {
-                items.push(
-                    self.thread_item(&m, mine, from, m.id == a.message.id, now)
-                        .await?,
-                );
             }
+        }
+        Ok(rows)
+    }
+
+    /// The conversation as the session's recipient sees it (see `visible_rows`), decrypted.
+    pub async fn recipient_thread(&self, s: &super::RecipientSession) -> Result<ThreadView> {
+        let a = &s.access;
+        let now = Ts::now();
+        let mut items = Vec::new();
+        for (m, mine, from) in self.visible_rows(a).await? {
+            let current = m.id == a.message.id;
+            items.push(self.thread_item(&m, mine, from, current, now).await?);
         }
         Ok(ThreadView {
             id: a.message.thread_id.clone(),
@@ -634,7 +615,7 @@ impl Zegel {
         current: bool,
         now: Ts,
     ) -> Result<ThreadItem> {
-        let gone = gone_of(m, now);
+        let gone = gone_reason(m, now);
         let mut item = ThreadItem {
             id: m.id.clone(),
             kind: m.kind,
@@ -670,28 +651,30 @@ impl Zegel {
 
     /// An attachment of any message the recipient can see in their conversation (the
     /// message itself, earlier messages to them, their own replies), decrypted as a stream.
+    /// Only the message that holds it is decrypted.
     pub async fn open_thread_attachment(
         &self,
         s: &super::RecipientSession,
         attachment_id: &str,
         ctx: &ClientCtx,
     ) -> Result<(AttachmentView, BoxStream<'static, Result<Bytes>>)> {
-        let thread = self.recipient_thread(s).await?;
-        let owner = thread
-            .items
-            .iter()
-            .find(|i| i.attachments.iter().any(|a| a.id == attachment_id))
-            .ok_or(Error::NotFound)?;
-        let m = self
-            .store
-            .message_by_id(&owner.id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let dek = self.dek_of(&m).await?.ok_or(Error::NotFound)?;
-        self.stream_attachment(&m, &dek, attachment_id, |aid| {
-            event(&s.access, "downloaded", ctx, Some(aid))
-        })
-        .await
+        let now = Ts::now();
+        for (m, _, _) in self.visible_rows(&s.access).await? {
+            if gone_reason(&m, now).is_some() {
+                continue;
+            }
+            let atts = self.store.attachments_of(&m.id).await?;
+            let Some(row) = atts.iter().find(|a| a.id == attachment_id) else {
+                continue;
+            };
+            let dek = self.dek_of(&m).await?.ok_or(Error::NotFound)?;
+            return self
+                .stream_attachment(&m, &dek, row, |aid| {
+                    event(&s.access, "downloaded", ctx, Some(aid))
+                })
+                .await;
+        }
+        Err(Error::NotFound)
     }
 
     // ---------- remembered devices ----------
@@ -742,13 +725,7 @@ impl Zegel {
             return Ok(None);
         }
         let now = Ts::now();
-        let access_token = zegel_crypto::random_token();
-        let session = SessionRow {
-            token_hash: zegel_crypto::token_hash(&access_token).to_vec(),
-            recipient_id: a.recipient.id.clone(),
-            created_at: now,
-            expires_at: now.plus_secs(self.settings.session_ttl_secs),
-        };
+        let (grant, session) = self.new_session(&a.recipient.id, now);
         let ok = self
             .store
             .accept_device(
@@ -758,10 +735,7 @@ impl Zegel {
                 now,
             )
             .await?;
-        Ok(ok.then_some(super::SessionGrant {
-            access_token,
-            expires_in_seconds: self.settings.session_ttl_secs,
-        }))
+        Ok(ok.then_some(grant))
     }
 
     /// Revokes a remembered device: by the sender of its message, or an admin of the
@@ -806,17 +780,14 @@ impl Zegel {
         let limit = limit.clamp(1, 200);
         let mut items = Vec::new();
         for m in self.store.inbox_replies(&sender.id, before, limit).await? {
-            let from = match &m.from_recipient_id {
-                Some(rid) => self.store.recipient_by_id(rid).await?,
-                None => None,
-            };
+            let from = self.email_of(m.from_recipient_id.as_deref()).await?;
             items.push(InboxItem {
                 id: m.id.clone(),
                 kind: "reply",
                 thread_id: m.thread_id.clone(),
                 message_id: m.parent_id.clone().unwrap_or_default(),
                 from: PartyView {
-                    email: from.map(|r| r.email).unwrap_or_default(),
+                    email: from.unwrap_or_default(),
                 },
                 to: None,
                 received_at: m.created_at.to_rfc3339(),
@@ -830,17 +801,14 @@ impl Zegel {
             let Some(m) = self.store.message_by_id(&r.message_id).await? else {
                 continue;
             };
-            let from = match &r.forwarded_by {
-                Some(rid) => self.store.recipient_by_id(rid).await?,
-                None => None,
-            };
+            let from = self.email_of(r.forwarded_by.as_deref()).await?;
             items.push(InboxItem {
                 id: r.id.clone(),
                 kind: "forward",
                 thread_id: m.thread_id.clone(),
                 message_id: m.id.clone(),
                 from: PartyView {
-                    email: from.map(|f| f.email).unwrap_or_default(),
+                    email: from.unwrap_or_default(),
                 },
                 to: Some(PartyView { email: r.email }),
                 received_at: r.created_at.to_rfc3339(),
@@ -878,7 +846,7 @@ impl Zegel {
     /// `GET /api/v1/inbox/{id}`: a reply, decrypted for its addressee (records `reply_read`).
     pub async fn read_reply(&self, sender: &User, id: &str) -> Result<ReplyView> {
         let m = self.own_reply(sender, id).await?;
-        if let Some(g) = gone_of(&m, Ts::now()) {
+        if let Some(g) = gone_reason(&m, Ts::now()) {
             return Err(Error::Gone(g));
         }
         let dek = self
@@ -893,10 +861,7 @@ impl Zegel {
         let body =
             String::from_utf8_lossy(&dek.decrypt_small(&object_body(&m.id), b)?).into_owned();
         let attachments = self.attachment_views(&dek, &m).await?;
-        let from = match &m.from_recipient_id {
-            Some(rid) => self.store.recipient_by_id(rid).await?,
-            None => None,
-        };
+        let from = self.email_of(m.from_recipient_id.as_deref()).await?;
         let now = Ts::now();
         self.store.mark_read(&m.id, now).await?;
         self.store
@@ -910,7 +875,7 @@ impl Zegel {
             thread_id: m.thread_id.clone(),
             in_reply_to: m.parent_id.clone().unwrap_or_default(),
             from: PartyView {
-                email: from.map(|r| r.email).unwrap_or_default(),
+                email: from.unwrap_or_default(),
             },
             received_at: m.created_at.to_rfc3339(),
             expires_at: m.expires_at.to_rfc3339(),
@@ -928,14 +893,19 @@ impl Zegel {
         attachment_id: &str,
     ) -> Result<(AttachmentView, BoxStream<'static, Result<Bytes>>)> {
         let m = self.own_reply(sender, id).await?;
-        if let Some(g) = gone_of(&m, Ts::now()) {
+        if let Some(g) = gone_reason(&m, Ts::now()) {
             return Err(Error::Gone(g));
         }
         let dek = self
             .dek_of(&m)
             .await?
             .ok_or(Error::Gone(GoneReason::Expired))?;
-        self.stream_attachment(&m, &dek, attachment_id, |aid| {
+        let atts = self.store.attachments_of(&m.id).await?;
+        let row = atts
+            .iter()
+            .find(|a| a.id == attachment_id)
+            .ok_or(Error::NotFound)?;
+        self.stream_attachment(&m, &dek, row, |aid| {
             Self::reply_event(sender, &m, "reply_downloaded", Some(aid))
         })
         .await
@@ -953,11 +923,8 @@ impl Zegel {
             let (mine, from) = match m.kind {
                 MessageKind::Message => (true, sender.name.clone()),
                 MessageKind::Reply => {
-                    let author = match &m.from_recipient_id {
-                        Some(rid) => self.store.recipient_by_id(rid).await?,
-                        None => None,
-                    };
-                    (false, author.map(|r| r.email).unwrap_or_default())
+                    let author = self.email_of(m.from_recipient_id.as_deref()).await?;
+                    (false, author.unwrap_or_default())
                 }
             };
             items.push(self.thread_item(&m, mine, from, false, now).await?);
@@ -1019,7 +986,7 @@ impl Draft {
                 wrapped_dek: self.kek.wrap_dek(&self.dek, &mid),
             },
             attachments: self.attachments.clone(),
-            once: target.once,
+            once: target.parent.reply_policy == ReplyPolicy::Once,
             event: NewEvent {
                 message_id: target.parent.id.clone(),
                 recipient_id: Some(r.id.clone()),
@@ -1048,7 +1015,7 @@ impl Draft {
             }
             ReplyOutcome::NotActive => {
                 return Err(Error::Gone(
-                    gone_of(&target.parent, now).unwrap_or(GoneReason::Revoked),
+                    gone_reason(&target.parent, now).unwrap_or(GoneReason::Revoked),
                 ))
             }
         }

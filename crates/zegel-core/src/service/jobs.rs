@@ -206,10 +206,7 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     )?;
     let token = String::from_utf8(token).map_err(|_| Error::Internal("token not utf-8".into()))?;
     let link = format!("{}/m/{}", z.settings.public_url, token);
-    let forwarder = match &a.recipient.forwarded_by {
-        Some(rid) => z.store.recipient_by_id(rid).await?.map(|r| r.email),
-        None => None,
-    };
+    let forwarder = z.email_of(a.recipient.forwarded_by.as_deref()).await?;
     let mail = notify::notification(
         &a.recipient.language,
         &a.recipient.email,
@@ -263,10 +260,7 @@ async fn run_notify_sender(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     ) else {
         return Ok(RunOutcome::Done);
     };
-    let from = match &reply.from_recipient_id {
-        Some(rid) => z.store.recipient_by_id(rid).await?.map(|r| r.email),
-        None => None,
-    };
+    let from = z.email_of(reply.from_recipient_id.as_deref()).await?;
     let mail = super::conversation::reply_mail(
         &user.email,
         &org.name,
