@@ -734,6 +734,25 @@ async fn the_organisations_logo_is_checked_and_served(b: Backend) {
     let landing = res.text().await.unwrap();
     let img = format!("<img class=\"logo\" src=\"/logo/{org}\" alt=\"\"");
     assert!(landing.contains(&img), "{landing}");
+    // ... also the pages that say the message is gone.
+    let (_, list) = get(&app, "/api/v1/messages").await;
+    let mid = list["messages"][0]["id"].as_str().unwrap().to_string();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/messages/{mid}/revoke")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .get(app.url(&format!("/m/{link}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 410);
+    assert!(res.text().await.unwrap().contains(&img));
     // An SVG (it could carry script) or anything else is refused; too large too.
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
     assert!(matches!(

@@ -332,20 +332,57 @@ fn render<T: Template>(lang: Lang, status: StatusCode, t: &T) -> Response {
     }
 }
 
-fn problem(
+/// The organisation a page speaks for: its name, and its logo when known.
+struct Head<'a> {
+    name: &'a str,
+    logo: Option<String>,
+}
+
+impl<'a> From<&'a str> for Head<'a> {
+    fn from(name: &'a str) -> Self {
+        Head { name, logo: None }
+    }
+}
+
+impl<'a> From<&'a String> for Head<'a> {
+    fn from(name: &'a String) -> Self {
+        Head { name, logo: None }
+    }
+}
+
+impl<'a> From<&'a LinkInfo> for Head<'a> {
+    fn from(info: &'a LinkInfo) -> Self {
+        Head {
+            name: &info.org_name,
+            logo: logo_of(&info.org_id, info.policy.has_logo),
+        }
+    }
+}
+
+impl<'a> From<&'a zegel_core::model::RecipientAccess> for Head<'a> {
+    fn from(a: &'a zegel_core::model::RecipientAccess) -> Self {
+        Head {
+            name: &a.org_name,
+            logo: logo_of(&a.message.org_id, a.org_has_logo),
+        }
+    }
+}
+
+fn problem<'a>(
     v: &View,
     status: StatusCode,
-    org: &str,
+    org: impl Into<Head<'a>>,
     title: &str,
     paragraphs: Vec<String>,
     back: Option<String>,
 ) -> Response {
+    let org = org.into();
     render(
         v.lang,
         status,
         &ProblemPage {
-            org,
-            logo: None,
+            org: org.name,
+            logo: org.logo,
             lang: v.lang,
             switch_href: v.switch_href.clone(),
             title: tr(v.lang, title),
@@ -412,7 +449,7 @@ fn gone_page(v: &View, reason: GoneReason, info: &LinkInfo) -> Response {
             problem(
                 v,
                 StatusCode::GONE,
-                &info.org_name,
+                info,
                 "problem-expired-title",
                 vec![
                     tr_args(l, "problem-expired-text", &[("date", &date)]),
@@ -424,7 +461,7 @@ fn gone_page(v: &View, reason: GoneReason, info: &LinkInfo) -> Response {
         GoneReason::Revoked => problem(
             v,
             StatusCode::GONE,
-            &info.org_name,
+            info,
             "problem-revoked-title",
             vec![tr(l, "problem-revoked-text"), contact],
             None,
@@ -1068,7 +1105,7 @@ async fn wrong_number(
             problem(
                 &v,
                 StatusCode::OK,
-                &info.org_name,
+                &info,
                 "wrong-number-title",
                 vec![
                     tr_args(
@@ -1105,7 +1142,7 @@ fn reply_refused_page(v: &View, info: &zegel_core::model::RecipientAccess, e: &E
             tr_args(l, "message-reply-off", &who),
         ),
     };
-    problem(v, status, &info.org_name, title, vec![text], None)
+    problem(v, status, info, title, vec![text], None)
 }
 
 fn reply_form(
@@ -1279,7 +1316,7 @@ fn forward_off_page(v: &View, a: &zegel_core::model::RecipientAccess) -> Respons
     problem(
         v,
         StatusCode::FORBIDDEN,
-        &a.org_name,
+        a,
         "forward-off-title",
         vec![text],
         None,
