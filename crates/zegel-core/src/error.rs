@@ -70,7 +70,7 @@ impl std::fmt::Display for GoneReason {
 }
 
 /// Errors of a Store implementation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint was violated.
     #[error("conflict: {0}")]

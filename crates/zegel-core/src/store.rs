@@ -9,6 +9,9 @@ use std::sync::Arc;
 /// A shared handle to the store.
 pub type DynStore = Arc<dyn Store>;
 
+/// `api_tokens.last_used_at` is kept to this resolution (one minute).
+pub const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
 /// The persistence boundary of Zegel. Implementations: `zegel-store-sqlite`, `zegel-store-postgres`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -47,7 +50,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
     /// Stores an API token hash.
     async fn create_api_token(&self, token: &NewApiToken) -> StoreResult<()>;
-    /// The user owning a token hash (and records `last_used_at`).
+    /// The user owning a token hash. Records `last_used_at` when the stored one is older than
+    /// [`LAST_USED_RESOLUTION_MS`] (so a busy token costs no write per request).
     async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>>;
 
     // ---- messages ----
@@ -220,8 +224,14 @@ pub trait Store: Send + Sync + 'static {
     /// Gives up: marks the job dead with `error`.
     async fn kill_job(&self, id: i64, error: &str) -> StoreResult<()>;
     /// The notification went out: sets `notified_at` (first time only), status `notified` if
-    /// still `queued`, and records the event. One transaction.
-    async fn mark_notified(&self, recipient_id: &str, event: &NewEvent) -> StoreResult<()>;
+    /// still `queued`, records the event and, when `job` is given, deletes that job (it is
+    /// done). One transaction.
+    async fn mark_notified(
+        &self,
+        recipient_id: &str,
+        event: &NewEvent,
+        job: Option<i64>,
+    ) -> StoreResult<()>;
     /// The notification failed permanently: status `failed` with `reason` + the event.
     async fn mark_failed(
         &self,

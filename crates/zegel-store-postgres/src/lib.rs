@@ -4,13 +4,16 @@
 mod rows;
 mod store;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use std::str::FromStr;
 use std::time::Duration;
 use zegel_core::{StoreError, StoreResult};
 
 /// Connections per process.
-const MAX_CONNECTIONS: u32 = 10;
+const MAX_CONNECTIONS: u32 = 16;
+/// Connections per process for job bookkeeping.
+const RELAXED_CONNECTIONS: u32 = 4;
 /// How long a caller waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -18,6 +21,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections with `synchronous_commit = off`, for job bookkeeping only (see
+    /// [`PgStore::begin_relaxed`]).
+    relaxed: PgPool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -30,23 +36,46 @@ impl PgStore {
     /// Connects to `postgres://...` (or `postgresql://...`). Does not run migrations: call
     /// [`zegel_core::Store::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let opts = PgConnectOptions::from_str(url).map_err(db_err)?;
+        // No test query on every acquire (it doubled the round trips of a send). A connection
+        // the server dropped fails its next query instead, and the pool replaces it.
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .test_before_acquire(false)
+            .connect_with(opts.clone())
             .await
             .map_err(db_err)?;
-        Ok(Self { pool })
+        let relaxed = PgPoolOptions::new()
+            .max_connections(RELAXED_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .connect_with(opts.options([("synchronous_commit", "off")]))
+            .await
+            .map_err(db_err)?;
+        Ok(Self { pool, relaxed })
     }
 
-    /// Closes the pool (waits for connections in use to be returned).
+    /// Closes the pools (waits for connections in use to be returned).
     pub async fn close(&self) {
+        self.relaxed.close().await;
         self.pool.close().await;
     }
 
-    /// Starts a transaction (READ COMMITTED). Dropping it uncommitted rolls back.
+    /// Starts a durable transaction (READ COMMITTED): its commit is flushed to the server's
+    /// WAL before it returns. Dropping it uncommitted rolls back.
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db_err)
+    }
+
+    /// Starts a transaction for job bookkeeping (claims, leases, completions, retries, the
+    /// token's last use) with `synchronous_commit = off`: the commit returns before the WAL
+    /// flush. A server crash can lose only the last such commits (never corrupt anything, and
+    /// never a durable commit made after them); a Zegel crash loses nothing. Losing
+    /// bookkeeping means at most a notification sent again with the same Message-ID, which
+    /// delivery is built for (at-least-once).
+    async fn begin_relaxed(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.relaxed.begin().await.map_err(db_err)
     }
 }
 

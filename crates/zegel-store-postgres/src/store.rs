@@ -375,27 +375,36 @@ impl Store for PgStore {
     }
 
     async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>> {
-        let mut tx = self.begin().await?;
-        let user_id: Option<String> = sqlx::query_scalar(
-            "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 RETURNING user_id",
-        )
-        .bind(now.0)
-        .bind(&hash[..])
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(user_id) = user_id else {
-            tx.rollback().await.map_err(db_err)?;
+        let token: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1")
+                .bind(&hash[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let Some((user_id, last_used)) = token else {
             return Ok(None);
         };
         let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(&user_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
         let user = row.as_ref().map(rows::user).transpose()?;
-        tx.commit().await.map_err(db_err)?;
+        let stale_before = now.0 - zegel_core::store::LAST_USED_RESOLUTION_MS;
+        if user.is_some() && last_used.is_none_or(|t| t <= stale_before) {
+            // One statement: its own transaction, on a bookkeeping connection.
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 \
+                 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            )
+            .bind(now.0)
+            .bind(&hash[..])
+            .bind(stale_before)
+            .execute(&self.relaxed)
+            .await
+            .map_err(db_err)?;
+        }
         Ok(user)
     }
 
@@ -1172,16 +1181,14 @@ impl Store for PgStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
-        let sql = CLAIM_SQL;
-        let rows = sqlx::query(sql)
+        // One statement (its own transaction), on a bookkeeping connection.
+        let rows = sqlx::query(CLAIM_SQL)
             .bind(now.plus_millis(lease_ms).0)
             .bind(now.0)
             .bind(limit(max))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.relaxed)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
         let mut jobs = rows
             .iter()
             .map(rows::job)
@@ -1191,27 +1198,25 @@ impl Store for PgStore {
     }
 
     async fn complete_job(&self, id: i64) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM jobs WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&self.relaxed)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        Ok(())
     }
 
     async fn retry_job(&self, id: i64, run_at: Ts, error: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
         )
         .bind(id)
         .bind(run_at.0)
         .bind(error)
-        .execute(&mut *tx)
+        .execute(&self.relaxed)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        Ok(())
     }
 
     async fn kill_job(&self, id: i64, error: &str) -> StoreResult<()> {
@@ -1227,8 +1232,13 @@ impl Store for PgStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn mark_notified(&self, recipient_id: &str, event: &NewEvent) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
+    async fn mark_notified(
+        &self,
+        recipient_id: &str,
+        event: &NewEvent,
+        job: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_relaxed().await?;
         let done = sqlx::query(
             "UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
              status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
@@ -1244,6 +1254,13 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         insert_event(&mut tx, event).await?;
+        if let Some(job) = job {
+            sqlx::query("DELETE FROM jobs WHERE id = $1")
+                .bind(job)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         tx.commit().await.map_err(db_err)
     }
 

@@ -1,4 +1,6 @@
-//! `impl Store for SqliteStore`: every write is one `BEGIN IMMEDIATE` transaction.
+//! `impl Store for SqliteStore`: every write is one `BEGIN IMMEDIATE` transaction; the hot
+//! ones (new messages, job claims, completions and retries, a token's last use) share one
+//! with other callers' through the group commit in `batch.rs`.
 
 use crate::rows::{self, *};
 use crate::{db_err, payload_message_id, SqliteStore};
@@ -363,50 +365,72 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>> {
-        let mut tx = self.begin().await?;
-        let user_id: Option<String> = sqlx::query_scalar(
-            "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 RETURNING user_id",
-        )
-        .bind(now.0)
-        .bind(&hash[..])
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(user_id) = user_id else {
-            tx.rollback().await.map_err(db_err)?;
+        let token: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1")
+                .bind(&hash[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let Some((user_id, last_used)) = token else {
             return Ok(None);
         };
         let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(&user_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
         let user = row.as_ref().map(rows::user).transpose()?;
-        tx.commit().await.map_err(db_err)?;
+        let stale_before = now.0 - zegel_core::store::LAST_USED_RESOLUTION_MS;
+        if user.is_some() && last_used.is_none_or(|t| t <= stale_before) {
+            let hash = *hash;
+            self.batcher
+                .write(move |conn| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 \
+                             AND (last_used_at IS NULL OR last_used_at <= $3)",
+                        )
+                        .bind(now.0)
+                        .bind(&hash[..])
+                        .bind(stale_before)
+                        .execute(conn)
+                        .await
+                        .map_err(db_err)?;
+                        Ok(())
+                    })
+                })
+                .await?;
+        }
         Ok(user)
     }
 
     // ---- messages ----
 
     async fn insert_message(&self, m: &NewMessage) -> StoreResult<()> {
-        let msg = &m.message;
-        let mut tx = self.begin().await?;
-        insert_message_row(&mut tx, msg).await?;
-        insert_message_key(&mut tx, &m.key).await?;
-        for (position, r) in (0_i64..).zip(&m.recipients) {
-            insert_recipient(&mut tx, position, r).await?;
-        }
-        for a in &m.attachments {
-            insert_attachment(&mut tx, a).await?;
-        }
-        for e in &m.events {
-            insert_event(&mut tx, e).await?;
-        }
-        for j in &m.jobs {
-            insert_job(&mut tx, j, Some(&msg.id)).await?;
-        }
-        tx.commit().await.map_err(db_err)
+        let m = m.clone();
+        self.batcher
+            .write(move |conn| {
+                Box::pin(async move {
+                    let msg = &m.message;
+                    insert_message_row(conn, msg).await?;
+                    insert_message_key(conn, &m.key).await?;
+                    for (position, r) in (0_i64..).zip(&m.recipients) {
+                        insert_recipient(conn, position, r).await?;
+                    }
+                    for a in &m.attachments {
+                        insert_attachment(conn, a).await?;
+                    }
+                    for e in &m.events {
+                        insert_event(conn, e).await?;
+                    }
+                    for j in &m.jobs {
+                        insert_job(conn, j, Some(&msg.id)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn message_by_id(&self, id: &str) -> StoreResult<Option<MessageRow>> {
@@ -1160,22 +1184,27 @@ impl Store for SqliteStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
-        let sql = format!(
-            "UPDATE jobs SET locked_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE dead = FALSE AND run_at <= $2 \
-                          AND (locked_until IS NULL OR locked_until <= $2) \
-                          ORDER BY run_at, id LIMIT $3) \
-             RETURNING {JOB_COLS}"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(now.plus_millis(lease_ms).0)
-            .bind(now.0)
-            .bind(limit(max))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        let rows = self
+            .batcher
+            .write(move |conn| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "UPDATE jobs SET locked_until = $1, attempts = attempts + 1 \
+                         WHERE id IN (SELECT id FROM jobs WHERE dead = FALSE AND run_at <= $2 \
+                                      AND (locked_until IS NULL OR locked_until <= $2) \
+                                      ORDER BY run_at, id LIMIT $3) \
+                         RETURNING {JOB_COLS}"
+                    );
+                    sqlx::query(&sql)
+                        .bind(now.plus_millis(lease_ms).0)
+                        .bind(now.0)
+                        .bind(limit(max))
+                        .fetch_all(conn)
+                        .await
+                        .map_err(db_err)
+                })
+            })
+            .await?;
         let mut jobs = rows
             .iter()
             .map(rows::job)
@@ -1185,27 +1214,39 @@ impl Store for SqliteStore {
     }
 
     async fn complete_job(&self, id: i64) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        self.batcher
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM jobs WHERE id = $1")
+                        .bind(id)
+                        .execute(conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                })
+            })
             .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
     }
 
     async fn retry_job(&self, id: i64, run_at: Ts, error: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(run_at.0)
-        .bind(error)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        let error = error.to_string();
+        self.batcher
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(run_at.0)
+                    .bind(&error)
+                    .execute(conn)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn kill_job(&self, id: i64, error: &str) -> StoreResult<()> {
@@ -1221,24 +1262,41 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn mark_notified(&self, recipient_id: &str, event: &NewEvent) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
-             status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
-             WHERE id = $1",
-        )
-        .bind(recipient_id)
-        .bind(event.at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await.map_err(db_err)?;
-            return Err(StoreError::NotFound);
-        }
-        insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+    async fn mark_notified(
+        &self,
+        recipient_id: &str,
+        event: &NewEvent,
+        job: Option<i64>,
+    ) -> StoreResult<()> {
+        let (recipient_id, event) = (recipient_id.to_string(), event.clone());
+        self.batcher
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
+                         status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
+                         WHERE id = $1",
+                    )
+                    .bind(&recipient_id)
+                    .bind(event.at.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    insert_event(conn, &event).await?;
+                    if let Some(job) = job {
+                        sqlx::query("DELETE FROM jobs WHERE id = $1")
+                            .bind(job)
+                            .execute(conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn mark_failed(

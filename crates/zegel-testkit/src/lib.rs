@@ -44,6 +44,8 @@ macro_rules! store_suite {
             case_concurrent_claimers_never_share_a_job,
             case_retry_kill_complete_and_counts,
             case_mark_notified_sets_notified_at_once,
+            case_mark_notified_completes_its_job,
+            case_concurrent_inserts_fail_alone,
             case_mark_failed,
             case_destroy_message_revoke,
             case_destroy_message_expire,

@@ -758,7 +758,7 @@ pub async fn case_accept_code_fixed_code_is_kept(store: DynStore) {
         .clone()
         .expect("fixture gives recipient 1 a fixed code");
     store
-        .mark_notified(&r.id, &ev(r, "notified", T0))
+        .mark_notified(&r.id, &ev(r, "notified", T0), None)
         .await
         .expect("mark_notified");
     for i in 1..=2 {
@@ -876,7 +876,7 @@ pub async fn case_unknown_recipient_is_not_found(store: DynStore) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.mark_notified(&ghost.id, &e).await,
+        store.mark_notified(&ghost.id, &e, None).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -1138,14 +1138,14 @@ pub async fn case_mark_notified_sets_notified_at_once(store: DynStore) {
     let (r0, r1) = (&m.recipients[0], &m.recipients[1]);
     let t1 = T0.plus_millis(1);
     store
-        .mark_notified(&r0.id, &ev(r0, "notified", t1))
+        .mark_notified(&r0.id, &ev(r0, "notified", t1), None)
         .await
         .expect("mark");
     let row = recipient(&store, &r0.id).await;
     assert_eq!(row.status, RecipientStatus::Notified);
     assert_eq!(row.notified_at, Some(t1));
     store
-        .mark_notified(&r0.id, &ev(r0, "notified", T0.plus_millis(2)))
+        .mark_notified(&r0.id, &ev(r0, "notified", T0.plus_millis(2)), None)
         .await
         .expect("mark again");
     let row = recipient(&store, &r0.id).await;
@@ -1158,7 +1158,7 @@ pub async fn case_mark_notified_sets_notified_at_once(store: DynStore) {
         .expect("record_event");
     let t3 = T0.plus_millis(3);
     store
-        .mark_notified(&r1.id, &ev(r1, "notified", t3))
+        .mark_notified(&r1.id, &ev(r1, "notified", t3), None)
         .await
         .expect("mark");
     let row = recipient(&store, &r1.id).await;
@@ -1167,6 +1167,102 @@ pub async fn case_mark_notified_sets_notified_at_once(store: DynStore) {
 
     let kinds = event_kinds(&store, &m.message.id).await;
     assert_eq!(kinds.iter().filter(|k| *k == "notified").count(), 3);
+}
+
+/// Many messages inserted at once (SQLite commits them together) each land whole or not at
+/// all: one that clashes half-way (its second recipient reuses another message's link) gets
+/// `Conflict` and leaves no row behind, and the others are all there.
+pub async fn case_concurrent_inserts_fail_alone(store: DynStore) {
+    let sender = fx::seed_sender(&store).await;
+    let mut messages: Vec<NewMessage> = (0..24).map(|_| fx::new_message(&sender, T0)).collect();
+    let clash = messages[3].recipients[0].link_hash.clone();
+    messages[7].recipients[1].link_hash = clash;
+    let (pending_before, _) = counts(&store).await;
+    let tasks: Vec<_> = messages
+        .iter()
+        .cloned()
+        .map(|m| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_message(&m).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("insert task"));
+    }
+    // Which of the two clashing messages wins depends on the order they ran in.
+    let failed: Vec<usize> = (0..outcomes.len())
+        .filter(|i| outcomes[*i].is_err())
+        .collect();
+    assert_eq!(failed.len(), 1, "exactly one clash: {failed:?}");
+    let loser = failed[0];
+    assert!(loser == 3 || loser == 7, "{loser}");
+    assert!(matches!(outcomes[loser], Err(StoreError::Conflict(_))));
+    for (i, m) in messages.iter().enumerate() {
+        let stored = store.message_by_id(&m.message.id).await.expect("read");
+        let recipients = store.recipients_of(&m.message.id).await.expect("read");
+        let attachments = store.attachments_of(&m.message.id).await.expect("read");
+        if i == loser {
+            assert!(stored.is_none(), "nothing of the failed insert is kept");
+            assert!(recipients.is_empty() && attachments.is_empty());
+            assert!(event_kinds(&store, &m.message.id).await.is_empty());
+        } else {
+            assert!(stored.is_some(), "message {i} kept");
+            assert_eq!(recipients.len(), 2, "message {i}");
+            assert_eq!(attachments.len(), 1, "message {i}");
+        }
+    }
+    assert_eq!(
+        counts(&store).await.0,
+        pending_before + 23,
+        "one notification job per kept message"
+    );
+}
+
+/// `mark_notified` with its job ends that job in the same transaction; when the recipient is
+/// unknown nothing changes, the job included.
+pub async fn case_mark_notified_completes_its_job(store: DynStore) {
+    let (_, m) = seeded_message(&store).await;
+    let r = &m.recipients[0];
+    let lease = MINUTE_MS;
+    let job = enqueue(&store, serde_json::json!({ "n": "notify" }), T0).await;
+    let other = enqueue(&store, serde_json::json!({ "n": "other" }), T0).await;
+    // The seeded message has its own notification jobs too.
+    let claimed = ids(&claim(&store, T0, lease, 10).await);
+    assert!(
+        claimed.contains(&job) && claimed.contains(&other),
+        "{claimed:?}"
+    );
+    let (pending, dead) = counts(&store).await;
+    let ghost = RecipientRow {
+        id: "no-such-recipient".into(),
+        ..r.clone()
+    };
+    assert!(matches!(
+        store
+            .mark_notified(&ghost.id, &ev(r, "notified", T0), Some(job))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        counts(&store).await,
+        (pending, dead),
+        "a failed mark keeps the job"
+    );
+    store
+        .mark_notified(&r.id, &ev(r, "notified", T0.plus_millis(1)), Some(job))
+        .await
+        .expect("mark with job");
+    assert_eq!(counts(&store).await, (pending - 1, dead), "the job is gone");
+    assert_eq!(
+        recipient(&store, &r.id).await.status,
+        RecipientStatus::Notified
+    );
+    let again = ids(&claim(&store, T0.plus_millis(2 * lease), lease, 10).await);
+    assert!(
+        again.contains(&other) && !again.contains(&job),
+        "only the other jobs come back after the lease: {again:?}"
+    );
 }
 
 /// `mark_failed` sets `failed` with the server's reason and records the event; it never

@@ -22,6 +22,8 @@ const CONCURRENCY: u32 = 16;
 /// Outcome of one run.
 enum RunOutcome {
     Done,
+    /// Done, and the job row was already deleted with the outcome's own bookkeeping.
+    Completed,
     Retry(String),
     Permanent(String),
 }
@@ -122,6 +124,7 @@ async fn run_one(z: &Zegel, job: Job) {
     };
     let res = match outcome {
         RunOutcome::Done => z.store.complete_job(job.id).await,
+        RunOutcome::Completed => Ok(()),
         RunOutcome::Retry(err) if job.attempts < job.max_attempts => {
             tracing::warn!(job_id = job.id, kind = %job.kind, attempts = job.attempts, error = %err, "job deferred");
             z.store
@@ -220,12 +223,15 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     let outcome = send_outcome(z.mailer.send(&mail).await);
     match &outcome {
         RunOutcome::Done => {
+            // The recipient's status, the event and the job's end: one transaction.
             z.store
                 .mark_notified(
                     &p.recipient_id,
                     &system_event(&p.message_id, &p.recipient_id, "notified", None),
+                    Some(job.id),
                 )
                 .await?;
+            return Ok(RunOutcome::Completed);
         }
         RunOutcome::Retry(err) => {
             z.store
@@ -240,7 +246,7 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
                 )
                 .await?;
         }
-        RunOutcome::Permanent(_) => {}
+        RunOutcome::Permanent(_) | RunOutcome::Completed => {}
     }
     Ok(outcome)
 }
