@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod smtp_conn;
+use smtp_conn::{discard, parse_ca_pem, transaction, Conn, ImplicitTls, Pool, SmtpFail};
+
 /// An e-mail to send. All header values are stripped of CR/LF on construction.
 #[derive(Debug, Clone)]
 pub struct OutMail {
@@ -56,6 +59,10 @@ pub enum SendError {
 pub trait Mailer: Send + Sync {
     /// Sends one mail in one SMTP transaction (or writes it to the outbox).
     async fn send(&self, mail: &OutMail) -> Result<(), SendError>;
+
+    /// Lets go of held resources (idle relay connections) before shutdown; sends may still
+    /// follow and then open new ones.
+    async fn close(&self) {}
 }
 
 /// Sends SMS.
@@ -262,40 +269,32 @@ enum Security {
         required: bool,
     },
     /// TLS from the first byte (`smtps://`).
-    Implicit(TlsParameters),
+    Implicit(ImplicitTls),
 }
 
-/// Delivers through an SMTP relay: one connection and one transaction per mail, under one
-/// deadline for the whole transaction (lettre's async transport only times out the connect,
-/// and its pool would recycle a connection abandoned mid-transaction). The socket has
-/// TCP_NODELAY: lettre writes the final "." separately, and Nagle + delayed ACK cost ~40 ms
-/// per mail without it.
+/// Delivers through an SMTP relay: one transaction per mail, under one deadline for the whole
+/// send (lettre's async transport only times out the connect). Connections are our own small
+/// pool, not lettre's (which would recycle a connection abandoned mid-transaction): a
+/// connection goes back only after a fully successful transaction and is dropped on any error
+/// or when the deadline drops the send. Every socket has TCP_NODELAY, also for `smtps://`:
+/// lettre writes the final "." separately, and Nagle + delayed ACK cost ~40 ms per mail
+/// without it. Clones share the pool.
 #[derive(Clone)]
 pub struct SmtpMailer {
     host: String,
     port: u16,
     security: Security,
     credentials: Option<Credentials>,
+    hello: ClientId,
     from_addr: String,
     dkim: Option<Arc<Dkim>>,
     timeout: Duration,
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SmtpMailer({}:{})", self.host, self.port)
-    }
-}
-
-/// A failed SMTP transaction.
-enum SmtpFail {
-    Smtp(lettre::transport::smtp::Error),
-    Io(std::io::Error),
-}
-
-impl From<lettre::transport::smtp::Error> for SmtpFail {
-    fn from(e: lettre::transport::smtp::Error) -> Self {
-        SmtpFail::Smtp(e)
     }
 }
 
@@ -319,16 +318,17 @@ impl SmtpMailer {
             }
         };
         let port = s.url.port().unwrap_or(if implicit { 465 } else { 587 });
-        let mut params = TlsParameters::builder(host.clone());
-        if let Some(pem) = &s.ca_pem {
-            let cert =
-                Certificate::from_pem(pem).map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
-            params = params.add_root_certificate(cert);
-        }
-        let params = params.build().map_err(|e| format!("TLS: {e}"))?;
+        let extra_ca = s.ca_pem.as_deref().map(parse_ca_pem).transpose()?;
         let security = if implicit {
-            Security::Implicit(params)
+            Security::Implicit(ImplicitTls::new(&host, extra_ca.as_deref())?)
         } else {
+            let mut params = TlsParameters::builder(host.clone());
+            if let Some(pem) = &s.ca_pem {
+                let cert =
+                    Certificate::from_pem(pem).map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
+                params = params.add_root_certificate(cert);
+            }
+            let params = params.build().map_err(|e| format!("TLS: {e}"))?;
             match s.tls {
                 SmtpTls::Required => Security::StartTls {
                     params,
@@ -352,57 +352,93 @@ impl SmtpMailer {
             port,
             security,
             credentials,
+            hello: ClientId::default(),
             from_addr: s.from_addr.clone(),
             dkim: s.dkim.clone(),
             timeout: s.timeout,
+            pool: Arc::new(Pool::default()),
         })
     }
 
-    async fn transaction(
+    /// Closes every idle connection with QUIT (best effort, a short wait at most), e.g. when the
+    /// worker shuts down. Sends that are under way keep their connections.
+    pub async fn close_idle(&self) {
+        futures::future::join_all(self.pool.take_all().into_iter().map(smtp_conn::quit)).await;
+    }
+
+    /// A new connection: TCP (TCP_NODELAY), TLS as the policy says, EHLO, AUTH.
+    async fn connect(&self) -> Result<Conn, SmtpFail> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(SmtpFail::Io)?;
+        tcp.set_nodelay(true).map_err(SmtpFail::Io)?;
+        let mut smtp = match &self.security {
+            Security::Implicit(tls) => {
+                let stream = tls.handshake(tcp).await.map_err(SmtpFail::Tls)?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?
+            }
+            Security::StartTls { params, required } => {
+                let mut smtp =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
+                // Required: a relay that does not offer STARTTLS fails here (temporary), so
+                // nothing goes out in plain text. Opportunistic: upgrade when offered.
+                if *required || smtp.can_starttls() {
+                    smtp.starttls(params.clone(), &self.hello).await?;
+                }
+                smtp
+            }
+            Security::Plain => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?
+            }
+        };
+        if let Some(c) = &self.credentials {
+            smtp.auth(&[Mechanism::Plain, Mechanism::Login], c).await?;
+        }
+        Ok(Conn { smtp, mails: 0 })
+    }
+
+    /// One transaction on a reused connection if one is idle, else on a new one. A reused
+    /// connection the relay has closed meanwhile (idle timeout, a 421 after so many mails)
+    /// fails before the mail is taken: then the mail goes at once over a new connection, still
+    /// under the caller's one deadline. Not retried: a 5xx (the mail itself is refused), and a
+    /// failure after the message data went out without a reply refusing it (the relay may
+    /// have the mail; the job's retry later sends it again with the same Message-ID).
+    async fn deliver(
         &self,
         envelope: &lettre::address::Envelope,
         raw: &[u8],
     ) -> Result<(), SmtpFail> {
-        let hello = ClientId::default();
-        let mut conn = match &self.security {
-            Security::Implicit(params) => {
-                AsyncSmtpConnection::connect_tokio1(
-                    (self.host.as_str(), self.port),
-                    Some(self.timeout),
-                    &hello,
-                    Some(params.clone()),
-                    None,
-                )
-                .await?
-            }
-            other => {
-                let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                    .await
-                    .map_err(SmtpFail::Io)?;
-                tcp.set_nodelay(true).map_err(SmtpFail::Io)?;
-                let mut conn =
-                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await?;
-                match other {
-                    // A relay that does not offer STARTTLS fails here: a temporary error.
-                    Security::StartTls {
-                        params,
-                        required: true,
-                    } => conn.starttls(params.clone(), &hello).await?,
-                    Security::StartTls {
-                        params,
-                        required: false,
-                    } if conn.can_starttls() => conn.starttls(params.clone(), &hello).await?,
-                    _ => {}
+        if let Some(mut conn) = self.pool.take() {
+            match transaction(&mut conn, envelope, raw).await {
+                Ok(()) => {
+                    self.pool.put(conn);
+                    return Ok(());
                 }
-                conn
+                Err(f) if f.maybe_delivered || f.fail.is_permanent() => {
+                    discard(conn, &f.fail);
+                    return Err(f.fail);
+                }
+                Err(f) => {
+                    tracing::debug!(
+                        reason = %f.fail.kind(),
+                        mails_before = conn.mails,
+                        "a reused relay connection failed; sending over a new one"
+                    );
+                    discard(conn, &f.fail);
+                }
             }
-        };
-        if let Some(c) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], c).await?;
         }
-        conn.send(envelope, raw).await?;
-        let _ = conn.quit().await;
-        Ok(())
+        let mut conn = self.connect().await?;
+        match transaction(&mut conn, envelope, raw).await {
+            Ok(()) => {
+                self.pool.put(conn);
+                Ok(())
+            }
+            Err(f) => {
+                discard(conn, &f.fail);
+                Err(f.fail)
+            }
+        }
     }
 }
 
@@ -417,18 +453,20 @@ impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
         let msg = build_message(mail, &self.from_addr)?;
         let raw = sign(&self.dkim, msg.formatted())?;
-        let done = tokio::time::timeout(self.timeout, self.transaction(msg.envelope(), &raw));
-        match done.await {
+        // One deadline for the whole send, the retry over a new connection included: a send
+        // never takes longer than `timeout`. When it strikes, the dropped future drops the
+        // connection with it.
+        match tokio::time::timeout(self.timeout, self.deliver(msg.envelope(), &raw)).await {
             Err(_) => Err(SendError::Temporary(format!(
                 "the mail server did not finish within {} s",
                 self.timeout.as_secs()
             ))),
             Ok(Ok(())) => Ok(()),
-            Ok(Err(SmtpFail::Io(e))) => Err(SendError::Temporary(format!("connection error: {e}"))),
-            Ok(Err(SmtpFail::Smtp(e))) if e.is_permanent() => {
-                Err(SendError::Permanent(e.to_string()))
-            }
-            Ok(Err(SmtpFail::Smtp(e))) => Err(SendError::Temporary(e.to_string())),
+            Ok(Err(fail)) => Err(fail.into_send_error()),
         }
+    }
+
+    async fn close(&self) {
+        self.close_idle().await;
     }
 }
