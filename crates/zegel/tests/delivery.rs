@@ -1,5 +1,6 @@
 //! Delivery through a real SMTP server (aiosmtpd on 127.0.0.1): permanent and temporary
-//! failures, a server that is down and comes back, a server that hangs. Both backends.
+//! failures, a server that is down and comes back, a server that hangs, TLS (STARTTLS and
+//! smtps), connection reuse and a relay that closes reused connections. Both backends.
 
 mod common;
 #[allow(dead_code)]
@@ -416,6 +417,243 @@ async fn smtp_auth_credentials_from_the_url_are_used(b: Backend) {
     assert_eq!(sink.mails().len(), 1);
 }
 
+async fn smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = internal_ca(dir.path());
+    let port = free_port();
+    let mode = format!("smtps:{}:{}", cert.display(), key.display());
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), &mode).await;
+    let mailer = smtp_with(
+        &format!("smtps://127.0.0.1:{port}"),
+        10,
+        SmtpTls::Required,
+        Some(std::fs::read(&ca).unwrap()),
+        None,
+    );
+    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+        return;
+    };
+    let ids = [
+        send_one(&app, "tls1@example.nl").await,
+        send_one(&app, "tls2@example.nl").await,
+    ];
+    app.run_jobs().await;
+    for id in &ids {
+        let r = recipient_status(&app, id).await;
+        assert_eq!(r["status"], "notified", "{r}");
+    }
+    let arrivals = sink.arrivals();
+    assert_eq!(arrivals.len(), 2);
+    assert!(arrivals.iter().all(|a| a.tls), "{arrivals:?}");
+    assert_eq!(
+        sink.sessions(),
+        1,
+        "the second mail reuses the TLS connection"
+    );
+}
+
+async fn smtps_with_an_untrusted_certificate_is_deferred_and_sends_nothing(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = internal_ca(dir.path());
+    let port = free_port();
+    let mode = format!("smtps:{}:{}", cert.display(), key.display());
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), &mode).await;
+    let mailer = smtp_with(
+        &format!("smtps://127.0.0.1:{port}"),
+        10,
+        SmtpTls::Required,
+        None,
+        None,
+    );
+    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+        return;
+    };
+    let id = send_one(&app, "untrusted@example.nl").await;
+    app.run_jobs().await;
+    let r = recipient_status(&app, &id).await;
+    assert_eq!(r["status"], "queued", "{r}");
+    assert!(
+        events(&r)
+            .iter()
+            .any(|(t, d)| t == "deferred" && d.contains("TLS")),
+        "{r}"
+    );
+    assert!(sink.mails().is_empty());
+}
+
+async fn opportunistic_starttls_encrypts_when_offered_and_sends_plain_otherwise(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = internal_ca(dir.path());
+    let ca = std::fs::read(&ca).unwrap();
+    // A relay that offers STARTTLS with a trusted certificate: the mail goes encrypted.
+    let port = free_port();
+    let mode = format!("starttls:{}:{}", cert.display(), key.display());
+    let tls_sink = SmtpSink::start_mode(port, &dir.path().join("tls"), &mode).await;
+    let mailer = smtp_tls(port, 10, SmtpTls::Opportunistic, Some(ca.clone()));
+    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+        return;
+    };
+    let id = send_one(&app, "offered@example.nl").await;
+    app.run_jobs().await;
+    assert_eq!(recipient_status(&app, &id).await["status"], "notified");
+    assert_eq!(tls_sink.arrivals().len(), 1);
+    assert!(
+        tls_sink.arrivals()[0].tls,
+        "STARTTLS was offered and not used"
+    );
+    // A relay that offers no STARTTLS: delivered in plain text.
+    let port2 = free_port();
+    let plain_sink = SmtpSink::start(port2, &dir.path().join("plain")).await;
+    let mailer2 = smtp_tls(port2, 10, SmtpTls::Opportunistic, Some(ca));
+    let Some(app2) = TestApp::with_mailer(b, mailer2, |_| {}).await else {
+        return;
+    };
+    let id2 = send_one(&app2, "plain@example.nl").await;
+    app2.run_jobs().await;
+    assert_eq!(recipient_status(&app2, &id2).await["status"], "notified");
+    assert_eq!(plain_sink.arrivals().len(), 1);
+    assert!(!plain_sink.arrivals()[0].tls);
+}
+
+/// Sends `n` notifications (`<prefix><i>@example.nl`), runs the jobs one after another
+/// (`run_jobs` drains serially), and checks that each arrived exactly once without a
+/// `deferred` or `failed` event.
+async fn send_and_expect_each_once(app: &TestApp, sink: &SmtpSink, prefix: &str, n: usize) {
+    let mut ids = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let email = format!("{prefix}{i}@example.nl");
+        ids.push(send_one(app, &email).await);
+        expected.push(email);
+    }
+    app.run_jobs().await;
+    for id in &ids {
+        let r = recipient_status(app, id).await;
+        assert_eq!(r["status"], "notified", "{r}");
+        assert!(
+            events(&r)
+                .iter()
+                .all(|(t, _)| t != "deferred" && t != "failed"),
+            "{r}"
+        );
+    }
+    let mut got: Vec<String> = sink
+        .mails()
+        .iter()
+        .map(|m| m.to.clone().unwrap_or_default())
+        .collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "every mail once, no duplicate");
+}
+
+async fn notifications_reuse_one_relay_connection(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start(port, &dir.path().join("mail")).await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
+        return;
+    };
+    send_and_expect_each_once(&app, &sink, "reuse", 10).await;
+    // One job after the other: every mail after the first takes the idle connection.
+    assert_eq!(sink.sessions(), 1, "{:?}", sink.arrivals());
+}
+
+async fn a_relay_that_answers_421_after_some_mails_still_gets_each_mail_once(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "maxper:3").await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
+        return;
+    };
+    send_and_expect_each_once(&app, &sink, "limit", 10).await;
+    // 3 + 3 + 3 + 1: each 421 sends the mail at once over a new connection.
+    assert_eq!(sink.sessions(), 4, "{:?}", sink.arrivals());
+}
+
+async fn a_relay_that_closes_the_connection_after_some_mails_still_gets_each_mail_once(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "closeafter:3").await;
+    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
+        return;
+    };
+    send_and_expect_each_once(&app, &sink, "closed", 10).await;
+    assert_eq!(sink.sessions(), 4, "{:?}", sink.arrivals());
+}
+
+fn out_mail(i: usize) -> zegel_core::outbound::OutMail {
+    zegel_core::outbound::OutMail {
+        to: format!("r{i}@example.nl"),
+        from_name: "Ziekenhuis".into(),
+        subject: "Nieuw bericht".into(),
+        text: "Lees het bericht.".into(),
+        html: "<p>Lees het bericht.</p>".into(),
+        message_id: format!("m{i}@ziekenhuis.example"),
+    }
+}
+
+async fn wait_for_quits(sink: &SmtpSink, n: usize) -> Vec<u16> {
+    let started = std::time::Instant::now();
+    while sink.quits().len() < n && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sink.quits()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_retires_after_100_mails_and_close_quits_the_idle_ones() {
+    use zegel_core::outbound::Mailer;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start(port, &dir.path().join("mail")).await;
+    let mailer = smtp(port, 10);
+    for i in 0..101 {
+        mailer.send(&out_mail(i)).await.unwrap();
+    }
+    let arrivals = sink.arrivals();
+    assert_eq!(arrivals.len(), 101);
+    let first = arrivals[0].peer_port;
+    assert!(arrivals[..100].iter().all(|a| a.peer_port == first));
+    assert_ne!(
+        arrivals[100].peer_port, first,
+        "the 101st mail needs a new connection"
+    );
+    // The worn-out connection said QUIT.
+    assert_eq!(wait_for_quits(&sink, 1).await, vec![first]);
+    // Closing QUITs the idle connection; the next mail opens a new one.
+    mailer.close().await;
+    assert_eq!(
+        wait_for_quits(&sink, 2).await,
+        vec![first, arrivals[100].peer_port]
+    );
+    mailer.send(&out_mail(101)).await.unwrap();
+    let last = sink.arrivals()[101].peer_port;
+    assert!(last != first && last != arrivals[100].peer_port);
+}
+
+#[test]
+fn a_bad_ca_file_is_refused_at_start_up_for_smtp_and_smtps() {
+    for scheme in ["smtp", "smtps"] {
+        for pem in [
+            &b"not a certificate"[..],
+            b"",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let err = SmtpMailer::new(&SmtpSettings {
+                url: url::Url::parse(&format!("{scheme}://127.0.0.1:2525")).unwrap(),
+                tls: SmtpTls::Required,
+                ca_pem: Some(pem.to_vec()),
+                from_addr: "zegel@ziekenhuis.example".into(),
+                timeout: Duration::from_secs(10),
+                dkim: None,
+            })
+            .unwrap_err();
+            assert!(err.contains("ZEGEL_SMTP_CA_FILE"), "{scheme}: {err}");
+        }
+    }
+}
+
 backend_tests!(
     relay_mail_is_dkim_signed_and_verifies_on_arrival,
     smtp_auth_credentials_from_the_url_are_used,
@@ -426,4 +664,10 @@ backend_tests!(
     a_dead_server_that_comes_back_gets_the_notification,
     a_hanging_server_times_out_instead_of_blocking,
     several_deliveries_run_in_parallel,
+    smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection,
+    smtps_with_an_untrusted_certificate_is_deferred_and_sends_nothing,
+    opportunistic_starttls_encrypts_when_offered_and_sends_plain_otherwise,
+    notifications_reuse_one_relay_connection,
+    a_relay_that_answers_421_after_some_mails_still_gets_each_mail_once,
+    a_relay_that_closes_the_connection_after_some_mails_still_gets_each_mail_once,
 );
