@@ -21,8 +21,13 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Connections with `synchronous_commit = off`, for job bookkeeping only (see
-    /// [`PgStore::begin_relaxed`]).
+    /// Connections with `synchronous_commit = off`, for job bookkeeping only (claims,
+    /// completions, retries, a notification's status and event, a token's last use): such a
+    /// commit returns before the WAL flush. A server crash can lose only the last such
+    /// commits (never corrupt anything, and never a durable commit made after them); a Zegel
+    /// crash loses nothing. Losing bookkeeping means at most a notification sent again with
+    /// the same Message-ID, which delivery is built for (at-least-once), as Postfix does not
+    /// sync the removal of a delivered queue file either.
     relaxed: PgPool,
 }
 
@@ -66,16 +71,6 @@ impl PgStore {
     /// WAL before it returns. Dropping it uncommitted rolls back.
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db_err)
-    }
-
-    /// Starts a transaction for job bookkeeping (claims, leases, completions, retries, the
-    /// token's last use) with `synchronous_commit = off`: the commit returns before the WAL
-    /// flush. A server crash can lose only the last such commits (never corrupt anything, and
-    /// never a durable commit made after them); a Zegel crash loses nothing. Losing
-    /// bookkeeping means at most a notification sent again with the same Message-ID, which
-    /// delivery is built for (at-least-once).
-    async fn begin_relaxed(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.relaxed.begin().await.map_err(db_err)
     }
 }
 

@@ -1,13 +1,18 @@
-//! Group commit: the hot writes (new messages, job claims and completions) of many callers
-//! share one `BEGIN IMMEDIATE` transaction and one fsync.
+//! Group commit: the hot writes (new messages, job claims, completions and retries) of many
+//! callers share one `BEGIN IMMEDIATE` transaction and one fsync.
 //!
 //! SQLite has one writer at a time, and every commit with `synchronous=FULL` waits for the
 //! disk. One transaction per API call makes the commit (and the hand-offs to SQLite's thread
 //! for `BEGIN`, each statement and `COMMIT`) a queue that every caller waits in. Here one task
-//! takes whatever writes are waiting (up to [`MAX_BATCH`]), runs each in its own `SAVEPOINT`
-//! (a failing write is rolled back alone and gets its own error), commits once, and then
-//! answers every caller. A caller hears "done" only after that commit is on disk; if the
-//! commit fails, every caller in the batch gets the error and nothing of the batch is kept.
+//! takes whatever writes are waiting (up to [`MAX_BATCH`]), runs them in one transaction,
+//! commits once, and then answers every caller. A caller hears "done" only after that commit
+//! is on disk; if the commit fails, every caller in the batch gets the error and nothing of
+//! the batch is kept.
+//!
+//! A write that fails must leave nothing behind and must not take the others down. Writes
+//! rarely fail, so a batch first runs without savepoints; if one write fails, the batch is
+//! rolled back and run again with each write in its own `SAVEPOINT`, so the failing one is
+//! undone alone and gets its own error. That is why a write is a closure that can run twice.
 
 use crate::{db_err, WriteTurn};
 use futures::future::BoxFuture;
@@ -19,18 +24,51 @@ use zegel_core::{StoreError, StoreResult};
 /// Writes per transaction at most.
 const MAX_BATCH: usize = 64;
 
-/// Called once the batch's fate is known: `None` = committed, `Some(e)` = the whole batch
-/// was rolled back with `e`.
-type Finish = Box<dyn FnOnce(Option<StoreError>) + Send>;
-/// One write: runs on the batch's connection, says whether it succeeded (its savepoint is
-/// kept) and how to answer its caller.
-type Run =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+/// One caller's write, waiting in a batch.
+trait Write: Send {
+    /// Runs the write on the batch's connection and keeps its result; true when it succeeded.
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    /// Answers the caller: its own result if the batch committed (`None`), else the error
+    /// that undid the batch.
+    fn answer(self: Box<Self>, undone: Option<StoreError>);
+}
+
+struct Pending<T, F> {
+    f: F,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Write for Pending<T, F>
+where
+    T: Send + 'static,
+    F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+{
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let result = (self.f)(conn).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+
+    fn answer(self: Box<Self>, undone: Option<StoreError>) {
+        let result = match (undone, self.result) {
+            (Some(e), _) => Err(e),
+            (None, Some(result)) => result,
+            (None, None) => Err(not_written()),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+type Op = Box<dyn Write>;
 
 /// Hands writes to the batching task.
 #[derive(Clone)]
 pub(crate) struct Batcher {
-    ops: mpsc::UnboundedSender<Run>,
+    ops: mpsc::UnboundedSender<Op>,
 }
 
 impl Batcher {
@@ -43,28 +81,19 @@ impl Batcher {
     }
 
     /// Runs `f` inside the next batch and returns its result once the batch is committed.
+    /// `f` may run twice (see the module documentation): it must only run SQL.
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
-        let (answer, answered) = oneshot::channel::<StoreResult<T>>();
-        let run: Run = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = f(conn).await;
-                let ok = result.is_ok();
-                let finish: Finish = Box::new(move |failed| {
-                    let _ = answer.send(match failed {
-                        None => result,
-                        Some(e) => Err(e),
-                    });
-                });
-                (ok, finish)
-            })
+        let (reply, answered) = oneshot::channel();
+        let op: Op = Box::new(Pending {
+            f,
+            result: None,
+            reply,
         });
-        self.ops.send(run).map_err(|_| stopped())?;
+        self.ops.send(op).map_err(|_| stopped())?;
         answered.await.map_err(|_| not_written())?
     }
 }
@@ -77,56 +106,59 @@ fn not_written() -> StoreError {
     StoreError::Database("the write was not carried out".into())
 }
 
-async fn run_batches(pool: SqlitePool, turn: WriteTurn, mut rx: mpsc::UnboundedReceiver<Run>) {
+async fn run_batches(pool: SqlitePool, turn: WriteTurn, mut rx: mpsc::UnboundedReceiver<Op>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ops = std::mem::take(&mut batch);
-        let (finishes, failed) = run_batch(pool.clone(), turn.clone(), ops).await;
-        for finish in finishes {
-            finish(failed.clone());
+        let mut ops = std::mem::take(&mut batch);
+        let undone = run_batch(pool.clone(), turn.clone(), &mut ops).await;
+        for op in ops {
+            op.answer(undone.clone());
         }
     }
 }
 
-/// Runs one batch. Returns the answers of the writes that ran (given once the write turn is
-/// free) and the error that undid the whole batch, if any. Writes that never ran are
-/// dropped, which tells their callers.
-fn run_batch(
+/// Runs one batch under the write turn: first all writes in one go; if one fails, again with
+/// a savepoint each. Returns the error that undid the whole batch, if any.
+fn run_batch<'a>(
     pool: SqlitePool,
     turn: WriteTurn,
-    ops: Vec<Run>,
-) -> BoxFuture<'static, (Vec<Finish>, Option<StoreError>)> {
+    ops: &'a mut [Op],
+) -> BoxFuture<'a, Option<StoreError>> {
     Box::pin(async move {
         let _turn = turn.lock_owned().await;
-        let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-            Ok(tx) => tx,
-            Err(e) => {
-                tracing::error!(error = %db_err(e), "starting a write transaction failed");
-                return (Vec::new(), None);
-            }
-        };
-        let mut finishes = Vec::with_capacity(ops.len());
-        for op in ops {
-            if let Err(e) = exec(&mut tx, "SAVEPOINT zegel_write").await {
-                return (finishes, Some(e));
-            }
-            let (ok, finish) = op(&mut tx).await;
-            finishes.push(finish);
-            let undo = if ok {
-                Ok(())
-            } else {
-                exec(&mut tx, "ROLLBACK TO zegel_write").await
-            };
-            if let Err(e) = undo.and(exec(&mut tx, "RELEASE zegel_write").await) {
-                // The transaction is in an unknown state: the whole batch is rolled back.
-                return (finishes, Some(e));
-            }
-        }
-        match tx.commit().await {
-            Ok(()) => (finishes, None),
-            Err(e) => (finishes, Some(db_err(e))),
+        match attempt(&pool, ops, false).await {
+            Ok(true) => None,
+            Ok(false) => attempt(&pool, ops, true).await.err(),
+            Err(e) => Some(e),
         }
     })
+}
+
+/// One transaction over `ops`. Without savepoints, the first failing write rolls everything
+/// back and gives `Ok(false)`; with them, each failing write is undone alone. `Ok(true)` =
+/// committed.
+async fn attempt(pool: &SqlitePool, ops: &mut [Op], savepoints: bool) -> StoreResult<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    for op in ops.iter_mut() {
+        if savepoints {
+            exec(&mut tx, "SAVEPOINT zegel_write").await?;
+        }
+        let ok = op.run(&mut tx).await;
+        match (ok, savepoints) {
+            (true, false) => {}
+            (false, false) => {
+                tx.rollback().await.map_err(db_err)?;
+                return Ok(false);
+            }
+            (true, true) => exec(&mut tx, "RELEASE zegel_write").await?,
+            (false, true) => {
+                exec(&mut tx, "ROLLBACK TO zegel_write").await?;
+                exec(&mut tx, "RELEASE zegel_write").await?;
+            }
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {

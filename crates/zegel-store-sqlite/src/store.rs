@@ -365,24 +365,22 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>> {
-        let token: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1")
-                .bind(&hash[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-        let Some((user_id, last_used)) = token else {
+        let row = sqlx::query(
+            "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
+             t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(&user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let user = row.as_ref().map(rows::user).transpose()?;
+        let user = rows::user(&row)?;
+        let last_used: Option<i64> = row.try_get("last_used_at").map_err(db_err)?;
         let stale_before = now.0 - zegel_core::store::LAST_USED_RESOLUTION_MS;
-        if user.is_some() && last_used.is_none_or(|t| t <= stale_before) {
+        if last_used.is_none_or(|t| t <= stale_before) {
             let hash = *hash;
             self.batcher
                 .write(move |conn| {
@@ -402,15 +400,16 @@ impl Store for SqliteStore {
                 })
                 .await?;
         }
-        Ok(user)
+        Ok(Some(user))
     }
 
     // ---- messages ----
 
     async fn insert_message(&self, m: &NewMessage) -> StoreResult<()> {
-        let m = m.clone();
+        let m = std::sync::Arc::new(m.clone());
         self.batcher
             .write(move |conn| {
+                let m = m.clone();
                 Box::pin(async move {
                     let msg = &m.message;
                     insert_message_row(conn, msg).await?;
@@ -1232,6 +1231,7 @@ impl Store for SqliteStore {
         let error = error.to_string();
         self.batcher
             .write(move |conn| {
+                let error = error.clone();
                 Box::pin(async move {
                     sqlx::query(
                         "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 \
@@ -1271,6 +1271,7 @@ impl Store for SqliteStore {
         let (recipient_id, event) = (recipient_id.to_string(), event.clone());
         self.batcher
             .write(move |conn| {
+                let (recipient_id, event) = (recipient_id.clone(), event.clone());
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \

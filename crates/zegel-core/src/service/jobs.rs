@@ -89,6 +89,8 @@ impl Worker {
             }
         }
         while tasks.join_next().await.is_some() {}
+        // Say goodbye (QUIT) on the relay connections kept for reuse.
+        self.z.mailer.close().await;
     }
 
     /// Runs every due job until none is left (tests and the CLI).
