@@ -4,7 +4,8 @@
 use crate::rows::{self, *};
 use crate::{db_err, payload_message_id, PgStore};
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::PgArguments;
+use sqlx::{PgConnection, Postgres, Row};
 use zegel_core::model::*;
 use zegel_core::{Store, StoreError, StoreResult};
 
@@ -122,32 +123,37 @@ async fn recipient_exists(conn: &mut PgConnection, id: &str) -> StoreResult<bool
 }
 
 async fn insert_message_row(conn: &mut PgConnection, msg: &MessageRow) -> StoreResult<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
          state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
          from_recipient_id, read_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(&msg.id)
-    .bind(&msg.org_id)
-    .bind(&msg.sender_id)
-    .bind(&msg.subject_ct)
-    .bind(&msg.body_ct)
-    .bind(&msg.alg)
-    .bind(msg.reply_policy.as_str())
-    .bind(msg.state.as_str())
-    .bind(msg.created_at.0)
-    .bind(msg.expires_at.0)
-    .bind(msg.destroyed_at.map(|t| t.0))
-    .bind(msg.kind.as_str())
-    .bind(&msg.thread_id)
-    .bind(&msg.parent_id)
-    .bind(&msg.from_recipient_id)
-    .bind(msg.read_at.map(|t| t.0))
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+    );
+    bind_message(q, msg).execute(conn).await.map_err(db_err)?;
     Ok(())
+}
+
+/// Binds a message row's 16 columns as `$1`..`$16` (`id` first, as in the INSERTs).
+fn bind_message<'q>(
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    msg: &'q MessageRow,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    q.bind(&msg.id)
+        .bind(&msg.org_id)
+        .bind(&msg.sender_id)
+        .bind(&msg.subject_ct)
+        .bind(&msg.body_ct)
+        .bind(&msg.alg)
+        .bind(msg.reply_policy.as_str())
+        .bind(msg.state.as_str())
+        .bind(msg.created_at.0)
+        .bind(msg.expires_at.0)
+        .bind(msg.destroyed_at.map(|t| t.0))
+        .bind(msg.kind.as_str())
+        .bind(&msg.thread_id)
+        .bind(&msg.parent_id)
+        .bind(&msg.from_recipient_id)
+        .bind(msg.read_at.map(|t| t.0))
 }
 
 async fn insert_message_key(conn: &mut PgConnection, key: &MessageKey) -> StoreResult<()> {
@@ -460,23 +466,7 @@ impl Store for PgStore {
         let ev = &m.events;
         let jb = &m.jobs;
         let col = |f: fn(&RecipientRow) -> Option<Vec<u8>>| rs.iter().map(f).collect::<Vec<_>>();
-        sqlx::query(INSERT_MESSAGE_SQL)
-            .bind(&msg.id)
-            .bind(&msg.org_id)
-            .bind(&msg.sender_id)
-            .bind(&msg.subject_ct)
-            .bind(&msg.body_ct)
-            .bind(&msg.alg)
-            .bind(msg.reply_policy.as_str())
-            .bind(msg.state.as_str())
-            .bind(msg.created_at.0)
-            .bind(msg.expires_at.0)
-            .bind(msg.destroyed_at.map(|t| t.0))
-            .bind(msg.kind.as_str())
-            .bind(&msg.thread_id)
-            .bind(&msg.parent_id)
-            .bind(&msg.from_recipient_id)
-            .bind(msg.read_at.map(|t| t.0))
+        bind_message(sqlx::query(INSERT_MESSAGE_SQL), msg)
             // $17, $18: the key
             .bind(&m.key.kek_id)
             .bind(&m.key.wrapped_dek)
