@@ -13,7 +13,7 @@ use zegel_core::{StoreError, StoreResult};
 /// Connections per process.
 const MAX_CONNECTIONS: u32 = 16;
 /// Connections per process for job bookkeeping.
-const RELAXED_CONNECTIONS: u32 = 4;
+const RELAXED_CONNECTIONS: u32 = 8;
 /// How long a caller waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 

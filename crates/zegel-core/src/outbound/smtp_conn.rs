@@ -17,8 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-/// At most this many idle relay connections are kept.
-const MAX_IDLE: usize = 16;
+/// At most this many idle relay connections are kept: one per delivery the worker runs at
+/// once (`CONCURRENCY` in `service/jobs.rs`), so a busy worker does not open and close one
+/// per mail.
+const MAX_IDLE: usize = 32;
 /// An idle connection unused for this long is dropped, not reused: relays close idle sessions
 /// (RFC 5321 asks for at least 5 minutes, many use less), and a short limit keeps the retry on
 /// a closed connection rare.

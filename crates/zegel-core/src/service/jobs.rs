@@ -16,8 +16,11 @@ pub(crate) const KIND_NOTIFY: &str = "notify_recipient";
 pub(crate) const KIND_CODE: &str = "send_code";
 pub(crate) const KIND_NOTIFY_SENDER: &str = "notify_sender";
 
-/// How many jobs run at once in one process.
-const CONCURRENCY: u32 = 16;
+/// How many jobs run at once in one process. Each job mostly waits (for the relay, and for
+/// its claim and its completion to commit), so more in flight keeps the queue moving while
+/// sends arrive: 32 instead of 16 brought end-to-end from about 0.8 to 0.93-0.99 of the send
+/// rate in the delivery benchmark. The relay sees at most this many connections from us.
+const CONCURRENCY: u32 = 32;
 
 /// Outcome of one run.
 enum RunOutcome {
