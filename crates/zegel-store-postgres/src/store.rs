@@ -70,22 +70,27 @@ fn limit(n: u32) -> i64 {
 }
 
 async fn insert_event(conn: &mut PgConnection, e: &NewEvent) -> StoreResult<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&e.message_id)
-    .bind(&e.recipient_id)
-    .bind(&e.kind)
-    .bind(e.at.0)
-    .bind(&e.actor)
-    .bind(&e.ip)
-    .bind(&e.user_agent)
-    .bind(&e.detail)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+    );
+    bind_event(q, e).execute(conn).await.map_err(db_err)?;
     Ok(())
+}
+
+/// Binds an event's 8 columns in the order of the INSERTs (`message_id` .. `detail`).
+fn bind_event<'q>(
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    e: &'q NewEvent,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    q.bind(&e.message_id)
+        .bind(&e.recipient_id)
+        .bind(&e.kind)
+        .bind(e.at.0)
+        .bind(&e.actor)
+        .bind(&e.ip)
+        .bind(&e.user_agent)
+        .bind(&e.detail)
 }
 
 /// Inserts a job; its `message_id` column comes from the payload, else `fallback`.
@@ -1356,8 +1361,7 @@ impl Store for PgStore {
     ) -> StoreResult<()> {
         // One statement (one round trip, atomic on its own): the event and the job's end
         // happen only when the recipient row was there.
-        let e = event;
-        let marked: i64 = sqlx::query_scalar(
+        let q = sqlx::query(
             "WITH r AS (UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
                status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
                WHERE id = $1 RETURNING id), \
@@ -1367,19 +1371,13 @@ impl Store for PgStore {
              SELECT COUNT(*) FROM r",
         )
         .bind(recipient_id)
-        .bind(e.at.0)
-        .bind(&e.message_id)
-        .bind(&e.recipient_id)
-        .bind(&e.kind)
-        .bind(e.at.0)
-        .bind(&e.actor)
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(&e.detail)
-        .bind(job)
-        .fetch_one(&self.relaxed)
-        .await
-        .map_err(db_err)?;
+        .bind(event.at.0);
+        let row = bind_event(q, event)
+            .bind(job)
+            .fetch_one(&self.relaxed)
+            .await
+            .map_err(db_err)?;
+        let marked: i64 = row.try_get(0).map_err(db_err)?;
         if marked == 0 {
             return Err(StoreError::NotFound);
         }

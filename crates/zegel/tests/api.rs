@@ -2,19 +2,12 @@
 
 mod common;
 
-use common::{Backend, TestApp};
+use common::{csrf_of, event_types, random_bytes, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 async fn app(b: Backend) -> Option<TestApp> {
     TestApp::new(b).await
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    use rand::RngCore;
-    let mut v = vec![0u8; n];
-    rand::thread_rng().fill_bytes(&mut v);
-    v
 }
 
 fn multipart_message(msg: &Value) -> reqwest::multipart::Form {
@@ -43,15 +36,6 @@ async fn status_of(app: &TestApp, id: &str) -> Value {
         .unwrap();
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
-}
-
-fn event_types(status: &Value, recipient: usize) -> Vec<String> {
-    status["recipients"][recipient]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn sender_sends_and_recipient_reads_with_an_email_code(b: Backend) {
@@ -963,11 +947,7 @@ async fn the_html_viewer_flow_works_with_csrf_and_a_session_cookie(b: Backend) {
         .text()
         .await
         .unwrap();
-    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
-        .unwrap()
-        .captures(&page)
-        .unwrap()[1]
-        .to_string();
+    let csrf = csrf_of(&page);
     // Without the CSRF token: refused.
     let res = c
         .post(app.url(&format!("/m/{link}/start")))

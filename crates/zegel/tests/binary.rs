@@ -6,7 +6,8 @@
 mod common_bin;
 
 use common_bin::{
-    assert_no_content, files_in, free_port, wait_for_files, Env, Mail, Server, SmtpSink,
+    assert_no_content, files_in, free_port, message, use_smtp, wait_for_files, Env, Mail, Server,
+    SmtpSink, MAIL_FROM,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -17,28 +18,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; \
 /// Base64 of 32 bytes (100..=131) that are not the key any test created.
 const OTHER_MASTER_KEY: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
 
-const MAIL_FROM: &str = "zegel@ziekenhuis.example";
-
-fn message(subject: &str, body: &str, email: &str) -> Value {
-    json!({
-        "subject": subject,
-        "body": body,
-        "recipients": [{"email": email, "verification": "email"}],
-    })
-}
-
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
     r.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-}
-
-/// Points the environment at an SMTP relay on 127.0.0.1:`port` without TLS.
-fn use_smtp(env: &mut Env, port: u16) {
-    env.set("ZEGEL_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
-        .set("ZEGEL_SMTP_TLS", "none")
-        .set("ZEGEL_MAIL_FROM", MAIL_FROM);
 }
 
 #[tokio::test]

@@ -4,20 +4,13 @@
 
 mod common;
 
-use common::{Backend, TestApp};
+use common::{browser, csrf_of, event_types as events, random_bytes, Backend, TestApp};
 use mail_parser::MimeHeaders;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zegel_core::service::PolicyDoc;
 
 const PATIENT: &str = "patient@mail.example";
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    use rand::RngCore;
-    let mut v = vec![0u8; n];
-    rand::thread_rng().fill_bytes(&mut v);
-    v
-}
 
 fn reply_form(body: &str, files: Vec<(&str, Vec<u8>)>) -> reqwest::multipart::Form {
     let mut form = reqwest::multipart::Form::new().part(
@@ -95,15 +88,6 @@ async fn access_get(app: &TestApp, link: &str, at: &str, what: &str) -> (StatusC
         .unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn events(status: &Value, recipient: usize) -> Vec<String> {
-    status["recipients"][recipient]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn set_policy(app: &TestApp, doc: Value) {
@@ -832,23 +816,6 @@ async fn the_recipient_downloads_the_conversation_as_an_eml_file(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-}
-
-/// A browser-like client: cookies kept, redirects not followed.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn csrf_of(page: &str) -> String {
-    regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
-        .unwrap()
-        .captures(page)
-        .unwrap()[1]
-        .to_string()
 }
 
 async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {

@@ -547,39 +547,31 @@ async fn send_and_expect_each_once(app: &TestApp, sink: &SmtpSink, prefix: &str,
     assert_eq!(got, expected, "every mail once, no duplicate");
 }
 
-async fn notifications_reuse_one_relay_connection(b: Backend) {
+/// Sends 10 notifications through a sink in `mode`: each arrives exactly once, over
+/// `sessions` SMTP sessions.
+async fn relay_gets_each_once(b: Backend, mode: &str, prefix: &str, sessions: usize) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let sink = SmtpSink::start(port, &dir.path().join("mail")).await;
+    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), mode).await;
     let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
         return;
     };
-    send_and_expect_each_once(&app, &sink, "reuse", 10).await;
+    send_and_expect_each_once(&app, &sink, prefix, 10).await;
+    assert_eq!(sink.sessions(), sessions, "{:?}", sink.arrivals());
+}
+
+async fn notifications_reuse_one_relay_connection(b: Backend) {
     // One job after the other: every mail after the first takes the idle connection.
-    assert_eq!(sink.sessions(), 1, "{:?}", sink.arrivals());
+    relay_gets_each_once(b, "accept", "reuse", 1).await;
 }
 
 async fn a_relay_that_answers_421_after_some_mails_still_gets_each_mail_once(b: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "maxper:3").await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
-        return;
-    };
-    send_and_expect_each_once(&app, &sink, "limit", 10).await;
     // 3 + 3 + 3 + 1: each 421 sends the mail at once over a new connection.
-    assert_eq!(sink.sessions(), 4, "{:?}", sink.arrivals());
+    relay_gets_each_once(b, "maxper:3", "limit", 4).await;
 }
 
 async fn a_relay_that_closes_the_connection_after_some_mails_still_gets_each_mail_once(b: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "closeafter:3").await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
-        return;
-    };
-    send_and_expect_each_once(&app, &sink, "closed", 10).await;
-    assert_eq!(sink.sessions(), 4, "{:?}", sink.arrivals());
+    relay_gets_each_once(b, "closeafter:3", "closed", 4).await;
 }
 
 fn out_mail(i: usize) -> zegel_core::outbound::OutMail {

@@ -4,16 +4,8 @@
 
 mod common;
 
-use common::{Backend, TestApp};
+use common::{browser as cookie_client, csrf_of, Backend, TestApp};
 use serde_json::{json, Value};
-
-fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn get(c: &reqwest::Client, url: &str, accept: Option<&str>) -> (u16, String, Vec<String>) {
     let mut req = c.get(url);
@@ -334,11 +326,7 @@ async fn the_english_viewer_flow_is_accessible_end_to_end(b: Backend) {
     let link = app.link_token("flow@example.nl");
     let c = cookie_client();
     let (_, page, _) = get(&c, &app.url(&format!("/m/{link}?lang=en")), None).await;
-    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
-        .unwrap()
-        .captures(&page)
-        .unwrap()[1]
-        .to_string();
+    let csrf = csrf_of(&page);
     let res = c
         .post(app.url(&format!("/m/{link}/start")))
         .form(&[("csrf", csrf.as_str())])

@@ -7,7 +7,7 @@
 #[allow(dead_code)]
 mod common_bin;
 
-use common_bin::{free_port, Env, Mail, Server, SmtpSink, POLL};
+use common_bin::{free_port, message, use_smtp, Env, Mail, Server, SmtpSink, POLL};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,23 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Base64 of the 32 bytes 0..=31: a fixed master key both nodes share.
 const SHARED_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const MAIL_FROM: &str = "zegel@ziekenhuis.example";
 const MAIL_DOMAIN: &str = "ziekenhuis.example";
-
-fn message(subject: &str, body: &str, email: &str) -> Value {
-    json!({
-        "subject": subject,
-        "body": body,
-        "recipients": [{"email": email, "verification": "email"}],
-    })
-}
-
-/// Points the environment at an SMTP relay on 127.0.0.1:`port` without TLS.
-fn use_smtp(env: &mut Env, port: u16) {
-    env.set("ZEGEL_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
-        .set("ZEGEL_SMTP_TLS", "none")
-        .set("ZEGEL_MAIL_FROM", MAIL_FROM);
-}
 
 /// A Message-ID without the angle brackets, whichever way the parser hands it out.
 fn mid(mail: &Mail) -> String {

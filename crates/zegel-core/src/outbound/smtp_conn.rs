@@ -185,10 +185,12 @@ impl Pool {
     pub(super) fn take(&self) -> Option<Conn> {
         let (conn, stale) = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            let (fresh, stale): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|i| i.since.elapsed() < IDLE_FOR);
-            *idle = fresh;
+            // Pushed in the order they were last used: the stale ones are at the front.
+            let fresh_from = idle
+                .iter()
+                .position(|i| i.since.elapsed() < IDLE_FOR)
+                .unwrap_or(idle.len());
+            let stale: Vec<Idle> = idle.drain(..fresh_from).collect();
             (idle.pop().map(|i| i.conn), stale)
         };
         // Stale connections are closed without QUIT (outside the lock).

@@ -251,6 +251,7 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
                 )
                 .await?;
         }
+        // `Done` returned above; `Completed` is not a send outcome.
         RunOutcome::Permanent(_) | RunOutcome::Completed => {}
     }
     Ok(outcome)

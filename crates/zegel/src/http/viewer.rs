@@ -344,12 +344,6 @@ impl<'a> From<&'a str> for Head<'a> {
     }
 }
 
-impl<'a> From<&'a String> for Head<'a> {
-    fn from(name: &'a String) -> Self {
-        Head { name, logo: None }
-    }
-}
-
 impl<'a> From<&'a LinkInfo> for Head<'a> {
     fn from(info: &'a LinkInfo) -> Self {
         Head {

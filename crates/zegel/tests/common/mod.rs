@@ -2,6 +2,7 @@
 //! PostgreSQL database), real local blobs and the dev outbox in a temp dir.
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -357,4 +358,40 @@ pub async fn dump_database(app: &TestApp) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// `n` random bytes (file contents that cannot be guessed or compressed).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut v = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut v);
+    v
+}
+
+/// The event types of recipient `recipient` in a `GET /api/v1/messages/{id}` answer.
+pub fn event_types(status: &Value, recipient: usize) -> Vec<String> {
+    status["recipients"][recipient]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A client that keeps cookies and does not follow redirects, like a browser form flow.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token in a viewer page's form.
+pub fn csrf_of(page: &str) -> String {
+    regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
+        .unwrap()
+        .captures(page)
+        .unwrap()[1]
+        .to_string()
 }

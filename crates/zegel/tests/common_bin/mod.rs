@@ -24,6 +24,25 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Poll interval for files, endpoints and statuses.
 pub const POLL: Duration = Duration::from_millis(50);
 
+/// The envelope and header sender the binary tests configure.
+pub const MAIL_FROM: &str = "zegel@ziekenhuis.example";
+
+/// A `POST /api/v1/messages` body with one e-mail-verified recipient.
+pub fn message(subject: &str, body: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({
+        "subject": subject,
+        "body": body,
+        "recipients": [{"email": email, "verification": "email"}],
+    })
+}
+
+/// Points the environment at an SMTP relay on 127.0.0.1:`port` without TLS.
+pub fn use_smtp(env: &mut Env, port: u16) {
+    env.set("ZEGEL_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
+        .set("ZEGEL_SMTP_TLS", "none")
+        .set("ZEGEL_MAIL_FROM", MAIL_FROM);
+}
+
 /// A data directory plus the environment for every `zegel` run on it.
 pub struct Env {
     pub dir: tempfile::TempDir,
