@@ -155,6 +155,7 @@ syslog_name = postfix-bench
     try:
         wait_port(port)
         log(f"Postfix on 127.0.0.1:{port}; smtp-source -s {sessions} -l {BODY_BYTES} -m {n}")
+        before = os.times()
         t0 = time.monotonic()
         r = subprocess.run(
             ["smtp-source", "-s", str(sessions), "-l", str(BODY_BYTES), "-m", str(n),
@@ -162,11 +163,15 @@ syslog_name = postfix-bench
             capture_output=True, text=True,
         )
         secs = time.monotonic() - t0
+        after = os.times()
         if r.returncode != 0:
             raise BenchError(f"smtp-source failed: {r.stderr.strip()}")
+        client_cpu = (after.children_user - before.children_user) + (
+            after.children_system - before.children_system)
     finally:
         subprocess.run(["postfix", "-c", d, "stop"], capture_output=True)
-    return {"n": n, "sessions": sessions, "secs": secs, "msgs_per_s": n / secs}
+    return {"n": n, "sessions": sessions, "secs": secs, "msgs_per_s": n / secs,
+            "client_cpu": client_cpu}
 
 
 # --------------------------------------------------------------------------- Zegel
@@ -242,7 +247,7 @@ def jobs_pending(srv: Server) -> int:
 
 
 def run_zegel(label: str, zegel: str, base: str, db_url: str | None, n: int, conc: int,
-              sink_port: int, sink_pids: list[int], timeout: float) -> dict:
+              sink_port: int, sink_pids: list[int], timeout: float, client: str) -> dict:
     data = os.path.join(base, f"data-{label}")
     os.makedirs(data)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZEGEL_")}
@@ -259,12 +264,75 @@ def run_zegel(label: str, zegel: str, base: str, db_url: str | None, n: int, con
         raise BenchError(f"token create failed: {r.stderr.strip()[-500:]}")
     srv = Server(zegel, env, os.path.join(base, f"zegel-{label}.log"))
     try:
-        return _drive(label, srv, token, n, conc, sink_pids, timeout)
+        db_counts = StatusCounter(data, db_url)
+        return _drive(label, srv, token, n, conc, sink_pids, timeout, client, db_counts)
     finally:
         srv.stop()
 
 
-def _drive(label, srv, token, n, conc, sink_pids, timeout) -> dict:
+class StatusCounter:
+    """Recipient statuses straight from the database (exact; the API lists pages by time)."""
+
+    def __init__(self, data_dir: str, db_url: str | None):
+        self.data_dir, self.db_url = data_dir, db_url
+
+    def counts(self) -> dict[str, int]:
+        sql = "SELECT status, count(*) FROM recipients GROUP BY status"
+        if self.db_url is None:
+            import sqlite3
+            path = os.path.join(self.data_dir, "zegel.db")
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            try:
+                return {st: c for st, c in con.execute(sql)}
+            finally:
+                con.close()
+        u = urllib.parse.urlsplit(self.db_url)
+        r = subprocess.run(["psql", "-h", u.hostname, "-U", u.username, "-d", u.path[1:],
+                            "-v", "ON_ERROR_STOP=1", "-AtF", " ", "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"psql: {r.stderr.strip()}")
+        return {st: int(c) for st, c in (ln.split() for ln in r.stdout.split("\n") if ln)}
+
+
+WRK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_send.lua")
+
+
+def send_wrk(srv, token: str, n: int, conc: int, errors: list[str]) -> tuple[int, float]:
+    """wrk (C, like smtp-source) sends; returns (201 answers, wrk CPU seconds)."""
+    threads = 2 if conc >= 2 else 1
+    quota = -(-n // threads)
+    run_id = secrets.token_hex(4)
+    marker = tempfile.mkdtemp(prefix="zegel-wrk-")
+    before = os.times()
+    p = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(conc), "-d", "3600s",
+                          "--timeout", "60s", "-s", WRK_SCRIPT, f"http://{srv.host}:{srv.port}",
+                          "--", token, run_id, str(quota), marker],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Each wrk thread stops after its quota and leaves a file; wrk then still sleeps out -d,
+    # and SIGINT ends that sleep and prints the summary.
+    while p.poll() is None and len(os.listdir(marker)) < threads:
+        time.sleep(0.005)
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    out, err = p.communicate()
+    shutil.rmtree(marker, ignore_errors=True)
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system -
+                                                           before.children_system)
+    vals = dict(re.findall(r"^(ZEGEL_\w+) (\d+)$", r.stdout, re.M))
+    if r.returncode != 0 or "ZEGEL_CREATED" not in vals:
+        errors.append(f"wrk failed ({r.returncode}): {r.stderr.strip()[-300:]} {r.stdout[-300:]}")
+        return 0, cpu
+    if int(vals["ZEGEL_ERRORS"]):
+        errors.append(f"wrk: {vals['ZEGEL_ERRORS']} requests failed:\n{r.stdout[-800:]}")
+    log(f"wrk latency p50 {int(vals['ZEGEL_LATENCY_P50_US']) / 1000:.1f} ms, "
+        f"p99 {int(vals['ZEGEL_LATENCY_P99_US']) / 1000:.1f} ms")
+    return int(vals["ZEGEL_CREATED"]), cpu
+
+
+def _drive(label, srv, token, n, conc, sink_pids, timeout, client, db_counts) -> dict:
     p0 = jobs_pending(srv)
     rnd = random.Random()
     letters = string.ascii_letters
@@ -301,11 +369,26 @@ def _drive(label, srv, token, n, conc, sink_pids, timeout) -> dict:
         conn.close()
 
     zpid = [srv.proc.pid]
-    pg = pids_named("postgres")
-    c0 = (cpu_secs(zpid), self_cpu(), cpu_secs(sink_pids), cpu_secs(pg))
-    log(f"{label}: {n} POSTs, {conc} in flight")
+
+    def pg_cpu() -> dict[int, float]:
+        # Per process: the pool opens most backends after the run starts.
+        return {pid: cpu_secs([pid]) for pid in pids_named("postgres")}
+    wrk_cpu = [0.0]
+    if client == "wrk":
+        def wrk_worker():
+            created, wrk_cpu[0] = send_wrk(srv, token, n, conc, errors)
+            with lock:
+                ids.extend([""] * created)
+        threads = [threading.Thread(target=wrk_worker)]
+    else:
+        threads = [threading.Thread(target=worker) for _ in range(conc)]
+
+    def client_cpu() -> float:
+        return self_cpu() + wrk_cpu[0]
+
+    c0 = (cpu_secs(zpid), client_cpu(), cpu_secs(sink_pids), pg_cpu())
+    log(f"{label}: {n} POSTs, {conc} in flight, client {client}")
     t0 = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(conc)]
     for t in threads:
         t.start()
     samples = []  # (t, pending) while sending, to see the worker keep up or not
@@ -315,7 +398,7 @@ def _drive(label, srv, token, n, conc, sink_pids, timeout) -> dict:
     for t in threads:
         t.join()
     t_sent = time.monotonic() - t0
-    c1 = (cpu_secs(zpid), self_cpu(), cpu_secs(sink_pids), cpu_secs(pg))
+    c1 = (cpu_secs(zpid), client_cpu(), cpu_secs(sink_pids), pg_cpu())
     if errors:
         raise BenchError(f"{label}: {errors[0]} (log tail:\n{tail(srv.log_path)})")
     pend_sent = jobs_pending(srv)
@@ -329,9 +412,20 @@ def _drive(label, srv, token, n, conc, sink_pids, timeout) -> dict:
             raise BenchError(f"{label}: {p - p0} jobs still pending after {timeout} s")
         time.sleep(0.05)
     t_done = time.monotonic() - t0
-    c2 = (cpu_secs(zpid), self_cpu(), cpu_secs(sink_pids), cpu_secs(pg))
-    # Confirm: every recipient `notified` (pages of 200, newest first).
-    statuses: dict[str, int] = {}
+    c2 = (cpu_secs(zpid), client_cpu(), cpu_secs(sink_pids), pg_cpu())
+    # Every 201 counts as a send; wrk may leave a few requests in flight when it stops,
+    # which the server may still store, so the database can hold a few more than n.
+    n = len(ids)
+    # Confirm: every recipient `notified`, counted in the database.
+    statuses = db_counts.counts()
+    if statuses.get("notified", 0) < n or set(statuses) != {"notified"}:
+        raise BenchError(f"{label}: recipient statuses after the queue emptied: {statuses} "
+                         f"({n} sends answered 201)")
+    n = statuses["notified"]
+    # And through the API (pages of 200, newest first), when the Python client kept the ids.
+    if client == "wrk":
+        return _result(label, n, conc, t_sent, t_done, pend_sent, p0, c0, c1, c2, samples)
+    statuses = {}
     seen = 0
     conn = http.client.HTTPConnection(srv.host, srv.port, timeout=60)
     before = None
@@ -363,6 +457,17 @@ def _drive(label, srv, token, n, conc, sink_pids, timeout) -> dict:
         conn.close()
     if statuses.get("notified", 0) != n:
         raise BenchError(f"{label}: recipient statuses after the queue emptied: {statuses}")
+    return _result(label, n, conc, t_sent, t_done, pend_sent, p0, c0, c1, c2, samples)
+
+
+def cpu_delta(before, after) -> float:
+    """CPU seconds between two snapshots: numbers, or {pid: seconds} (a new pid started at 0)."""
+    if isinstance(after, dict):
+        return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    return after - before
+
+
+def _result(label, n, conc, t_sent, t_done, pend_sent, p0, c0, c1, c2, samples) -> dict:
     drained = pend_sent - p0
     drain_secs = t_done - t_sent
     res = {
@@ -373,8 +478,8 @@ def _drive(label, srv, token, n, conc, sink_pids, timeout) -> dict:
         "pending_after_sends": drained,
         "drain_per_s": drained / drain_secs if drained > 0 and drain_secs > 0 else None,
         "notify_per_s_overall": n / t_done,
-        "cpu_send": {k: c1[i] - c0[i] for i, k in enumerate(("zegel", "client", "sink", "postgres"))},
-        "cpu_drain": {k: c2[i] - c1[i] for i, k in enumerate(("zegel", "client", "sink", "postgres"))},
+        "cpu_send": {k: cpu_delta(c0[i], c1[i]) for i, k in enumerate(("zegel", "client", "sink", "postgres"))},
+        "cpu_drain": {k: cpu_delta(c1[i], c2[i]) for i, k in enumerate(("zegel", "client", "sink", "postgres"))},
         "pending_samples": samples[:: max(1, len(samples) // 20)],
     }
     log(f"{label}: sends {res['sends_per_s']:.0f}/s, end-to-end {res['e2e_per_s']:.0f}/s")
@@ -406,7 +511,11 @@ def main() -> int:
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--client", choices=("wrk", "python"), default=None,
+                    help="HTTP client: wrk (C, like smtp-source; default when installed) or "
+                         "the Python standard library")
     args = ap.parse_args()
+    client = args.client or ("wrk" if shutil.which("wrk") else "python")
     zegel = args.zegel or os.path.join(
         os.environ.get("CARGO_TARGET_DIR", "target"), "release", "zegel")
     for tool in ("smtp-source", "smtp-sink", "postfix"):
@@ -419,7 +528,7 @@ def main() -> int:
     base = tempfile.mkdtemp(prefix="zegel-bench-delivery-")
     sink = None
     db = None
-    results: dict = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
+    results: dict = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "client": client}
     try:
         results["postfix"] = postfix_baseline(base, args.postfix_messages or args.messages,
                                               args.sessions)
@@ -430,14 +539,15 @@ def main() -> int:
         wait_port(sink_port)
         results["zegel"] = []
         results["zegel"].append(run_zegel("sqlite", zegel, base, None, args.messages,
-                                          args.concurrency, sink_port, [sink.pid], args.timeout))
+                                          args.concurrency, sink_port, [sink.pid], args.timeout,
+                                          client))
         if not args.skip_postgres:
             db = "zegel_bench_" + secrets.token_hex(4)
             pg_admin(f"CREATE DATABASE {db}", args.pg_host, args.pg_user)
             url = f"postgres://{args.pg_user}@{args.pg_host}:5432/{db}"
             results["zegel"].append(run_zegel("postgres", zegel, base, url, args.messages,
                                               args.concurrency, sink_port, [sink.pid],
-                                              args.timeout))
+                                              args.timeout, client))
     except BenchError as e:
         log(f"ERROR: {e}")
         return 1
@@ -463,11 +573,11 @@ def report(res: dict) -> None:
     pf = res["postfix"]["msgs_per_s"]
     print()
     print(f"CPUs: {res['cpus']}; load average before {fmt_load(res['load_before'])}, "
-          f"after {fmt_load(res['load_after'])}")
+          f"after {fmt_load(res['load_after'])}; HTTP client: {res['client']}")
     print(f"{'':40} {'msgs/s':>8} {'ratio':>7}")
     print(f"{'Postfix smtp-source (10 KiB)':40} {pf:8.0f} {1:7.2f}   "
           f"({res['postfix']['n']} msgs, -s {res['postfix']['sessions']}, "
-          f"{res['postfix']['secs']:.2f} s)")
+          f"{res['postfix']['secs']:.2f} s, smtp-source CPU {res['postfix']['client_cpu']:.2f} s)")
     for z in res["zegel"]:
         lab = "SQLite" if z["label"] == "sqlite" else "PostgreSQL"
         print(f"{'Zegel ' + lab + ' sends':40} {z['sends_per_s']:8.0f} {z['sends_per_s'] / pf:7.2f}")
