@@ -259,6 +259,18 @@ pub struct User {
     pub created_at: Ts,
 }
 
+/// Who an API request acts as: the token's user with its organisation and that
+/// organisation's policy, read together in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's owner.
+    pub user: User,
+    /// The owner's organisation.
+    pub org: Organisation,
+    /// The organisation's policy.
+    pub policy: OrgPolicy,
+}
+
 /// A new API token row (only the hash of the token is stored).
 #[derive(Debug, Clone)]
 pub struct NewApiToken {

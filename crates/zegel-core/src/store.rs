@@ -50,9 +50,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
     /// Stores an API token hash.
     async fn create_api_token(&self, token: &NewApiToken) -> StoreResult<()>;
-    /// The user owning a token hash. Records `last_used_at` when the stored one is older than
+    /// The user owning a token hash, with the user's organisation and its policy, in one
+    /// read. Records `last_used_at` when the stored one is older than
     /// [`LAST_USED_RESOLUTION_MS`] (so a busy token costs no write per request).
-    async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>>;
+    async fn principal_by_token_hash(
+        &self,
+        hash: &[u8; 32],
+        now: Ts,
+    ) -> StoreResult<Option<Principal>>;
 
     // ---- messages ----
     /// Message, key, recipients, attachments, events and jobs in ONE transaction.

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod coalesce;
+mod inserts;
+mod marks;
 mod rows;
 mod store;
 
@@ -29,6 +32,10 @@ pub struct PgStore {
     /// the same Message-ID, which delivery is built for (at-least-once), as Postfix does not
     /// sync the removal of a delivered queue file either.
     relaxed: PgPool,
+    /// Inserts new messages in batches on `pool`.
+    inserter: coalesce::Coalescer<inserts::Inserts>,
+    /// Writes notification marks in batches on `relaxed`.
+    marker: coalesce::Coalescer<marks::Marks>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -58,7 +65,15 @@ impl PgStore {
             .connect_with(opts.options([("synchronous_commit", "off")]))
             .await
             .map_err(db_err)?;
-        Ok(Self { pool, relaxed })
+        let marker = coalesce::Coalescer::start(marks::Marks(relaxed.clone()), marks::MAX_BATCH);
+        let inserter =
+            coalesce::Coalescer::start(inserts::Inserts(pool.clone()), inserts::MAX_BATCH);
+        Ok(Self {
+            pool,
+            relaxed,
+            inserter,
+            marker,
+        })
     }
 
     /// Closes the pools (waits for connections in use to be returned).

@@ -206,6 +206,30 @@ pub(crate) fn access(row: &PgRow) -> StoreResult<RecipientAccess> {
     })
 }
 
+/// A token's user, organisation and policy in one row; `last_used_at` is read by the caller.
+pub(crate) const PRINCIPAL_BY_TOKEN_SQL: &str =
+    "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
+     t.last_used_at, o.slug AS o_slug, o.name AS o_name, o.active_kek_id AS o_active_kek_id, \
+     o.created_at AS o_created_at, o.reply_default, o.reply_locked, o.forward_allowed, \
+     o.device_days, o.contact, (o.logo IS NOT NULL) AS has_logo \
+     FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organisations o ON o.id = u.org_id \
+     WHERE t.token_hash = $1";
+
+pub(crate) fn principal(row: &PgRow) -> StoreResult<Principal> {
+    let user = user(row)?;
+    Ok(Principal {
+        org: Organisation {
+            id: user.org_id.clone(),
+            slug: get(row, "o_slug")?,
+            name: get(row, "o_name")?,
+            active_kek_id: get(row, "o_active_kek_id")?,
+            created_at: ts(row, "o_created_at")?,
+        },
+        policy: org_policy(row)?,
+        user,
+    })
+}
+
 pub(crate) fn org_policy(row: &PgRow) -> StoreResult<OrgPolicy> {
     let reply: String = get(row, "reply_default")?;
     Ok(OrgPolicy {

@@ -25,46 +25,6 @@ const CLAIM_SQL: &str = "WITH due AS (SELECT id FROM jobs WHERE dead = FALSE AND
 
 /// A new message with its key, recipients, attachments, events and jobs, in one statement
 /// (see `insert_message`).
-const INSERT_MESSAGE_SQL: &str = "WITH \
-    m AS (INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
-          state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
-          from_recipient_id, read_at) \
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)), \
-    k AS (INSERT INTO message_keys (message_id, kek_id, wrapped_dek) VALUES ($1, $17, $18)), \
-    r AS (INSERT INTO recipients (id, message_id, position, email, phone, verification, \
-          code_hint_ct, link_hash, status, failed_reason, code_mac, code_expires_at, \
-          failed_attempts, locked_until, language, notified_at, created_at, forwarded_by, \
-          note_ct) \
-          SELECT u.id, $1, u.position, u.email, u.phone, u.verification, u.code_hint_ct, \
-          u.link_hash, u.status, u.failed_reason, u.code_mac, u.code_expires_at, \
-          u.failed_attempts, u.locked_until, u.language, u.notified_at, u.created_at, \
-          u.forwarded_by, u.note_ct \
-          FROM UNNEST($19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[], \
-          $24::bytea[], $25::bytea[], $26::text[], $27::text[], $28::bytea[], $29::bigint[], \
-          $30::bigint[], $31::bigint[], $32::text[], $33::bigint[], $34::bigint[], $35::text[], \
-          $36::bytea[]) AS u(id, position, email, phone, verification, code_hint_ct, \
-          link_hash, status, failed_reason, code_mac, code_expires_at, failed_attempts, \
-          locked_until, language, notified_at, created_at, forwarded_by, note_ct)), \
-    a AS (INSERT INTO attachments (id, message_id, position, blob_key, meta_ct, size, alg, \
-          created_at, blob_pending_delete) \
-          SELECT u.id, $1, u.position, u.blob_key, u.meta_ct, u.size, u.alg, u.created_at, \
-          FALSE FROM UNNEST($37::text[], $38::bigint[], $39::text[], $40::bytea[], \
-          $41::bigint[], $42::text[], $43::bigint[]) \
-          AS u(id, position, blob_key, meta_ct, size, alg, created_at)), \
-    e AS (INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, \
-          detail) \
-          SELECT u.message_id, u.recipient_id, u.kind, u.at, u.actor, u.ip, u.user_agent, \
-          u.detail FROM UNNEST($44::text[], $45::text[], $46::text[], $47::bigint[], \
-          $48::text[], $49::text[], $50::text[], $51::text[]) WITH ORDINALITY \
-          AS u(message_id, recipient_id, kind, at, actor, ip, user_agent, detail, n) \
-          ORDER BY u.n), \
-    j AS (INSERT INTO jobs (kind, payload, message_id, run_at, attempts, max_attempts, dead, \
-          created_at) \
-          SELECT u.kind, u.payload, $1, u.run_at, 0, u.max_attempts, FALSE, $56 \
-          FROM UNNEST($52::text[], $53::text[], $54::bigint[], $55::bigint[]) WITH ORDINALITY \
-          AS u(kind, payload, run_at, max_attempts, n) ORDER BY u.n) \
-    SELECT 1";
-
 fn limit(n: u32) -> i64 {
     i64::from(n)
 }
@@ -427,20 +387,20 @@ impl Store for PgStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
-             t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+    async fn principal_by_token_hash(
+        &self,
+        hash: &[u8; 32],
+        now: Ts,
+    ) -> StoreResult<Option<Principal>> {
+        let row = sqlx::query(rows::PRINCIPAL_BY_TOKEN_SQL)
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let user = rows::user(&row)?;
+        let principal = rows::principal(&row)?;
         let last_used: Option<i64> = row.try_get("last_used_at").map_err(db_err)?;
         let stale_before = now.0 - zegel_core::store::LAST_USED_RESOLUTION_MS;
         if last_used.is_none_or(|t| t <= stale_before) {
@@ -456,99 +416,14 @@ impl Store for PgStore {
             .await
             .map_err(db_err)?;
         }
-        Ok(Some(user))
+        Ok(Some(principal))
     }
 
     // ---- messages ----
 
     async fn insert_message(&self, m: &NewMessage) -> StoreResult<()> {
-        // One statement, so one round trip and atomic on its own: each table's rows come from
-        // arrays (UNNEST), and the foreign keys are checked when the statement ends, after
-        // the message row is in.
-        let msg = &m.message;
-        let rs = &m.recipients;
-        let at = &m.attachments;
-        let ev = &m.events;
-        let jb = &m.jobs;
-        let col = |f: fn(&RecipientRow) -> Option<Vec<u8>>| rs.iter().map(f).collect::<Vec<_>>();
-        bind_message(sqlx::query(INSERT_MESSAGE_SQL), msg)
-            // $17, $18: the key
-            .bind(&m.key.kek_id)
-            .bind(&m.key.wrapped_dek)
-            // $19..$36: recipients
-            .bind(rs.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-            .bind((0_i64..).take(rs.len()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.email.clone()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.phone.clone()).collect::<Vec<_>>())
-            .bind(
-                rs.iter()
-                    .map(|r| r.verification.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|r| r.code_hint_ct.clone()))
-            .bind(rs.iter().map(|r| r.link_hash.clone()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
-            .bind(
-                rs.iter()
-                    .map(|r| r.failed_reason.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|r| r.code_mac.clone()))
-            .bind(
-                rs.iter()
-                    .map(|r| r.code_expires_at.map(|t| t.0))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rs.iter().map(|r| r.failed_attempts).collect::<Vec<_>>())
-            .bind(
-                rs.iter()
-                    .map(|r| r.locked_until.map(|t| t.0))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rs.iter().map(|r| r.language.clone()).collect::<Vec<_>>())
-            .bind(
-                rs.iter()
-                    .map(|r| r.notified_at.map(|t| t.0))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rs.iter().map(|r| r.created_at.0).collect::<Vec<_>>())
-            .bind(
-                rs.iter()
-                    .map(|r| r.forwarded_by.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|r| r.note_ct.clone()))
-            // $37..$43: attachments
-            .bind(at.iter().map(|a| a.id.clone()).collect::<Vec<_>>())
-            .bind(at.iter().map(|a| a.position).collect::<Vec<_>>())
-            .bind(at.iter().map(|a| a.blob_key.clone()).collect::<Vec<_>>())
-            .bind(at.iter().map(|a| a.meta_ct.clone()).collect::<Vec<_>>())
-            .bind(at.iter().map(|a| a.size).collect::<Vec<_>>())
-            .bind(at.iter().map(|a| a.alg.clone()).collect::<Vec<_>>())
-            .bind(at.iter().map(|a| a.created_at.0).collect::<Vec<_>>())
-            // $44..$51: events
-            .bind(ev.iter().map(|e| e.message_id.clone()).collect::<Vec<_>>())
-            .bind(
-                ev.iter()
-                    .map(|e| e.recipient_id.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(ev.iter().map(|e| e.kind.clone()).collect::<Vec<_>>())
-            .bind(ev.iter().map(|e| e.at.0).collect::<Vec<_>>())
-            .bind(ev.iter().map(|e| e.actor.clone()).collect::<Vec<_>>())
-            .bind(ev.iter().map(|e| e.ip.clone()).collect::<Vec<_>>())
-            .bind(ev.iter().map(|e| e.user_agent.clone()).collect::<Vec<_>>())
-            .bind(ev.iter().map(|e| e.detail.clone()).collect::<Vec<_>>())
-            // $52..$55: jobs (all of this message), $56: now
-            .bind(jb.iter().map(|j| j.kind.clone()).collect::<Vec<_>>())
-            .bind(jb.iter().map(|j| j.payload.clone()).collect::<Vec<_>>())
-            .bind(jb.iter().map(|j| j.run_at.0).collect::<Vec<_>>())
-            .bind(jb.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
-            .bind(Ts::now().0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        // With whatever other messages are waiting, in one statement and one commit.
+        self.inserter.submit(std::sync::Arc::new(m.clone())).await
     }
 
     async fn message_by_id(&self, id: &str) -> StoreResult<Option<MessageRow>> {
@@ -1359,29 +1234,15 @@ impl Store for PgStore {
         event: &NewEvent,
         job: Option<i64>,
     ) -> StoreResult<()> {
-        // One statement (one round trip, atomic on its own): the event and the job's end
-        // happen only when the recipient row was there.
-        let q = sqlx::query(
-            "WITH r AS (UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
-               status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
-               WHERE id = $1 RETURNING id), \
-             e AS (INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, \
-               user_agent, detail) SELECT $3, $4, $5, $6, $7, $8, $9, $10 FROM r), \
-             j AS (DELETE FROM jobs WHERE id = $11 AND EXISTS (SELECT 1 FROM r)) \
-             SELECT COUNT(*) FROM r",
-        )
-        .bind(recipient_id)
-        .bind(event.at.0);
-        let row = bind_event(q, event)
-            .bind(job)
-            .fetch_one(&self.relaxed)
+        // With whatever other marks are waiting, in one statement (atomic on its own): the
+        // event and the job's end happen only when the recipient row was there.
+        self.marker
+            .submit(crate::marks::Mark {
+                recipient_id: recipient_id.to_owned(),
+                event: event.clone(),
+                job,
+            })
             .await
-            .map_err(db_err)?;
-        let marked: i64 = row.try_get(0).map_err(db_err)?;
-        if marked == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 
     async fn mark_failed(

@@ -364,20 +364,20 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn user_by_token_hash(&self, hash: &[u8; 32], now: Ts) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
-             t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+    async fn principal_by_token_hash(
+        &self,
+        hash: &[u8; 32],
+        now: Ts,
+    ) -> StoreResult<Option<Principal>> {
+        let row = sqlx::query(rows::PRINCIPAL_BY_TOKEN_SQL)
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let user = rows::user(&row)?;
+        let principal = rows::principal(&row)?;
         let last_used: Option<i64> = row.try_get("last_used_at").map_err(db_err)?;
         let stale_before = now.0 - zegel_core::store::LAST_USED_RESOLUTION_MS;
         if last_used.is_none_or(|t| t <= stale_before) {
@@ -400,7 +400,7 @@ impl Store for SqliteStore {
                 })
                 .await?;
         }
-        Ok(Some(user))
+        Ok(Some(principal))
     }
 
     // ---- messages ----

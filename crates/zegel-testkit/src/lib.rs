@@ -46,6 +46,7 @@ macro_rules! store_suite {
             case_mark_notified_sets_notified_at_once,
             case_mark_notified_completes_its_job,
             case_concurrent_inserts_fail_alone,
+            case_concurrent_marks_answer_alone,
             case_mark_failed,
             case_destroy_message_revoke,
             case_destroy_message_expire,

@@ -277,7 +277,8 @@ pub async fn case_user_create_and_lookup(store: DynStore) {
     assert_eq!(store.user_by_id(&dup.id).await.expect("by id"), None);
 }
 
-/// An API token hash finds its user; an unknown hash finds nothing; a hash is unique.
+/// An API token hash finds its user with the organisation and its current policy (a policy
+/// change is seen by the next lookup); an unknown hash finds nothing; a hash is unique.
 pub async fn case_api_token_lookup(store: DynStore) {
     let sender = fx::seed_sender(&store).await;
     let token = NewApiToken {
@@ -293,14 +294,47 @@ pub async fn case_api_token_lookup(store: DynStore) {
         .expect("create_api_token");
     assert_eq!(
         store
-            .user_by_token_hash(&token.token_hash, T0.plus_millis(5))
+            .principal_by_token_hash(&token.token_hash, T0.plus_millis(5))
             .await
             .expect("lookup"),
-        Some(sender.user.clone())
+        Some(Principal {
+            user: sender.user.clone(),
+            org: sender.org.clone(),
+            policy: OrgPolicy::default(),
+        })
     );
+    let policy = OrgPolicy {
+        reply_default: ReplyPolicy::Once,
+        reply_locked: true,
+        forward_allowed: false,
+        device_days: 7,
+        contact: Some("Balie, 010 000 00 00".into()),
+        has_logo: false,
+    };
+    assert!(store
+        .set_org_policy(&sender.org.id, &policy)
+        .await
+        .expect("set policy"));
+    assert!(store
+        .set_org_logo(&sender.org.id, Some((b"\x89PNG fake", "image/png")))
+        .await
+        .expect("set logo"));
+    let found = store
+        .principal_by_token_hash(&token.token_hash, T0.plus_millis(6))
+        .await
+        .expect("lookup")
+        .expect("token");
+    assert_eq!(
+        found.policy,
+        OrgPolicy {
+            has_logo: true,
+            ..policy
+        }
+    );
+    assert_eq!(found.org, sender.org);
     assert_eq!(
         store
-            .user_by_token_hash(&fx::random_hash(), T0)
+            .principal_by_token_hash(&fx::random_hash(), T0)
             .await
             .expect("lookup"),
         None
@@ -1208,8 +1242,15 @@ pub async fn case_concurrent_inserts_fail_alone(store: DynStore) {
             assert!(event_kinds(&store, &m.message.id).await.is_empty());
         } else {
             assert!(stored.is_some(), "message {i} kept");
-            assert_eq!(recipients.len(), 2, "message {i}");
-            assert_eq!(attachments.len(), 1, "message {i}");
+            // Rows written together still belong to their own message, in their own order.
+            assert_eq!(recipients, m.recipients, "message {i}");
+            assert_eq!(attachments, m.attachments, "message {i}");
+            let kinds: Vec<String> = m.events.iter().map(|e| e.kind.clone()).collect();
+            assert_eq!(
+                event_kinds(&store, &m.message.id).await,
+                kinds,
+                "message {i}"
+            );
         }
     }
     assert_eq!(
@@ -1217,6 +1258,79 @@ pub async fn case_concurrent_inserts_fail_alone(store: DynStore) {
         pending_before + 23,
         "one notification job per kept message"
     );
+}
+
+/// Many notification marks at once (both stores write them together) each get their own
+/// answer: a known recipient is marked with its event and its job ended; an unknown one gets
+/// `NotFound`, writes no event and keeps its job.
+pub async fn case_concurrent_marks_answer_alone(store: DynStore) {
+    let sender = fx::seed_sender(&store).await;
+    let messages: Vec<NewMessage> = (0..12).map(|_| fx::new_message(&sender, T0)).collect();
+    for m in &messages {
+        store.insert_message(m).await.expect("insert_message");
+    }
+    let mut jobs = Vec::new();
+    for i in 0..16 {
+        jobs.push(enqueue(&store, serde_json::json!({ "n": i }), T0).await);
+    }
+    let (pending, dead) = counts(&store).await;
+    let tasks: Vec<_> = (0..16_usize)
+        .map(|i| {
+            let store = store.clone();
+            let (rid, event) = match messages.get(i) {
+                Some(m) => {
+                    let r = &m.recipients[0];
+                    (r.id.clone(), ev(r, "notified", T0.plus_millis(i as i64)))
+                }
+                // An unknown recipient whose event names a real message.
+                None => (
+                    format!("ghost-{i}"),
+                    ev(&messages[0].recipients[1], "notified", T0),
+                ),
+            };
+            let job = jobs[i];
+            tokio::spawn(async move { store.mark_notified(&rid, &event, Some(job)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("mark task"));
+    }
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i < messages.len() {
+            assert!(outcome.is_ok(), "mark {i}: {outcome:?}");
+            let r = recipient(&store, &messages[i].recipients[0].id).await;
+            assert_eq!(r.status, RecipientStatus::Notified, "recipient {i}");
+            assert_eq!(
+                r.notified_at,
+                Some(T0.plus_millis(i as i64)),
+                "recipient {i}"
+            );
+            let kinds = event_kinds(&store, &messages[i].message.id).await;
+            assert_eq!(
+                kinds.iter().filter(|k| *k == "notified").count(),
+                1,
+                "message {i}: {kinds:?}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, Err(StoreError::NotFound)),
+                "mark {i}: {outcome:?}"
+            );
+        }
+    }
+    assert_eq!(
+        recipient(&store, &messages[0].recipients[1].id)
+            .await
+            .status,
+        RecipientStatus::Queued,
+        "an unknown recipient's mark touches nobody else"
+    );
+    assert_eq!(counts(&store).await, (pending - 12, dead), "12 jobs ended");
+    let claimed = ids(&claim(&store, T0, MINUTE_MS, 100).await);
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(claimed.contains(job), i >= 12, "job {i}");
+    }
 }
 
 /// `mark_notified` with its job ends that job in the same transaction; when the recipient is

@@ -8,6 +8,12 @@ use zegel::{app, config};
 use zegel_core::service::NewUserReq;
 use zegel_core::Zegel;
 
+// mimalloc instead of glibc malloc: a send and its notification make many short-lived
+// allocations on two threads, and glibc's malloc/free was 7 % of the machine's CPU in the
+// delivery benchmark (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "zegel",
@@ -302,7 +308,8 @@ async fn demo(mut cfg: config::Config) -> anyhow::Result<()> {
         "reply": "once",
         "expires_in_days": 30
     }))?;
-    let mut draft = z.begin_message(&setup.sender, req).await?;
+    let principal = z.authenticate_api_token(&token).await?;
+    let mut draft = z.begin_message(&principal, req).await?;
     let sample = b"Uitslag bloedonderzoek (demo)\nHb 8,4 mmol/l\nGlucose 5,1 mmol/l\n".to_vec();
     draft
         .add_attachment(

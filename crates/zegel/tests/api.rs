@@ -1510,7 +1510,70 @@ async fn a_tampered_or_truncated_blob_never_downloads_as_wrong_bytes(b: Backend)
     }
 }
 
+/// A send whose caller goes away while it commits (a client closing its connection drops the
+/// request there) still ends whole: the message with its attachment blob, or nothing.
+async fn a_commit_whose_caller_goes_away_stores_the_message_whole(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let principal = app.z.authenticate_api_token(&app.token).await.unwrap();
+    let req: zegel_core::service::NewMessageReq = serde_json::from_value(json!({
+        "subject": "Uitslag",
+        "body": "Zie bijlage.",
+        "recipients": [{"email": "p@example.nl", "verification": "email"}]
+    }))
+    .unwrap();
+    let mut draft = app.z.begin_message(&principal, req).await.unwrap();
+    let data = random_bytes(200 * 1024);
+    let chunks = vec![Ok(bytes::Bytes::from(data.clone()))];
+    draft
+        .add_attachment(
+            "uitslag.pdf",
+            "application/pdf",
+            futures::stream::iter(chunks),
+        )
+        .await
+        .unwrap();
+    let keys = app.blob_keys().await;
+    assert_eq!(keys.len(), 1, "one blob after the upload");
+    let ctx = zegel_core::ClientCtx {
+        ip: None,
+        user_agent: None,
+    };
+    // Dropped at its first wait, once the write is under way.
+    let cut = tokio::time::timeout(std::time::Duration::ZERO, draft.commit(&ctx)).await;
+    assert!(cut.is_err(), "the commit finished in its first poll");
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = app
+            .client
+            .get(app.url("/api/v1/messages"))
+            .header("authorization", app.auth())
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["messages"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 1, "the message was stored");
+    // Give a wrongly spawned clean-up the time to run, then check the blob is still there.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.blob_keys().await, keys);
+    let id = listed[0]["id"].as_str().unwrap();
+    assert_eq!(
+        status_of(&app, id).await["recipients"][0]["status"],
+        "queued"
+    );
+}
+
 backend_tests!(
+    a_commit_whose_caller_goes_away_stores_the_message_whole,
     a_tampered_or_truncated_blob_never_downloads_as_wrong_bytes,
     notifications_are_dkim_signed_with_rsa_or_ed25519,
     an_upload_cut_off_midway_leaves_no_blob_behind,

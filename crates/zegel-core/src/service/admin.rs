@@ -145,13 +145,14 @@ impl Zegel {
         Ok(token)
     }
 
-    /// The user owning a presented API token; a wrong prefix is refused before any query.
-    pub async fn authenticate_api_token(&self, token: &str) -> Result<User> {
+    /// The user owning a presented API token, with the organisation and its policy (one
+    /// read); a wrong prefix is refused before any query.
+    pub async fn authenticate_api_token(&self, token: &str) -> Result<Principal> {
         if !token.starts_with(API_TOKEN_PREFIX) || token.len() > 200 {
             return Err(Error::Unauthorized);
         }
         self.store
-            .user_by_token_hash(&zegel_crypto::token_hash(token), Ts::now())
+            .principal_by_token_hash(&zegel_crypto::token_hash(token), Ts::now())
             .await?
             .ok_or(Error::Unauthorized)
     }

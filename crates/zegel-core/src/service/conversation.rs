@@ -1006,27 +1006,28 @@ impl Draft {
                 max_attempts: z.settings.notify_max_attempts,
             },
         };
-        match z.store.insert_reply(&reply).await? {
-            ReplyOutcome::Stored => {}
-            ReplyOutcome::AlreadyReplied => {
-                return Err(Error::Conflict(
+        let attachment_count = reply.attachments.len();
+        let store = z.store.clone();
+        let parent = target.parent.clone();
+        self.store_detached(async move {
+            match store.insert_reply(&reply).await? {
+                ReplyOutcome::Stored => Ok(()),
+                ReplyOutcome::AlreadyReplied => Err(Error::Conflict(
                     "this message allows one reply, and it was sent".into(),
-                ))
+                )),
+                ReplyOutcome::NotActive => Err(Error::Gone(
+                    gone_reason(&parent, now).unwrap_or(GoneReason::Revoked),
+                )),
             }
-            ReplyOutcome::NotActive => {
-                return Err(Error::Gone(
-                    gone_reason(&target.parent, now).unwrap_or(GoneReason::Revoked),
-                ))
-            }
-        }
-        self.done = true;
+        })
+        .await?;
         z.job_wakeup.notify_one();
-        tracing::info!(message_id = %mid, parent_id = %target.parent.id, attachments = reply.attachments.len(), "reply stored");
+        tracing::info!(message_id = %mid, parent_id = %target.parent.id, attachments = attachment_count, "reply stored");
         Ok(ReplyCreated {
             id: mid,
             thread_id: self.thread_id.clone(),
             created_at: now.to_rfc3339(),
-            attachment_count: reply.attachments.len(),
+            attachment_count,
         })
     }
 }

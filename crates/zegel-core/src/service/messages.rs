@@ -272,9 +272,14 @@ impl Zegel {
     /// Validates a new message and prepares its key. Nothing is stored yet.
     pub async fn begin_message(
         self: &Arc<Self>,
-        sender: &User,
+        principal: &Principal,
         req: NewMessageReq,
     ) -> Result<Draft> {
+        let Principal {
+            user: sender,
+            org,
+            policy,
+        } = principal;
         let s = &self.settings;
         let subject = validate::single_line(&req.subject);
         if subject.is_empty() {
@@ -355,12 +360,6 @@ impl Zegel {
                 language,
             });
         }
-        let org = self
-            .store
-            .org_by_id(&sender.org_id)
-            .await?
-            .ok_or_else(|| Error::Internal("sender without organisation".into()))?;
-        let policy = self.store.org_policy(&org.id).await?.unwrap_or_default();
         let reply = match req.reply {
             None => policy.reply_default,
             Some(p) if policy.reply_locked && p != policy.reply_default => {
@@ -376,11 +375,11 @@ impl Zegel {
             None => message_id.clone(),
             Some(id) => self.visible_to_sender(sender, id).await?.thread_id,
         };
-        let kek = self.keys.active_kek(&self.store, &org).await?;
+        let kek = self.keys.active_kek(&self.store, org).await?;
         Ok(Draft {
             z: self.clone(),
             sender: sender.clone(),
-            org,
+            org: org.clone(),
             kek,
             dek: Dek::generate(),
             message_id,
@@ -611,10 +610,12 @@ impl Draft {
             events,
             jobs,
         };
-        z.store.insert_message(&m).await?;
-        self.done = true;
+        let attachment_count = m.attachments.len();
+        let store = z.store.clone();
+        self.store_detached(async move { Ok(store.insert_message(&m).await?) })
+            .await?;
         z.job_wakeup.notify_one();
-        tracing::info!(message_id = %mid, recipients = created.len(), attachments = m.attachments.len(), "message sent");
+        tracing::info!(message_id = %mid, recipients = created.len(), attachments = attachment_count, "message sent");
         Ok(MessageCreated {
             id: mid,
             expires_at: self.expires_at.to_rfc3339(),
@@ -622,6 +623,35 @@ impl Draft {
             thread_id: self.thread_id.clone(),
             links,
         })
+    }
+
+    /// Runs `write` (the draft's rows going into the store) in a task of its own and marks
+    /// the draft done. A caller can go away mid-commit (a client that closes its connection
+    /// drops its request): dropping the write half-way could let the store's batch commit the
+    /// rows while the draft's drop deleted their blobs. The task finishes the write either way,
+    /// and deletes the blobs itself only when the write failed.
+    pub(crate) async fn store_detached<T, F>(&mut self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        // No await between here and the spawn: the task owns the blobs from now on.
+        self.done = true;
+        let keys: Vec<String> = self
+            .attachments
+            .iter()
+            .map(|a| a.blob_key.clone())
+            .collect();
+        let z = self.z.clone();
+        tokio::spawn(async move {
+            let out = write.await;
+            if out.is_err() {
+                delete_blobs(&z, keys).await;
+            }
+            out
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("store task: {e}")))?
     }
 
     /// Deletes every blob written so far.

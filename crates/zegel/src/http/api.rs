@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
-use zegel_core::model::{Ts, User};
+use zegel_core::model::{Principal, Ts};
 use zegel_core::service::NewMessageReq;
 use zegel_core::Error;
 
@@ -42,8 +42,8 @@ pub fn routes(s: &AppState) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
 }
 
-/// The authenticated sender.
-pub struct Sender(pub User);
+/// The authenticated sender, with the organisation and its policy.
+pub struct Sender(pub Principal);
 
 fn bearer(parts: &Parts) -> Option<&str> {
     parts
@@ -62,7 +62,7 @@ impl FromRequestParts<AppState> for Sender {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError(Error::Unauthorized))?;
         match s.z.authenticate_api_token(token).await {
-            Ok(u) => Ok(Sender(u)),
+            Ok(p) => Ok(Sender(p)),
             Err(Error::Unauthorized) => {
                 // Failed logins count against the stranger limit of the address.
                 let ip = client_ip_of(
@@ -149,7 +149,7 @@ pub(crate) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Er
 
 async fn create_from_multipart(
     s: &AppState,
-    sender: &User,
+    sender: &Principal,
     ctx: &zegel_core::ClientCtx,
     mut mp: Multipart,
 ) -> Result<zegel_core::service::MessageCreated, Error> {
@@ -247,7 +247,7 @@ struct ListQuery {
 
 async fn list_messages(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let before = parse_before(q.before.as_deref())?;
@@ -259,7 +259,7 @@ async fn list_messages(
 
 async fn get_message(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
@@ -267,7 +267,7 @@ async fn get_message(
 
 async fn revoke_message(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.revoke_message(&sender, &id).await?).into_response())
@@ -294,7 +294,7 @@ fn parse_before(before: Option<&str>) -> Result<Option<Ts>, Error> {
 
 async fn inbox(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let before = parse_before(q.before.as_deref())?;
@@ -304,7 +304,7 @@ async fn inbox(
 
 async fn read_reply(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.read_reply(&sender, &id).await?).into_response())
@@ -312,7 +312,7 @@ async fn read_reply(
 
 async fn reply_attachment(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Path((id, aid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (view, stream) = s.z.open_reply_attachment(&sender, &id, &aid).await?;
@@ -321,7 +321,7 @@ async fn reply_attachment(
 
 async fn thread(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.sender_thread(&sender, &id).await?).into_response())
@@ -329,24 +329,20 @@ async fn thread(
 
 async fn revoke_device(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     s.z.revoke_device(&sender, &id).await?;
     Ok(Json(serde_json::json!({ "id": id, "revoked": true })).into_response())
 }
 
-async fn get_policy(
-    State(s): State<AppState>,
-    Sender(sender): Sender,
-) -> Result<Response, ApiError> {
-    let p = s.z.org_policy(&sender.org_id).await?;
-    Ok(Json(zegel_core::service::PolicyDoc::from(p)).into_response())
+async fn get_policy(Sender(sender): Sender) -> Result<Response, ApiError> {
+    Ok(Json(zegel_core::service::PolicyDoc::from(sender.policy)).into_response())
 }
 
 async fn put_policy(
     State(s): State<AppState>,
-    Sender(sender): Sender,
+    Sender(Principal { user: sender, .. }): Sender,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let doc: zegel_core::service::PolicyDoc = serde_json::from_slice(&body).map_err(|e| {

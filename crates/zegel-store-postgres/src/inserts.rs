@@ -1,0 +1,170 @@
+//! New messages, each with its key, recipients, attachments, events and jobs, for many
+//! senders in one statement and one durable commit (see [`crate::coalesce`]).
+//!
+//! Every table's rows come from arrays (UNNEST), so a batch of any size is one statement; the
+//! foreign keys are checked when the statement ends, after the message rows are in. When the
+//! statement fails, each message is inserted again alone, so only the bad one gets the error
+//! (`Conflict` for a unique clash) and nothing of it is kept.
+
+use crate::coalesce::Batch;
+use crate::db_err;
+use async_trait::async_trait;
+use sqlx::postgres::PgPool;
+use std::sync::Arc;
+use zegel_core::model::{
+    AttachmentRow, MessageRow, NewEvent, NewJob, NewMessage, RecipientRow, Ts,
+};
+use zegel_core::StoreResult;
+
+/// Messages per statement at most.
+pub(crate) const MAX_BATCH: usize = 32;
+
+const INSERT_MESSAGES_SQL: &str = "WITH \
+    m AS (INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
+          state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
+          from_recipient_id, read_at) \
+          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], \
+          $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], \
+          $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[])), \
+    k AS (INSERT INTO message_keys (message_id, kek_id, wrapped_dek) \
+          SELECT * FROM UNNEST($17::text[], $18::text[], $19::bytea[])), \
+    r AS (INSERT INTO recipients (message_id, id, position, email, phone, verification, \
+          code_hint_ct, link_hash, status, failed_reason, code_mac, code_expires_at, \
+          failed_attempts, locked_until, language, notified_at, created_at, forwarded_by, \
+          note_ct) \
+          SELECT * FROM UNNEST($20::text[], $21::text[], $22::bigint[], $23::text[], \
+          $24::text[], $25::text[], $26::bytea[], $27::bytea[], $28::text[], $29::text[], \
+          $30::bytea[], $31::bigint[], $32::bigint[], $33::bigint[], $34::text[], \
+          $35::bigint[], $36::bigint[], $37::text[], $38::bytea[])), \
+    a AS (INSERT INTO attachments (message_id, id, position, blob_key, meta_ct, size, alg, \
+          created_at, blob_pending_delete) \
+          SELECT u.*, FALSE FROM UNNEST($39::text[], $40::text[], $41::bigint[], $42::text[], \
+          $43::bytea[], $44::bigint[], $45::text[], $46::bigint[]) AS u), \
+    e AS (INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, \
+          detail) \
+          SELECT u.message_id, u.recipient_id, u.kind, u.at, u.actor, u.ip, u.user_agent, \
+          u.detail FROM UNNEST($47::text[], $48::text[], $49::text[], $50::bigint[], \
+          $51::text[], $52::text[], $53::text[], $54::text[]) WITH ORDINALITY \
+          AS u(message_id, recipient_id, kind, at, actor, ip, user_agent, detail, n) \
+          ORDER BY u.n), \
+    j AS (INSERT INTO jobs (message_id, kind, payload, run_at, attempts, max_attempts, dead, \
+          created_at) \
+          SELECT u.message_id, u.kind, u.payload, u.run_at, 0, u.max_attempts, FALSE, $60 \
+          FROM UNNEST($55::text[], $56::text[], $57::text[], $58::bigint[], $59::bigint[]) \
+          WITH ORDINALITY AS u(message_id, kind, payload, run_at, max_attempts, n) \
+          ORDER BY u.n) \
+    SELECT 1";
+
+/// Inserts messages on the durable pool.
+pub(crate) struct Inserts(pub(crate) PgPool);
+
+/// One column of the rows `rows` gives for each message, flattened in batch order.
+fn col<'a, R: 'a, T>(
+    ms: &[&'a Arc<NewMessage>],
+    rows: impl Fn(&'a NewMessage) -> &'a [R],
+    f: impl Fn(&'a NewMessage, usize, &'a R) -> T,
+) -> Vec<T> {
+    ms.iter()
+        .flat_map(|m| rows(m).iter().enumerate().map(|(i, r)| f(m, i, r)))
+        .collect()
+}
+
+#[async_trait]
+impl Batch for Inserts {
+    type Req = Arc<NewMessage>;
+    type Resp = ();
+
+    async fn run(&self, ms: &[&Arc<NewMessage>]) -> StoreResult<Vec<StoreResult<()>>> {
+        fn one(m: &NewMessage) -> &[MessageRow] {
+            std::slice::from_ref(&m.message)
+        }
+        fn rs(m: &NewMessage) -> &[RecipientRow] {
+            &m.recipients
+        }
+        fn at(m: &NewMessage) -> &[AttachmentRow] {
+            &m.attachments
+        }
+        fn ev(m: &NewMessage) -> &[NewEvent] {
+            &m.events
+        }
+        fn jb(m: &NewMessage) -> &[NewJob] {
+            &m.jobs
+        }
+        let mid = |m: &NewMessage| m.message.id.clone();
+        sqlx::query(INSERT_MESSAGES_SQL)
+            // $1..$16: the message rows
+            .bind(col(ms, one, |_, _, r| r.id.clone()))
+            .bind(col(ms, one, |_, _, r| r.org_id.clone()))
+            .bind(col(ms, one, |_, _, r| r.sender_id.clone()))
+            .bind(col(ms, one, |_, _, r| r.subject_ct.clone()))
+            .bind(col(ms, one, |_, _, r| r.body_ct.clone()))
+            .bind(col(ms, one, |_, _, r| r.alg.clone()))
+            .bind(col(ms, one, |_, _, r| r.reply_policy.as_str()))
+            .bind(col(ms, one, |_, _, r| r.state.as_str()))
+            .bind(col(ms, one, |_, _, r| r.created_at.0))
+            .bind(col(ms, one, |_, _, r| r.expires_at.0))
+            .bind(col(ms, one, |_, _, r| r.destroyed_at.map(|t| t.0)))
+            .bind(col(ms, one, |_, _, r| r.kind.as_str()))
+            .bind(col(ms, one, |_, _, r| r.thread_id.clone()))
+            .bind(col(ms, one, |_, _, r| r.parent_id.clone()))
+            .bind(col(ms, one, |_, _, r| r.from_recipient_id.clone()))
+            .bind(col(ms, one, |_, _, r| r.read_at.map(|t| t.0)))
+            // $17..$19: the keys
+            .bind(ms.iter().map(|m| mid(m)).collect::<Vec<_>>())
+            .bind(ms.iter().map(|m| m.key.kek_id.clone()).collect::<Vec<_>>())
+            .bind(
+                ms.iter()
+                    .map(|m| m.key.wrapped_dek.clone())
+                    .collect::<Vec<_>>(),
+            )
+            // $20..$38: recipients, numbered per message
+            .bind(col(ms, rs, |m, _, _| mid(m)))
+            .bind(col(ms, rs, |_, _, r| r.id.clone()))
+            .bind(col(ms, rs, |_, i, _| i as i64))
+            .bind(col(ms, rs, |_, _, r| r.email.clone()))
+            .bind(col(ms, rs, |_, _, r| r.phone.clone()))
+            .bind(col(ms, rs, |_, _, r| r.verification.as_str()))
+            .bind(col(ms, rs, |_, _, r| r.code_hint_ct.clone()))
+            .bind(col(ms, rs, |_, _, r| r.link_hash.clone()))
+            .bind(col(ms, rs, |_, _, r| r.status.as_str()))
+            .bind(col(ms, rs, |_, _, r| r.failed_reason.clone()))
+            .bind(col(ms, rs, |_, _, r| r.code_mac.clone()))
+            .bind(col(ms, rs, |_, _, r| r.code_expires_at.map(|t| t.0)))
+            .bind(col(ms, rs, |_, _, r| r.failed_attempts))
+            .bind(col(ms, rs, |_, _, r| r.locked_until.map(|t| t.0)))
+            .bind(col(ms, rs, |_, _, r| r.language.clone()))
+            .bind(col(ms, rs, |_, _, r| r.notified_at.map(|t| t.0)))
+            .bind(col(ms, rs, |_, _, r| r.created_at.0))
+            .bind(col(ms, rs, |_, _, r| r.forwarded_by.clone()))
+            .bind(col(ms, rs, |_, _, r| r.note_ct.clone()))
+            // $39..$46: attachments
+            .bind(col(ms, at, |m, _, _| mid(m)))
+            .bind(col(ms, at, |_, _, a| a.id.clone()))
+            .bind(col(ms, at, |_, _, a| a.position))
+            .bind(col(ms, at, |_, _, a| a.blob_key.clone()))
+            .bind(col(ms, at, |_, _, a| a.meta_ct.clone()))
+            .bind(col(ms, at, |_, _, a| a.size))
+            .bind(col(ms, at, |_, _, a| a.alg.clone()))
+            .bind(col(ms, at, |_, _, a| a.created_at.0))
+            // $47..$54: events
+            .bind(col(ms, ev, |_, _, e| e.message_id.clone()))
+            .bind(col(ms, ev, |_, _, e| e.recipient_id.clone()))
+            .bind(col(ms, ev, |_, _, e| e.kind.clone()))
+            .bind(col(ms, ev, |_, _, e| e.at.0))
+            .bind(col(ms, ev, |_, _, e| e.actor.clone()))
+            .bind(col(ms, ev, |_, _, e| e.ip.clone()))
+            .bind(col(ms, ev, |_, _, e| e.user_agent.clone()))
+            .bind(col(ms, ev, |_, _, e| e.detail.clone()))
+            // $55..$59: jobs, $60: now
+            .bind(col(ms, jb, |m, _, _| mid(m)))
+            .bind(col(ms, jb, |_, _, j| j.kind.clone()))
+            .bind(col(ms, jb, |_, _, j| j.payload.clone()))
+            .bind(col(ms, jb, |_, _, j| j.run_at.0))
+            .bind(col(ms, jb, |_, _, j| j.max_attempts))
+            .bind(Ts::now().0)
+            .execute(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(ms.iter().map(|_| Ok(())).collect())
+    }
+}
