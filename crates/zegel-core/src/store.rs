@@ -108,6 +108,13 @@ pub trait Store: Send + Sync + 'static {
     /// Everything about a recipient id.
     async fn access_by_recipient(&self, recipient_id: &str)
         -> StoreResult<Option<RecipientAccess>>;
+    /// As [`Store::access_by_recipient`], but without the message's subject and body
+    /// ciphertext (`None`): what a notification or a code delivery needs, read without
+    /// fetching the body.
+    async fn access_meta_by_recipient(
+        &self,
+        recipient_id: &str,
+    ) -> StoreResult<Option<RecipientAccess>>;
     /// Sets a new one-time code (replacing any previous one) and enqueues its delivery job, in one
     /// transaction. Returns `Err(locked_until)` instead, changing nothing, when the recipient is
     /// locked at `now`. A lockout that has passed is cleared (counter back to 0).

@@ -25,6 +25,14 @@ pub(crate) const MSG_COLS: &str = "m.id AS m_id, m.org_id AS m_org_id, \
     m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
     m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
     m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at";
+/// [`MSG_COLS`] without the subject and body ciphertext (read as NULL).
+pub(crate) const MSG_META_COLS: &str = "m.id AS m_id, m.org_id AS m_org_id, \
+    m.sender_id AS m_sender_id, NULL::bytea AS m_subject_ct, NULL::bytea AS m_body_ct, \
+    m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
+    m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
+    m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
+    m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
+    m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at";
 
 /// Recipient columns of `recipients r`.
 pub(crate) const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \

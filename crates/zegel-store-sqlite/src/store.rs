@@ -672,19 +672,14 @@ impl Store for SqliteStore {
         &self,
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>> {
-        let sql = format!(
-            "SELECT {REC_COLS}, {MSG_COLS}, u.name AS sender_name, o.name AS org_name, \
-             (o.logo IS NOT NULL) AS org_has_logo \
-             FROM recipients r JOIN messages m ON m.id = r.message_id \
-             JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
-             WHERE r.id = $1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(recipient_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::access).transpose()
+        self.access_with(MSG_COLS, recipient_id).await
+    }
+
+    async fn access_meta_by_recipient(
+        &self,
+        recipient_id: &str,
+    ) -> StoreResult<Option<RecipientAccess>> {
+        self.access_with(MSG_META_COLS, recipient_id).await
     }
 
     async fn set_code(
@@ -1337,5 +1332,29 @@ impl Store for SqliteStore {
             row.try_get("pending").map_err(db_err)?,
             row.try_get("dead").map_err(db_err)?,
         ))
+    }
+}
+
+impl SqliteStore {
+    /// A recipient with its message (`msg_cols`: with or without the ciphertext), sender and
+    /// organisation.
+    async fn access_with(
+        &self,
+        msg_cols: &str,
+        recipient_id: &str,
+    ) -> StoreResult<Option<RecipientAccess>> {
+        let sql = format!(
+            "SELECT {REC_COLS}, {msg_cols}, u.name AS sender_name, o.name AS org_name, \
+             (o.logo IS NOT NULL) AS org_has_logo \
+             FROM recipients r JOIN messages m ON m.id = r.message_id \
+             JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
+             WHERE r.id = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(recipient_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::access).transpose()
     }
 }

@@ -505,7 +505,8 @@ pub async fn case_list_messages_order_and_paging(store: DynStore) {
     );
 }
 
-/// A link hash (or recipient id) finds recipient, message, sender name and organisation name.
+/// A link hash (or recipient id) finds recipient, message, sender name and organisation name;
+/// the meta read gives the same without the subject and body ciphertext.
 pub async fn case_access_by_link_hash(store: DynStore) {
     let (sender, m) = seeded_message(&store).await;
     let r = &m.recipients[1];
@@ -518,12 +519,34 @@ pub async fn case_access_by_link_hash(store: DynStore) {
     assert_eq!(access.message, m.message);
     assert_eq!(access.sender_name, sender.user.name);
     assert_eq!(access.org_name, sender.org.name);
+    assert!(access.message.subject_ct.is_some() && access.message.body_ct.is_some());
+    assert_eq!(
+        store
+            .access_meta_by_recipient(&r.id)
+            .await
+            .expect("access_meta_by_recipient"),
+        Some(RecipientAccess {
+            message: MessageRow {
+                subject_ct: None,
+                body_ct: None,
+                ..access.message.clone()
+            },
+            ..access.clone()
+        })
+    );
     assert_eq!(
         store
             .access_by_recipient(&r.id)
             .await
             .expect("access_by_recipient"),
         Some(access)
+    );
+    assert_eq!(
+        store
+            .access_meta_by_recipient("nope")
+            .await
+            .expect("lookup"),
+        None
     );
     assert_eq!(
         store

@@ -202,7 +202,7 @@ fn send_outcome(r: std::result::Result<(), SendError>) -> RunOutcome {
 async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     let p: NotifyPayload = serde_json::from_str(&job.payload)
         .map_err(|e| Error::Internal(format!("notify payload: {e}")))?;
-    let Some(a) = z.store.access_by_recipient(&p.recipient_id).await? else {
+    let Some(a) = z.store.access_meta_by_recipient(&p.recipient_id).await? else {
         return Ok(RunOutcome::Done);
     };
     if a.message.state != MessageState::Active || a.recipient.notified_at.is_some() {
@@ -310,7 +310,7 @@ async fn run_code(z: &Zegel, job: &Job) -> Result<RunOutcome> {
     if p.expires_at <= Ts::now() {
         return Ok(RunOutcome::Done);
     }
-    let Some(a) = z.store.access_by_recipient(&p.recipient_id).await? else {
+    let Some(a) = z.store.access_meta_by_recipient(&p.recipient_id).await? else {
         return Ok(RunOutcome::Done);
     };
     if a.message.state != MessageState::Active {
