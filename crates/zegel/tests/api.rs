@@ -769,17 +769,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing(b: Backend) {
     assert_eq!(res.status(), 400);
     // Nothing was stored by any of these.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let list: Value = app
-        .client
-        .get(app.url("/api/v1/messages"))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["messages"], json!([]));
+    assert_eq!(app.sent_messages().await, Vec::<Value>::new());
     assert_eq!(app.blob_keys().await, Vec::<String>::new());
     assert_eq!(app.z.store.job_counts().await.unwrap(), (0, 0));
 }
@@ -870,17 +860,7 @@ async fn an_oversize_upload_is_refused_while_streaming_and_leaves_nothing(b: Bac
         Vec::<String>::new(),
         "no orphan blobs"
     );
-    let list: Value = app
-        .client
-        .get(app.url("/api/v1/messages"))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["messages"], json!([]));
+    assert_eq!(app.sent_messages().await, Vec::<Value>::new());
     // Just under the limit still works.
     let form = multipart_message(&msg).part(
         "attachment",
@@ -1383,17 +1363,7 @@ async fn an_upload_cut_off_midway_leaves_no_blob_behind(b: Backend) {
         left = walk(&blob_dir);
     }
     assert!(left.is_empty(), "files left behind: {left:?}");
-    let list: Value = app
-        .client
-        .get(app.url("/api/v1/messages"))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["messages"], json!([]));
+    assert_eq!(app.sent_messages().await, Vec::<Value>::new());
 }
 
 async fn notifications_are_dkim_signed_with_rsa_or_ed25519(b: Backend) {
@@ -1543,19 +1513,7 @@ async fn a_commit_whose_caller_goes_away_stores_the_message_whole(b: Backend) {
     assert!(cut.is_err(), "the commit finished in its first poll");
     let mut listed = Vec::new();
     for _ in 0..100 {
-        listed = app
-            .client
-            .get(app.url("/api/v1/messages"))
-            .header("authorization", app.auth())
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["messages"]
-            .as_array()
-            .unwrap()
-            .clone();
+        listed = app.sent_messages().await;
         if !listed.is_empty() {
             break;
         }

@@ -307,6 +307,23 @@ impl TestApp {
     }
 
     /// Every blob key currently stored.
+    /// The first page of the sender's sent messages (`GET /api/v1/messages`).
+    pub async fn sent_messages(&self) -> Vec<Value> {
+        let res = self
+            .client
+            .get(self.url("/api/v1/messages"))
+            .header("authorization", self.auth())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let list: Value = res.json().await.unwrap();
+        list["messages"]
+            .as_array()
+            .expect("a messages list")
+            .clone()
+    }
+
     pub async fn blob_keys(&self) -> Vec<String> {
         self.z.blobs.list("att").await.unwrap()
     }
