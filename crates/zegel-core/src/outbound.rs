@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod smtp_conn;
-use smtp_conn::{discard, parse_ca_pem, transaction, Conn, ImplicitTls, Pool, SmtpFail};
+use smtp_conn::{parse_ca_pem, Conn, ImplicitTls, Pool, SmtpFail};
 
 /// An e-mail to send. All header values are stripped of CR/LF on construction.
 #[derive(Debug, Clone)]
@@ -323,9 +323,9 @@ impl SmtpMailer {
             Security::Implicit(ImplicitTls::new(&host, extra_ca.as_deref())?)
         } else {
             let mut params = TlsParameters::builder(host.clone());
-            if let Some(pem) = &s.ca_pem {
-                let cert =
-                    Certificate::from_pem(pem).map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
+            for der in extra_ca.iter().flatten() {
+                let cert = Certificate::from_der(der.to_vec())
+                    .map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
                 params = params.add_root_certificate(cert);
             }
             let params = params.build().map_err(|e| format!("TLS: {e}"))?;
@@ -358,12 +358,6 @@ impl SmtpMailer {
             timeout: s.timeout,
             pool: Arc::new(Pool::default()),
         })
-    }
-
-    /// Closes every idle connection with QUIT (best effort, a short wait at most), e.g. when the
-    /// worker shuts down. Sends that are under way keep their connections.
-    pub async fn close_idle(&self) {
-        futures::future::join_all(self.pool.take_all().into_iter().map(smtp_conn::quit)).await;
     }
 
     /// A new connection: TCP (TCP_NODELAY), TLS as the policy says, EHLO, AUTH.
@@ -408,37 +402,19 @@ impl SmtpMailer {
         envelope: &lettre::address::Envelope,
         raw: &[u8],
     ) -> Result<(), SmtpFail> {
-        if let Some(mut conn) = self.pool.take() {
-            match transaction(&mut conn, envelope, raw).await {
-                Ok(()) => {
-                    self.pool.put(conn);
-                    return Ok(());
-                }
-                Err(f) if f.maybe_delivered || f.fail.is_permanent() => {
-                    discard(conn, &f.fail);
-                    return Err(f.fail);
-                }
-                Err(f) => {
+        if let Some(conn) = self.pool.take() {
+            match self.pool.run(conn, envelope, raw).await {
+                Err(f) if !f.maybe_delivered && !f.fail.is_permanent() => {
                     tracing::debug!(
                         reason = %f.fail.kind(),
-                        mails_before = conn.mails,
                         "a reused relay connection failed; sending over a new one"
                     );
-                    discard(conn, &f.fail);
                 }
+                done => return done.map_err(|f| f.fail),
             }
         }
-        let mut conn = self.connect().await?;
-        match transaction(&mut conn, envelope, raw).await {
-            Ok(()) => {
-                self.pool.put(conn);
-                Ok(())
-            }
-            Err(f) => {
-                discard(conn, &f.fail);
-                Err(f.fail)
-            }
-        }
+        let conn = self.connect().await?;
+        self.pool.run(conn, envelope, raw).await.map_err(|f| f.fail)
     }
 }
 
@@ -466,7 +442,8 @@ impl Mailer for SmtpMailer {
         }
     }
 
+    /// QUITs every idle connection (a short wait at most); sends under way keep theirs.
     async fn close(&self) {
-        self.close_idle().await;
+        futures::future::join_all(self.pool.take_all().into_iter().map(smtp_conn::quit)).await;
     }
 }

@@ -21,7 +21,8 @@ pub(crate) trait Batch: Send + Sync + 'static {
     type Req: Send + Sync + 'static;
     type Resp: Send + 'static;
     /// Runs `reqs` as one statement: `Err` when the statement failed (nothing was written),
-    /// else one result per request, in order.
+    /// else one result per request, in order (a request left without one hears that its write
+    /// was not carried out).
     async fn run(&self, reqs: &[&Self::Req]) -> StoreResult<Vec<StoreResult<Self::Resp>>>;
 }
 
@@ -57,10 +58,12 @@ impl<B: Batch> Coalescer<B> {
         self.waiting
             .send((req, reply))
             .map_err(|_| StoreError::Database("the database writer has stopped".into()))?;
-        answered
-            .await
-            .map_err(|_| StoreError::Database("the write was not carried out".into()))?
+        answered.await.map_err(|_| not_carried_out())?
     }
+}
+
+fn not_carried_out() -> StoreError {
+    StoreError::Database("the write was not carried out".into())
 }
 
 async fn run<B: Batch>(batch: B, max: usize, mut rx: mpsc::UnboundedReceiver<Waiting<B>>) {
@@ -69,20 +72,16 @@ async fn run<B: Batch>(batch: B, max: usize, mut rx: mpsc::UnboundedReceiver<Wai
         let waiting = std::mem::take(&mut buf);
         let reqs: Vec<&B::Req> = waiting.iter().map(|(r, _)| r).collect();
         let results = match batch.run(&reqs).await {
-            Ok(results) if results.len() == reqs.len() => results,
-            Ok(_) => {
-                let e = StoreError::Database("a batch gave the wrong number of results".into());
-                reqs.iter().map(|_| Err(e.clone())).collect()
-            }
+            Ok(results) => results,
             Err(e) if reqs.len() == 1 => vec![Err(e)],
             Err(_) => {
                 let mut alone = Vec::with_capacity(reqs.len());
                 for r in &reqs {
                     alone.push(match batch.run(std::slice::from_ref(r)).await {
-                        Ok(mut one) if one.len() == 1 => one.remove(0),
-                        Ok(_) => Err(StoreError::Database(
-                            "a batch gave the wrong number of results".into(),
-                        )),
+                        Ok(one) => one
+                            .into_iter()
+                            .next()
+                            .unwrap_or_else(|| Err(not_carried_out())),
                         Err(e) => Err(e),
                     });
                 }

@@ -11,9 +11,7 @@ use crate::db_err;
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use std::sync::Arc;
-use zegel_core::model::{
-    AttachmentRow, MessageRow, NewEvent, NewJob, NewMessage, RecipientRow, Ts,
-};
+use zegel_core::model::{AttachmentRow, NewEvent, NewJob, NewMessage, RecipientRow, Ts};
 use zegel_core::StoreResult;
 
 /// Messages per statement at most.
@@ -58,6 +56,11 @@ const INSERT_MESSAGES_SQL: &str = "WITH \
 /// Inserts messages on the durable pool.
 pub(crate) struct Inserts(pub(crate) PgPool);
 
+/// One value per message, in batch order.
+fn each<'a, T>(ms: &[&'a Arc<NewMessage>], f: impl Fn(&'a NewMessage) -> T) -> Vec<T> {
+    ms.iter().map(|m| f(m)).collect()
+}
+
 /// One column of the rows `rows` gives for each message, flattened in batch order.
 fn col<'a, R: 'a, T>(
     ms: &[&'a Arc<NewMessage>],
@@ -75,9 +78,6 @@ impl Batch for Inserts {
     type Resp = ();
 
     async fn run(&self, ms: &[&Arc<NewMessage>]) -> StoreResult<Vec<StoreResult<()>>> {
-        fn one(m: &NewMessage) -> &[MessageRow] {
-            std::slice::from_ref(&m.message)
-        }
         fn rs(m: &NewMessage) -> &[RecipientRow] {
             &m.recipients
         }
@@ -93,30 +93,26 @@ impl Batch for Inserts {
         let mid = |m: &NewMessage| m.message.id.clone();
         sqlx::query(INSERT_MESSAGES_SQL)
             // $1..$16: the message rows
-            .bind(col(ms, one, |_, _, r| r.id.clone()))
-            .bind(col(ms, one, |_, _, r| r.org_id.clone()))
-            .bind(col(ms, one, |_, _, r| r.sender_id.clone()))
-            .bind(col(ms, one, |_, _, r| r.subject_ct.clone()))
-            .bind(col(ms, one, |_, _, r| r.body_ct.clone()))
-            .bind(col(ms, one, |_, _, r| r.alg.clone()))
-            .bind(col(ms, one, |_, _, r| r.reply_policy.as_str()))
-            .bind(col(ms, one, |_, _, r| r.state.as_str()))
-            .bind(col(ms, one, |_, _, r| r.created_at.0))
-            .bind(col(ms, one, |_, _, r| r.expires_at.0))
-            .bind(col(ms, one, |_, _, r| r.destroyed_at.map(|t| t.0)))
-            .bind(col(ms, one, |_, _, r| r.kind.as_str()))
-            .bind(col(ms, one, |_, _, r| r.thread_id.clone()))
-            .bind(col(ms, one, |_, _, r| r.parent_id.clone()))
-            .bind(col(ms, one, |_, _, r| r.from_recipient_id.clone()))
-            .bind(col(ms, one, |_, _, r| r.read_at.map(|t| t.0)))
+            .bind(each(ms, |m| m.message.id.clone()))
+            .bind(each(ms, |m| m.message.org_id.clone()))
+            .bind(each(ms, |m| m.message.sender_id.clone()))
+            .bind(each(ms, |m| m.message.subject_ct.clone()))
+            .bind(each(ms, |m| m.message.body_ct.clone()))
+            .bind(each(ms, |m| m.message.alg.clone()))
+            .bind(each(ms, |m| m.message.reply_policy.as_str()))
+            .bind(each(ms, |m| m.message.state.as_str()))
+            .bind(each(ms, |m| m.message.created_at.0))
+            .bind(each(ms, |m| m.message.expires_at.0))
+            .bind(each(ms, |m| m.message.destroyed_at.map(|t| t.0)))
+            .bind(each(ms, |m| m.message.kind.as_str()))
+            .bind(each(ms, |m| m.message.thread_id.clone()))
+            .bind(each(ms, |m| m.message.parent_id.clone()))
+            .bind(each(ms, |m| m.message.from_recipient_id.clone()))
+            .bind(each(ms, |m| m.message.read_at.map(|t| t.0)))
             // $17..$19: the keys
-            .bind(ms.iter().map(|m| mid(m)).collect::<Vec<_>>())
-            .bind(ms.iter().map(|m| m.key.kek_id.clone()).collect::<Vec<_>>())
-            .bind(
-                ms.iter()
-                    .map(|m| m.key.wrapped_dek.clone())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(each(ms, mid))
+            .bind(each(ms, |m| m.key.kek_id.clone()))
+            .bind(each(ms, |m| m.key.wrapped_dek.clone()))
             // $20..$38: recipients, numbered per message
             .bind(col(ms, rs, |m, _, _| mid(m)))
             .bind(col(ms, rs, |_, _, r| r.id.clone()))

@@ -17,22 +17,24 @@ pub(crate) const DEVICE_COLS: &str = "id, recipient_id, token_hash, user_agent, 
     expires_at, last_used_at, revoked_at";
 pub(crate) const SESSION_COLS: &str = "token_hash, recipient_id, created_at, expires_at";
 
-/// Message columns of `messages m`.
-pub(crate) const MSG_COLS: &str = "m.id AS m_id, m.org_id AS m_org_id, \
-    m.sender_id AS m_sender_id, m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct, \
-    m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
-    m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
-    m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
-    m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
-    m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at";
+/// The message columns of `messages m`, with `$content` for the subject and body ciphertext.
+macro_rules! msg_cols {
+    ($content:literal) => {
+        concat!(
+            "m.id AS m_id, m.org_id AS m_org_id, m.sender_id AS m_sender_id, ",
+            $content,
+            ", m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
+             m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
+             m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
+             m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
+             m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at"
+        )
+    };
+}
+pub(crate) const MSG_COLS: &str = msg_cols!("m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct");
 /// [`MSG_COLS`] without the subject and body ciphertext (read as NULL).
-pub(crate) const MSG_META_COLS: &str = "m.id AS m_id, m.org_id AS m_org_id, \
-    m.sender_id AS m_sender_id, NULL::bytea AS m_subject_ct, NULL::bytea AS m_body_ct, \
-    m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
-    m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
-    m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
-    m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
-    m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at";
+pub(crate) const MSG_META_COLS: &str =
+    msg_cols!("NULL::bytea AS m_subject_ct, NULL::bytea AS m_body_ct");
 
 /// Recipient columns of `recipients r`.
 pub(crate) const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \

@@ -4,8 +4,7 @@
 use crate::rows::{self, *};
 use crate::{db_err, payload_message_id, PgStore};
 use async_trait::async_trait;
-use sqlx::postgres::PgArguments;
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{PgConnection, Row};
 use zegel_core::model::*;
 use zegel_core::{Store, StoreError, StoreResult};
 
@@ -23,34 +22,27 @@ const CLAIM_SQL: &str = "WITH due AS (SELECT id FROM jobs WHERE dead = FALSE AND
              RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, \
                        jobs.created_at, jobs.run_at";
 
-/// A new message with its key, recipients, attachments, events and jobs, in one statement
-/// (see `insert_message`).
 fn limit(n: u32) -> i64 {
     i64::from(n)
 }
 
 async fn insert_event(conn: &mut PgConnection, e: &NewEvent) -> StoreResult<()> {
-    let q = sqlx::query(
+    sqlx::query(
         "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    );
-    bind_event(q, e).execute(conn).await.map_err(db_err)?;
+    )
+    .bind(&e.message_id)
+    .bind(&e.recipient_id)
+    .bind(&e.kind)
+    .bind(e.at.0)
+    .bind(&e.actor)
+    .bind(&e.ip)
+    .bind(&e.user_agent)
+    .bind(&e.detail)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
     Ok(())
-}
-
-/// Binds an event's 8 columns in the order of the INSERTs (`message_id` .. `detail`).
-fn bind_event<'q>(
-    q: sqlx::query::Query<'q, Postgres, PgArguments>,
-    e: &'q NewEvent,
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    q.bind(&e.message_id)
-        .bind(&e.recipient_id)
-        .bind(&e.kind)
-        .bind(e.at.0)
-        .bind(&e.actor)
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(&e.detail)
 }
 
 /// Inserts a job; its `message_id` column comes from the payload, else `fallback`.
@@ -88,37 +80,32 @@ async fn recipient_exists(conn: &mut PgConnection, id: &str) -> StoreResult<bool
 }
 
 async fn insert_message_row(conn: &mut PgConnection, msg: &MessageRow) -> StoreResult<()> {
-    let q = sqlx::query(
+    sqlx::query(
         "INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
          state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
          from_recipient_id, read_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    );
-    bind_message(q, msg).execute(conn).await.map_err(db_err)?;
+    )
+    .bind(&msg.id)
+    .bind(&msg.org_id)
+    .bind(&msg.sender_id)
+    .bind(&msg.subject_ct)
+    .bind(&msg.body_ct)
+    .bind(&msg.alg)
+    .bind(msg.reply_policy.as_str())
+    .bind(msg.state.as_str())
+    .bind(msg.created_at.0)
+    .bind(msg.expires_at.0)
+    .bind(msg.destroyed_at.map(|t| t.0))
+    .bind(msg.kind.as_str())
+    .bind(&msg.thread_id)
+    .bind(&msg.parent_id)
+    .bind(&msg.from_recipient_id)
+    .bind(msg.read_at.map(|t| t.0))
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
     Ok(())
-}
-
-/// Binds a message row's 16 columns as `$1`..`$16` (`id` first, as in the INSERTs).
-fn bind_message<'q>(
-    q: sqlx::query::Query<'q, Postgres, PgArguments>,
-    msg: &'q MessageRow,
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    q.bind(&msg.id)
-        .bind(&msg.org_id)
-        .bind(&msg.sender_id)
-        .bind(&msg.subject_ct)
-        .bind(&msg.body_ct)
-        .bind(&msg.alg)
-        .bind(msg.reply_policy.as_str())
-        .bind(msg.state.as_str())
-        .bind(msg.created_at.0)
-        .bind(msg.expires_at.0)
-        .bind(msg.destroyed_at.map(|t| t.0))
-        .bind(msg.kind.as_str())
-        .bind(&msg.thread_id)
-        .bind(&msg.parent_id)
-        .bind(&msg.from_recipient_id)
-        .bind(msg.read_at.map(|t| t.0))
 }
 
 async fn insert_message_key(conn: &mut PgConnection, key: &MessageKey) -> StoreResult<()> {

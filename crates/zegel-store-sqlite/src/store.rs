@@ -16,6 +16,15 @@ fn limit(n: u32) -> i64 {
     i64::from(n)
 }
 
+async fn delete_job(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 async fn insert_event(conn: &mut SqliteConnection, e: &NewEvent) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, detail) \
@@ -1209,16 +1218,7 @@ impl Store for SqliteStore {
 
     async fn complete_job(&self, id: i64) -> StoreResult<()> {
         self.batcher
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM jobs WHERE id = $1")
-                        .bind(id)
-                        .execute(conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(())
-                })
-            })
+            .write(move |conn| Box::pin(delete_job(conn, id)))
             .await
     }
 
@@ -1282,14 +1282,10 @@ impl Store for SqliteStore {
                         return Err(StoreError::NotFound);
                     }
                     insert_event(conn, &event).await?;
-                    if let Some(job) = job {
-                        sqlx::query("DELETE FROM jobs WHERE id = $1")
-                            .bind(job)
-                            .execute(conn)
-                            .await
-                            .map_err(db_err)?;
+                    match job {
+                        Some(job) => delete_job(conn, job).await,
+                        None => Ok(()),
                     }
-                    Ok(())
                 })
             })
             .await

@@ -1318,14 +1318,7 @@ async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
             .status(),
         200
     );
-    let res = app
-        .client
-        .get(app.url("/api/v1/messages"))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    app.sent_messages().await; // answers 200
 }
 
 async fn an_upload_cut_off_midway_leaves_no_blob_behind(b: Backend) {

@@ -417,7 +417,9 @@ async fn smtp_auth_credentials_from_the_url_are_used(b: Backend) {
     assert_eq!(sink.mails().len(), 1);
 }
 
-async fn smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection(b: Backend) {
+/// An `smtps://` relay whose certificate the internal CA signed, and an app that trusts that
+/// CA (`trust_ca`) or only the system roots.
+async fn smtps_app(b: Backend, trust_ca: bool) -> Option<(tempfile::TempDir, SmtpSink, TestApp)> {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = internal_ca(dir.path());
     let port = free_port();
@@ -427,10 +429,15 @@ async fn smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection(b: Backend)
         &format!("smtps://127.0.0.1:{port}"),
         10,
         SmtpTls::Required,
-        Some(std::fs::read(&ca).unwrap()),
+        trust_ca.then(|| std::fs::read(&ca).unwrap()),
         None,
     );
-    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+    let app = TestApp::with_mailer(b, mailer, |_| {}).await?;
+    Some((dir, sink, app))
+}
+
+async fn smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection(b: Backend) {
+    let Some((_dir, sink, app)) = smtps_app(b, true).await else {
         return;
     };
     let ids = [
@@ -453,19 +460,7 @@ async fn smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection(b: Backend)
 }
 
 async fn smtps_with_an_untrusted_certificate_is_deferred_and_sends_nothing(b: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, cert, key) = internal_ca(dir.path());
-    let port = free_port();
-    let mode = format!("smtps:{}:{}", cert.display(), key.display());
-    let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), &mode).await;
-    let mailer = smtp_with(
-        &format!("smtps://127.0.0.1:{port}"),
-        10,
-        SmtpTls::Required,
-        None,
-        None,
-    );
-    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+    let Some((_dir, sink, app)) = smtps_app(b, false).await else {
         return;
     };
     let id = send_one(&app, "untrusted@example.nl").await;

@@ -105,20 +105,8 @@ pub(super) struct TxFail {
     pub(super) maybe_delivered: bool,
 }
 
-/// A connection whose transaction failed is never reused: if the relay is still in step it
-/// gets a courtesy QUIT (in the background), otherwise it is just closed.
-pub(super) fn discard(conn: Conn, fail: &SmtpFail) {
-    if fail.in_step() {
-        quit_in_background(conn);
-    }
-}
-
 /// MAIL, RCPT, DATA, message. On success the connection is ready for the next mail.
-pub(super) async fn transaction(
-    conn: &mut Conn,
-    envelope: &Envelope,
-    raw: &[u8],
-) -> Result<(), TxFail> {
+async fn transaction(conn: &mut Conn, envelope: &Envelope, raw: &[u8]) -> Result<(), TxFail> {
     let before = |fail: SmtpFail| TxFail {
         fail,
         maybe_delivered: false,
@@ -198,9 +186,27 @@ impl Pool {
         conn
     }
 
+    /// One transaction on `conn`. After success the connection goes back into the pool; after
+    /// a failure it is never reused: if the relay is still in step it gets a courtesy QUIT (in
+    /// the background), otherwise it is just closed.
+    pub(super) async fn run(
+        &self,
+        mut conn: Conn,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<(), TxFail> {
+        let done = transaction(&mut conn, envelope, raw).await;
+        match &done {
+            Ok(()) => self.put(conn),
+            Err(f) if f.fail.in_step() => quit_in_background(conn),
+            Err(_) => {}
+        }
+        done
+    }
+
     /// Puts a connection back after a successful transaction; a worn-out one, or one more than
     /// the pool holds, is closed with QUIT in the background instead.
-    pub(super) fn put(&self, conn: Conn) {
+    fn put(&self, conn: Conn) {
         let conn = if conn.mails >= MAILS_PER_CONNECTION {
             Some(conn)
         } else {

@@ -225,8 +225,7 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
         // CONTRACT: a repeat of the same notification carries the same Message-ID.
         format!("zegel.notify.{}@{}", p.recipient_id, z.settings.mail_domain),
     );
-    let outcome = send_outcome(z.mailer.send(&mail).await);
-    match &outcome {
+    match send_outcome(z.mailer.send(&mail).await) {
         RunOutcome::Done => {
             // The recipient's status, the event and the job's end: one transaction.
             z.store
@@ -236,7 +235,7 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
                     Some(job.id),
                 )
                 .await?;
-            return Ok(RunOutcome::Completed);
+            Ok(RunOutcome::Completed)
         }
         RunOutcome::Retry(err) => {
             z.store
@@ -250,11 +249,10 @@ async fn run_notify(z: &Zegel, job: &Job) -> Result<RunOutcome> {
                     None,
                 )
                 .await?;
+            Ok(RunOutcome::Retry(err))
         }
-        // `Done` returned above; `Completed` is not a send outcome.
-        RunOutcome::Permanent(_) | RunOutcome::Completed => {}
+        other => Ok(other),
     }
-    Ok(outcome)
 }
 
 async fn run_notify_sender(z: &Zegel, job: &Job) -> Result<RunOutcome> {

@@ -306,7 +306,6 @@ impl TestApp {
         v["access_token"].as_str().unwrap().to_string()
     }
 
-    /// Every blob key currently stored.
     /// The first page of the sender's sent messages (`GET /api/v1/messages`).
     pub async fn sent_messages(&self) -> Vec<Value> {
         let res = self
@@ -324,6 +323,7 @@ impl TestApp {
             .clone()
     }
 
+    /// Every blob key currently stored.
     pub async fn blob_keys(&self) -> Vec<String> {
         self.z.blobs.list("att").await.unwrap()
     }
