@@ -1,7 +1,7 @@
 //! The running key ring: master key (never stored), derived server keys, and a cache of
 //! unwrapped organisation keys.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::model::{OrgKey, Organisation, Ts};
 use crate::store::DynStore;
 use std::collections::HashMap;
@@ -32,11 +32,7 @@ impl KeyRing {
         let kcv = master.key_check_value();
         let stored = store.meta_init(META_KEY_CHECK, &kcv).await?;
         if !master.verify_key_check(&stored) {
-            return Err(Error::Invalid(
-                "the master key does not match this database (wrong ZEGEL_MASTER_KEY / master.key \
-                 file for this data)"
-                    .into(),
-            ));
+            return Err(Invalid::MasterKeyMismatch.into());
         }
         Ok(KeyRing {
             code_key: master.derive("zegel access-code mac v1"),

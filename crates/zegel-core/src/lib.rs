@@ -12,6 +12,8 @@ pub mod service;
 pub mod sms;
 pub mod store;
 
-pub use error::{Error, GoneReason, Result, StoreError, StoreResult};
+pub use error::{
+    Conflict, Error, GoneReason, Invalid, NotAllowed, Result, StoreError, StoreResult, TooLarge,
+};
 pub use service::{ClientCtx, Settings, Zegel};
 pub use store::{DynStore, Store};

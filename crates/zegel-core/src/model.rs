@@ -3,6 +3,7 @@
 //! Everything here is what the database holds: user content only ever appears as ciphertext
 //! (`*_ct` fields), secrets only as hashes (`*_hash`, `*_mac`).
 
+pub use crate::i18n::Lang;
 use serde::{Deserialize, Serialize};
 
 /// A point in time: milliseconds since the Unix epoch (UTC). Stored as a 64-bit integer.
@@ -41,173 +42,212 @@ impl Ts {
     }
 }
 
-/// How a recipient proves who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verification {
-    /// A code by SMS to the recipient's phone.
-    Sms,
-    /// A code by e-mail to the recipient's address.
-    Email,
-    /// A code the sender gave by phone or letter.
-    Code,
+/// Defines an enum whose values are stored as fixed strings, with `as_str` (the stored and JSON
+/// form) and `parse`, which answers `None` for a value of unknown meaning: a row mapper turns
+/// that into an error instead of guessing.
+macro_rules! stored_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The stored form (also the JSON form).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text, )*
+                }
+            }
+
+            /// Parses the stored form; `None` for anything else.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $( $text => Some($name::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
 }
 
-impl Verification {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verification::Sms => "sms",
-            Verification::Email => "email",
-            Verification::Code => "code",
-        }
+stored_enum! {
+    /// How a recipient proves who they are.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Verification {
+        /// A code by SMS to the recipient's phone.
+        Sms = "sms",
+        /// A code by e-mail to the recipient's address.
+        Email = "email",
+        /// A code the sender gave by phone or letter.
+        Code = "code",
     }
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
+}
+
+stored_enum! {
+    /// Who may reply, and how often.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ReplyPolicy {
+        /// One reply per recipient.
+        #[default]
+        Once = "once",
+        /// Any number of replies.
+        Unlimited = "unlimited",
+        /// No replies.
+        Off = "off",
+    }
+}
+
+stored_enum! {
+    /// A recipient's delivery / access status (DESIGN.md contract strings).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum RecipientStatus {
+        /// Notification not sent yet.
+        Queued = "queued",
+        /// Notification handed to the mail relay / outbox.
+        Notified = "notified",
+        /// Notification failed permanently.
+        Failed = "failed",
+        /// The recipient verified and opened the message.
+        Opened = "opened",
+        /// The recipient replied.
+        Replied = "replied",
+        /// The sender revoked the message.
+        Revoked = "revoked",
+        /// The message expired.
+        Expired = "expired",
+    }
+}
+
+stored_enum! {
+    /// What a message row is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum MessageKind {
+        /// Written by a sender (care worker) to recipients.
+        Message = "message",
+        /// Written by a recipient to the sender of the message it answers; it has no recipient
+        /// rows, its `sender_id` is the addressee.
+        Reply = "reply",
+    }
+}
+
+stored_enum! {
+    /// A message's lifecycle state.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum MessageState {
+        /// Readable by its recipients.
+        Active = "active",
+        /// Revoked by the sender; key destroyed.
+        Revoked = "revoked",
+        /// Past its expiry; key destroyed.
+        Expired = "expired",
+    }
+}
+
+stored_enum! {
+    /// What an account may do.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Role {
+        /// A care worker who sends messages.
+        Sender = "sender",
+        /// A sender who also sets the organisation's policy and manages its devices.
+        Admin = "admin",
+    }
+}
+
+stored_enum! {
+    /// What an event records (NEN 7513). CONTRACT: the stored strings are the `type` of the
+    /// sender API's events.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum EventKind {
+        /// The message was sent to this recipient (or forwarded to them).
+        Sent = "sent",
+        /// The notification went out.
+        Notified = "notified",
+        /// A delivery attempt failed for now; it is retried.
+        Deferred = "deferred",
+        /// The notification failed for good.
+        Failed = "failed",
+        /// The recipient asked for a code.
+        CodeRequested = "code_requested",
+        /// The code went out.
+        CodeSent = "code_sent",
+        /// The code could not be delivered.
+        CodeFailed = "code_failed",
+        /// A wrong code was tried.
+        CodeWrong = "code_wrong",
+        /// Too many wrong codes: locked.
+        Locked = "locked",
+        /// The recipient verified and opened the message.
+        Opened = "opened",
+        /// The message text was shown.
+        Viewed = "viewed",
+        /// An attachment was downloaded.
+        Downloaded = "downloaded",
+        /// The recipient downloaded the conversation as `.eml`.
+        Exported = "exported",
+        /// The recipient replied.
+        Replied = "replied",
+        /// The sender was told about a reply.
+        ReplyNotified = "reply_notified",
+        /// The sender read a reply.
+        ReplyRead = "reply_read",
+        /// The sender downloaded a reply's attachment.
+        ReplyDownloaded = "reply_downloaded",
+        /// The recipient forwarded the message.
+        Forwarded = "forwarded",
+        /// The recipient's browser was remembered.
+        DeviceRemembered = "device_remembered",
+        /// A remembered browser was revoked.
+        DeviceRevoked = "device_revoked",
+        /// The sender revoked the message.
+        Revoked = "revoked",
+        /// The message expired.
+        Expired = "expired",
+    }
+}
+
+stored_enum! {
+    /// What a queued job does; the stored `kind` of its row.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum JobKind {
+        /// Send a recipient the notification with their link.
+        NotifyRecipient = "notify_recipient",
+        /// Send a recipient a one-time code.
+        SendCode = "send_code",
+        /// Tell a sender a reply arrived.
+        NotifySender = "notify_sender",
+    }
+}
+
+impl From<MessageState> for EventKind {
+    /// The event of a destroyed message's recipients.
+    fn from(s: MessageState) -> Self {
         match s {
-            "sms" => Some(Verification::Sms),
-            "email" => Some(Verification::Email),
-            "code" => Some(Verification::Code),
-            _ => None,
-        }
-    }
-}
-
-/// Who may reply, and how often.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ReplyPolicy {
-    /// One reply per recipient.
-    #[default]
-    Once,
-    /// Any number of replies.
-    Unlimited,
-    /// No replies.
-    Off,
-}
-
-impl ReplyPolicy {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyPolicy::Once => "once",
-            ReplyPolicy::Unlimited => "unlimited",
-            ReplyPolicy::Off => "off",
-        }
-    }
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "once" => Some(ReplyPolicy::Once),
-            "unlimited" => Some(ReplyPolicy::Unlimited),
-            "off" => Some(ReplyPolicy::Off),
-            _ => None,
-        }
-    }
-}
-
-/// A recipient's delivery / access status (DESIGN.md contract strings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecipientStatus {
-    /// Notification not sent yet.
-    Queued,
-    /// Notification handed to the mail relay / outbox.
-    Notified,
-    /// Notification failed permanently.
-    Failed,
-    /// The recipient verified and opened the message.
-    Opened,
-    /// The recipient replied.
-    Replied,
-    /// The sender revoked the message.
-    Revoked,
-    /// The message expired.
-    Expired,
-}
-
-impl RecipientStatus {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecipientStatus::Queued => "queued",
-            RecipientStatus::Notified => "notified",
-            RecipientStatus::Failed => "failed",
-            RecipientStatus::Opened => "opened",
-            RecipientStatus::Replied => "replied",
-            RecipientStatus::Revoked => "revoked",
-            RecipientStatus::Expired => "expired",
-        }
-    }
-    /// Parses the stored form (unknown strings become `Queued`'s opposite: `Failed`).
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "queued" => RecipientStatus::Queued,
-            "notified" => RecipientStatus::Notified,
-            "opened" => RecipientStatus::Opened,
-            "replied" => RecipientStatus::Replied,
-            "revoked" => RecipientStatus::Revoked,
-            "expired" => RecipientStatus::Expired,
-            _ => RecipientStatus::Failed,
-        }
-    }
-}
-
-/// What a message row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageKind {
-    /// Written by a sender (care worker) to recipients.
-    Message,
-    /// Written by a recipient to the sender of the message it answers; it has no recipient
-    /// rows, its `sender_id` is the addressee.
-    Reply,
-}
-
-impl MessageKind {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Message => "message",
-            MessageKind::Reply => "reply",
-        }
-    }
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "message" => Some(MessageKind::Message),
-            "reply" => Some(MessageKind::Reply),
-            _ => None,
-        }
-    }
-}
-
-/// A message's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageState {
-    /// Readable by its recipients.
-    Active,
-    /// Revoked by the sender; key destroyed.
-    Revoked,
-    /// Past its expiry; key destroyed.
-    Expired,
-}
-
-impl MessageState {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageState::Active => "active",
-            MessageState::Revoked => "revoked",
-            MessageState::Expired => "expired",
-        }
-    }
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "active" => MessageState::Active,
-            "revoked" => MessageState::Revoked,
-            _ => MessageState::Expired,
+            MessageState::Revoked => EventKind::Revoked,
+            MessageState::Expired | MessageState::Active => EventKind::Expired,
         }
     }
 }
@@ -253,8 +293,8 @@ pub struct User {
     pub name: String,
     /// Argon2id PHC string, when a password is set.
     pub password_hash: Option<String>,
-    /// `sender` or `admin`.
-    pub role: String,
+    /// What the account may do.
+    pub role: Role,
     /// Created at.
     pub created_at: Ts,
 }
@@ -363,8 +403,8 @@ pub struct RecipientRow {
     pub failed_attempts: i64,
     /// Locked until (inclusive of now => locked).
     pub locked_until: Option<Ts>,
-    /// Language for notifications (`nl` or `en`).
-    pub language: String,
+    /// Language for notifications.
+    pub language: Lang,
     /// First notification handed over at.
     pub notified_at: Option<Ts>,
     /// Created at.
@@ -421,8 +461,8 @@ pub struct NewEvent {
     pub message_id: String,
     /// Recipient the event is about, if any.
     pub recipient_id: Option<String>,
-    /// Event type, e.g. `notified`, `opened`, `viewed`, `downloaded`, `failed`.
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// When.
     pub at: Ts,
     /// Who: `sender:<user id>`, `recipient:<recipient id>`, `system`.
@@ -460,8 +500,8 @@ pub struct SessionRow {
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
-    /// Job kind, e.g. `notify_recipient`, `send_code`.
-    pub kind: String,
+    /// What the job does.
+    pub kind: JobKind,
     /// JSON payload (secrets inside are sealed, never plain).
     pub payload: String,
     /// Not before.
@@ -475,7 +515,7 @@ pub struct NewJob {
 pub struct Job {
     /// Id (sequence).
     pub id: i64,
-    /// Kind.
+    /// The stored kind (parsed by the worker, which gives up loudly on an unknown one).
     pub kind: String,
     /// JSON payload.
     pub payload: String,
@@ -609,4 +649,43 @@ pub struct NewForward {
     pub events: Vec<NewEvent>,
     /// The new recipient's notification.
     pub job: NewJob,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON form of every stored enum is its stored form, and `parse` reads it back.
+    fn roundtrips<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + Serialize,
+    {
+        for &v in all {
+            let json = serde_json::to_value(v).expect("serialise");
+            assert_eq!(json, serde_json::Value::from(as_str(v)), "{v:?}");
+            assert_eq!(parse(as_str(v)), Some(v));
+        }
+    }
+
+    #[test]
+    fn stored_enums_roundtrip_and_refuse_unknown_values() {
+        roundtrips(Verification::ALL, Verification::as_str, Verification::parse);
+        roundtrips(ReplyPolicy::ALL, ReplyPolicy::as_str, ReplyPolicy::parse);
+        roundtrips(
+            RecipientStatus::ALL,
+            RecipientStatus::as_str,
+            RecipientStatus::parse,
+        );
+        roundtrips(MessageKind::ALL, MessageKind::as_str, MessageKind::parse);
+        roundtrips(MessageState::ALL, MessageState::as_str, MessageState::parse);
+        roundtrips(Role::ALL, Role::as_str, Role::parse);
+        roundtrips(EventKind::ALL, EventKind::as_str, EventKind::parse);
+        roundtrips(JobKind::ALL, JobKind::as_str, JobKind::parse);
+        // An unknown stored value is never guessed into a known one.
+        assert_eq!(RecipientStatus::parse("bounced"), None);
+        assert_eq!(RecipientStatus::parse(""), None);
+        assert_eq!(MessageState::parse("archived"), None);
+        assert_eq!(EventKind::parse("Opened"), None);
+        assert_eq!(JobKind::parse("send_fax"), None);
+    }
 }

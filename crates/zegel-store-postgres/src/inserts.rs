@@ -128,7 +128,7 @@ impl Batch for Inserts {
             .bind(col(ms, rs, |_, _, r| r.code_expires_at.map(|t| t.0)))
             .bind(col(ms, rs, |_, _, r| r.failed_attempts))
             .bind(col(ms, rs, |_, _, r| r.locked_until.map(|t| t.0)))
-            .bind(col(ms, rs, |_, _, r| r.language.clone()))
+            .bind(col(ms, rs, |_, _, r| r.language.as_str().to_owned()))
             .bind(col(ms, rs, |_, _, r| r.notified_at.map(|t| t.0)))
             .bind(col(ms, rs, |_, _, r| r.created_at.0))
             .bind(col(ms, rs, |_, _, r| r.forwarded_by.clone()))
@@ -145,7 +145,7 @@ impl Batch for Inserts {
             // $47..$54: events
             .bind(col(ms, ev, |_, _, e| e.message_id.clone()))
             .bind(col(ms, ev, |_, _, e| e.recipient_id.clone()))
-            .bind(col(ms, ev, |_, _, e| e.kind.clone()))
+            .bind(col(ms, ev, |_, _, e| e.kind.as_str().to_owned()))
             .bind(col(ms, ev, |_, _, e| e.at.0))
             .bind(col(ms, ev, |_, _, e| e.actor.clone()))
             .bind(col(ms, ev, |_, _, e| e.ip.clone()))
@@ -153,7 +153,7 @@ impl Batch for Inserts {
             .bind(col(ms, ev, |_, _, e| e.detail.clone()))
             // $55..$59: jobs, $60: now
             .bind(col(ms, jb, |m, _, _| mid(m)))
-            .bind(col(ms, jb, |_, _, j| j.kind.clone()))
+            .bind(col(ms, jb, |_, _, j| j.kind.as_str().to_owned()))
             .bind(col(ms, jb, |_, _, j| j.payload.clone()))
             .bind(col(ms, jb, |_, _, j| j.run_at.0))
             .bind(col(ms, jb, |_, _, j| j.max_attempts))

@@ -54,7 +54,7 @@ impl Batch for Marks {
             .bind(col(marks, |m| m.recipient_id.clone()))
             .bind(col(marks, |m| m.event.message_id.clone()))
             .bind(col(marks, |m| m.event.recipient_id.clone()))
-            .bind(col(marks, |m| m.event.kind.clone()))
+            .bind(col(marks, |m| m.event.kind.as_str().to_owned()))
             .bind(col(marks, |m| m.event.at.0))
             .bind(col(marks, |m| m.event.actor.clone()))
             .bind(col(marks, |m| m.event.ip.clone()))

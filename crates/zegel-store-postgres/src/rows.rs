@@ -61,6 +61,13 @@ fn opt_ts(row: &PgRow, col: &str) -> StoreResult<Option<Ts>> {
     Ok(get::<Option<i64>>(row, col)?.map(Ts))
 }
 
+/// A text column holding one of a set of stored values; anything else is an error (never a
+/// guess).
+fn parse<T>(row: &PgRow, col: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    let raw: String = get(row, col)?;
+    parse(&raw).ok_or_else(|| bad(col))
+}
+
 fn bad(column: &str) -> StoreError {
     StoreError::Database(format!("unexpected value in column {column}"))
 }
@@ -91,7 +98,7 @@ pub(crate) fn user(row: &PgRow) -> StoreResult<User> {
         email: get(row, "email")?,
         name: get(row, "name")?,
         password_hash: get(row, "password_hash")?,
-        role: get(row, "role")?,
+        role: parse(row, "role", Role::parse)?,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -108,7 +115,7 @@ pub(crate) fn message(row: &PgRow) -> StoreResult<MessageRow> {
         body_ct: get(row, "m_body_ct")?,
         alg: get(row, "m_alg")?,
         reply_policy: ReplyPolicy::parse(&reply).ok_or_else(|| bad("reply_policy"))?,
-        state: MessageState::parse(&state),
+        state: MessageState::parse(&state).ok_or_else(|| bad("state"))?,
         created_at: ts(row, "m_created_at")?,
         expires_at: ts(row, "m_expires_at")?,
         destroyed_at: opt_ts(row, "m_destroyed_at")?,
@@ -139,13 +146,13 @@ pub(crate) fn recipient(row: &PgRow) -> StoreResult<RecipientRow> {
         verification: Verification::parse(&verification).ok_or_else(|| bad("verification"))?,
         code_hint_ct: get(row, "r_code_hint_ct")?,
         link_hash: get(row, "r_link_hash")?,
-        status: RecipientStatus::parse(&status),
+        status: RecipientStatus::parse(&status).ok_or_else(|| bad("status"))?,
         failed_reason: get(row, "r_failed_reason")?,
         code_mac: get(row, "r_code_mac")?,
         code_expires_at: opt_ts(row, "r_code_expires_at")?,
         failed_attempts: get(row, "r_failed_attempts")?,
         locked_until: opt_ts(row, "r_locked_until")?,
-        language: get(row, "r_language")?,
+        language: parse(row, "r_language", Lang::parse)?,
         notified_at: opt_ts(row, "r_notified_at")?,
         created_at: ts(row, "r_created_at")?,
         forwarded_by: get(row, "r_forwarded_by")?,
@@ -172,7 +179,7 @@ pub(crate) fn event(row: &PgRow) -> StoreResult<Event> {
         event: NewEvent {
             message_id: get(row, "message_id")?,
             recipient_id: get(row, "recipient_id")?,
-            kind: get(row, "kind")?,
+            kind: parse(row, "kind", EventKind::parse)?,
             at: ts(row, "at")?,
             actor: get(row, "actor")?,
             ip: get(row, "ip")?,

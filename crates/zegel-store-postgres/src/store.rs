@@ -33,7 +33,7 @@ async fn insert_event(conn: &mut PgConnection, e: &NewEvent) -> StoreResult<()> 
     )
     .bind(&e.message_id)
     .bind(&e.recipient_id)
-    .bind(&e.kind)
+    .bind(e.kind.as_str())
     .bind(e.at.0)
     .bind(&e.actor)
     .bind(&e.ip)
@@ -60,7 +60,7 @@ async fn insert_job(
         "INSERT INTO jobs (kind, payload, message_id, run_at, attempts, max_attempts, dead, \
          created_at) VALUES ($1, $2, $3, $4, 0, $5, FALSE, $6) RETURNING id",
     )
-    .bind(&job.kind)
+    .bind(job.kind.as_str())
     .bind(&job.payload)
     .bind(message_id)
     .bind(job.run_at.0)
@@ -146,7 +146,7 @@ async fn insert_recipient(
     .bind(r.code_expires_at.map(|t| t.0))
     .bind(r.failed_attempts)
     .bind(r.locked_until.map(|t| t.0))
-    .bind(&r.language)
+    .bind(r.language.as_str())
     .bind(r.notified_at.map(|t| t.0))
     .bind(r.created_at.0)
     .bind(&r.forwarded_by)
@@ -318,7 +318,7 @@ impl Store for PgStore {
         .bind(&user.email)
         .bind(&user.name)
         .bind(&user.password_hash)
-        .bind(&user.role)
+        .bind(user.role.as_str())
         .bind(user.created_at.0)
         .execute(&mut *tx)
         .await

@@ -73,7 +73,7 @@ pub fn user(org_id: &str, email: &str, name: &str, at: Ts) -> User {
         email: email.to_owned(),
         name: name.to_owned(),
         password_hash: None,
-        role: "sender".to_owned(),
+        role: Role::Sender,
         created_at: at,
     }
 }
@@ -102,12 +102,13 @@ pub async fn seed_sender(store: &DynStore) -> Sender {
     Sender { org, key, user }
 }
 
-/// An audit event (actor `system`, with an IP and a user agent).
+/// An audit event (actor `system`, with an IP and a user agent); `kind` is a stored event kind
+/// such as `"sent"`.
 pub fn event(message_id: &str, recipient_id: Option<&str>, kind: &str, at: Ts) -> NewEvent {
     NewEvent {
         message_id: message_id.to_owned(),
         recipient_id: recipient_id.map(str::to_owned),
-        kind: kind.to_owned(),
+        kind: EventKind::parse(kind).expect("a known event kind"),
         at,
         actor: "system".to_owned(),
         ip: Some("192.0.2.10".to_owned()),
@@ -116,10 +117,10 @@ pub fn event(message_id: &str, recipient_id: Option<&str>, kind: &str, at: Ts) -
     }
 }
 
-/// A job with a JSON payload.
+/// A job with a JSON payload; `kind` is a stored job kind such as `"send_code"`.
 pub fn job(kind: &str, payload: serde_json::Value, run_at: Ts) -> NewJob {
     NewJob {
-        kind: kind.to_owned(),
+        kind: JobKind::parse(kind).expect("a known job kind"),
         payload: payload.to_string(),
         run_at,
         max_attempts: 5,
@@ -166,7 +167,7 @@ pub fn recipient(
         code_expires_at: None,
         failed_attempts: 0,
         locked_until: None,
-        language: "nl".to_owned(),
+        language: Lang::Nl,
         notified_at: None,
         created_at: at,
         forwarded_by: None,
@@ -279,7 +280,7 @@ pub fn new_reply(parent: &NewMessage, recipient: &RecipientRow, once: bool, at: 
         once,
         event: event(&p.id, Some(&recipient.id), "replied", at),
         job: NewJob {
-            kind: "notify_sender".to_owned(),
+            kind: JobKind::NotifySender,
             payload: format!(r#"{{"message_id":"{id}"}}"#),
             run_at: at,
             max_attempts: 10,

@@ -59,7 +59,7 @@ async fn event_kinds(store: &DynStore, message_id: &str) -> Vec<String> {
         .await
         .expect("events_of")
         .into_iter()
-        .map(|e| e.event.kind)
+        .map(|e| e.event.kind.as_str().to_owned())
         .collect()
 }
 
@@ -229,7 +229,7 @@ pub async fn case_user_create_and_lookup(store: DynStore) {
     store.create_org(&org, &key).await.expect("create_org");
     let mut a = fx::user(&org.id, "a.arts@zuid.example", "Dr. A. Arts", T0);
     a.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned());
-    a.role = "admin".to_owned();
+    a.role = Role::Admin;
     let b = fx::user(
         &org.id,
         "b.bakker@zuid.example",
@@ -1268,7 +1268,11 @@ pub async fn case_concurrent_inserts_fail_alone(store: DynStore) {
             // Rows written together still belong to their own message, in their own order.
             assert_eq!(recipients, m.recipients, "message {i}");
             assert_eq!(attachments, m.attachments, "message {i}");
-            let kinds: Vec<String> = m.events.iter().map(|e| e.kind.clone()).collect();
+            let kinds: Vec<String> = m
+                .events
+                .iter()
+                .map(|e| e.kind.as_str().to_owned())
+                .collect();
             assert_eq!(
                 event_kinds(&store, &m.message.id).await,
                 kinds,

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use zegel::{app, config};
+use zegel_core::model::Role;
 use zegel_core::service::NewUserReq;
 use zegel_core::Zegel;
 
@@ -120,8 +121,9 @@ enum UserCmd {
         /// Organisation slug (default organisation when absent).
         #[arg(long)]
         org: Option<String>,
-        #[arg(long, default_value = "sender")]
-        role: String,
+        /// `sender` or `admin`.
+        #[arg(long, default_value = "sender", value_parser = parse_role)]
+        role: Role,
     },
     /// Lists the users of an organisation.
     List {
@@ -345,4 +347,9 @@ async fn demo(mut cfg: config::Config) -> anyhow::Result<()> {
     println!("  curl -H 'Authorization: Bearer {token}' -F 'message={{\"subject\":\"Test\",\"body\":\"Hallo\",\"recipients\":[{{\"email\":\"jan@example.nl\",\"verification\":\"email\"}}]}};type=application/json' -F attachment=@README.md {url}/api/v1/messages");
     println!();
     app::serve(&cfg, z, listener).await
+}
+
+/// A role on the command line.
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| zegel_core::Invalid::Role.to_string())
 }

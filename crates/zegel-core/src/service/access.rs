@@ -1,18 +1,13 @@
 //! Recipient access: the link, the code challenge, verification with lockout, the session,
 //! reading and downloading. Shared by the JSON access API and the HTML viewer.
 
-use super::messages::{
-    b64, code_input, object_attachment, object_attachment_meta, object_body, object_hint,
-    object_subject, AttachmentMeta, AttachmentView,
-};
-use super::{validate, ClientCtx, Zegel};
-use crate::error::{Error, GoneReason, Result};
+use super::content::{decrypt_text, gone_reason, AttachmentView};
+use super::events::by_recipient as event;
+use super::payloads::{JobPayload, SendCode};
+use super::{objects, validate, ClientCtx, Zegel};
+use crate::error::{Conflict, Error, GoneReason, Invalid, NotAllowed, Result};
 use crate::model::*;
-use bytes::Bytes;
-use futures::stream::BoxStream;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use zegel_crypto::Dek;
 
 /// What a link leads to.
 #[derive(Debug, Clone)]
@@ -109,44 +104,42 @@ pub struct SenderView {
     pub organisation: String,
 }
 
-/// Payload of a `send_code` job.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct CodePayload {
-    pub message_id: String,
-    pub recipient_id: String,
-    pub channel: Verification,
-    pub code_sealed: String,
-    pub expires_at: Ts,
+/// What the recipient's message page may offer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Permissions {
+    /// "Beantwoorden" is possible now.
+    pub reply_allowed: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_refused: Option<ReplyRefusal>,
+    /// "Doorsturen" is possible.
+    pub forward_allowed: bool,
+    /// "Remember this device" may be offered, for this many days.
+    pub device_days: i64,
+    /// The organisation's public contact line.
+    pub contact: Option<String>,
+    /// For a forwarded recipient: the note that came with it, and who forwarded.
+    pub forward_note: Option<String>,
+    /// Who forwarded it to this recipient.
+    pub forwarded_by: Option<String>,
 }
 
-pub(crate) fn code_aad(recipient_id: &str) -> String {
-    format!("code:{recipient_id}")
+/// Why a recipient may not reply now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyRefusal {
+    /// The sender turned replies off for this message.
+    Off,
+    /// Policy `once`, and the reply was sent.
+    Used,
 }
 
-pub(crate) fn event(
-    a: &RecipientAccess,
-    kind: &str,
-    ctx: &ClientCtx,
-    detail: Option<String>,
-) -> NewEvent {
-    NewEvent {
-        message_id: a.message.id.clone(),
-        recipient_id: Some(a.recipient.id.clone()),
-        kind: kind.into(),
-        at: Ts::now(),
-        actor: format!("recipient:{}", a.recipient.id),
-        ip: ctx.ip.clone(),
-        user_agent: ctx.user_agent.clone(),
-        detail,
-    }
-}
-
-pub(crate) fn gone_reason(m: &MessageRow, now: Ts) -> Option<GoneReason> {
-    match m.state {
-        MessageState::Revoked => Some(GoneReason::Revoked),
-        MessageState::Expired => Some(GoneReason::Expired),
-        MessageState::Active if m.expires_at <= now => Some(GoneReason::Expired),
-        MessageState::Active => None,
+impl From<ReplyRefusal> for Error {
+    fn from(r: ReplyRefusal) -> Self {
+        match r {
+            ReplyRefusal::Off => NotAllowed::RepliesOff.into(),
+            ReplyRefusal::Used => Conflict::ReplyUsed.into(),
+        }
     }
 }
 
@@ -160,33 +153,6 @@ impl Zegel {
             Some(a) if token.len() == 43 => Ok(a),
             _ => Err(Error::NotFound),
         }
-    }
-
-    /// The message key; `None` once the message was destroyed.
-    pub(crate) async fn dek_of(&self, m: &MessageRow) -> Result<Option<Dek>> {
-        let Some(key) = self.store.message_key(&m.id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            self.keys
-                .dek(&self.store, &key.kek_id, &key.wrapped_dek, &m.id)
-                .await?,
-        ))
-    }
-
-    /// The message key of a message that must still be readable (410 otherwise).
-    async fn message_dek(&self, m: &MessageRow) -> Result<Dek> {
-        self.dek_of(m)
-            .await?
-            .ok_or(Error::Gone(GoneReason::Revoked))
-    }
-
-    /// The e-mail address of a recipient, if there is one.
-    pub(crate) async fn email_of(&self, recipient_id: Option<&str>) -> Result<Option<String>> {
-        Ok(match recipient_id {
-            Some(id) => self.store.recipient_by_id(id).await?.map(|r| r.email),
-            None => None,
-        })
     }
 
     /// A new session for a recipient: the grant for the client, the row for the store.
@@ -205,13 +171,14 @@ impl Zegel {
         (grant, row)
     }
 
-    /// Why this recipient may not reply now: `off` (the sender turned replies off) or `used`
-    /// (policy `once` and the reply was sent); `None` when a reply is allowed.
-    pub(crate) async fn reply_refused(&self, a: &RecipientAccess) -> Result<Option<&'static str>> {
+    /// Why this recipient may not reply now; `None` when a reply is allowed.
+    pub(crate) async fn reply_refused(&self, a: &RecipientAccess) -> Result<Option<ReplyRefusal>> {
         Ok(match a.message.reply_policy {
-            ReplyPolicy::Off => Some("off"),
+            ReplyPolicy::Off => Some(ReplyRefusal::Off),
             ReplyPolicy::Unlimited => None,
-            ReplyPolicy::Once if self.store.reply_count(&a.recipient.id).await? > 0 => Some("used"),
+            ReplyPolicy::Once if self.store.reply_count(&a.recipient.id).await? > 0 => {
+                Some(ReplyRefusal::Used)
+            }
             ReplyPolicy::Once => None,
         })
     }
@@ -251,8 +218,11 @@ impl Zegel {
         }
         if let Some(ct) = &r.code_hint_ct {
             let dek = self.message_dek(&a.message).await?;
-            let pt = dek.decrypt_small(&object_hint(&a.message.id, &r.id), ct)?;
-            info.hint = Some(String::from_utf8_lossy(&pt).into_owned());
+            info.hint = Some(decrypt_text(
+                &dek,
+                &objects::hint(&a.message.id, &r.id),
+                ct,
+            )?);
         }
         Ok(LinkState::Active(info))
     }
@@ -276,15 +246,13 @@ impl Zegel {
         let a = self.active_access(token).await?;
         let r = &a.recipient;
         if r.verification == Verification::Code {
-            return Err(Error::Invalid(
-                "this message uses a code from the sender; no challenge is needed".into(),
-            ));
+            return Err(Invalid::NoChallengeNeeded.into());
         }
         if method != r.verification {
-            return Err(Error::Invalid(format!(
-                "this recipient verifies by {}",
-                r.verification.as_str()
-            )));
+            return Err(Invalid::WrongMethod {
+                expected: r.verification,
+            }
+            .into());
         }
         let masked = match r.verification {
             Verification::Sms => validate::mask_phone(r.phone.as_deref().unwrap_or_default()),
@@ -295,28 +263,23 @@ impl Zegel {
         let mac = self
             .keys
             .code_key()
-            .mac(code_input(&r.id, &code).as_bytes());
+            .mac(objects::code_input(&r.id, &code).as_bytes());
         let expires_at = now.plus_secs(self.settings.code_ttl_secs);
         let sealed = self
             .keys
             .seal_key()
-            .seal(code_aad(&r.id).as_bytes(), code.as_bytes());
-        let job = NewJob {
-            kind: super::jobs::KIND_CODE.into(),
-            payload: serde_json::to_string(&CodePayload {
-                message_id: a.message.id.clone(),
-                recipient_id: r.id.clone(),
-                channel: r.verification,
-                code_sealed: b64(&sealed),
-                expires_at,
-            })
-            .map_err(|e| Error::Internal(e.to_string()))?,
-            run_at: now,
-            max_attempts: 10,
-        };
+            .seal(objects::code_aad(&r.id).as_bytes(), code.as_bytes());
+        let job = JobPayload::SendCode(SendCode {
+            message_id: a.message.id.clone(),
+            recipient_id: r.id.clone(),
+            channel: r.verification,
+            code_sealed: objects::b64(&sealed),
+            expires_at,
+        })
+        .into_job(now, 10)?;
         let ev = event(
             &a,
-            "code_requested",
+            EventKind::CodeRequested,
             ctx,
             Some(r.verification.as_str().into()),
         );
@@ -362,7 +325,7 @@ impl Zegel {
         let mac = self
             .keys
             .code_key()
-            .mac(code_input(&r.id, &code).as_bytes());
+            .mac(objects::code_input(&r.id, &code).as_bytes());
         let right = code.len() == 6
             && r.code_mac
                 .as_deref()
@@ -375,12 +338,12 @@ impl Zegel {
                     now,
                     self.settings.max_code_attempts,
                     self.settings.lockout_secs * 1000,
-                    &event(&a, "code_wrong", ctx, None),
+                    &event(&a, EventKind::CodeWrong, ctx, None),
                 )
                 .await?;
             if out.locked_until.is_some() {
                 self.store
-                    .record_event(&event(&a, "locked", ctx, None), None)
+                    .record_event(&event(&a, EventKind::Locked, ctx, None), None)
                     .await?;
             }
             let remaining = (self.settings.max_code_attempts - out.failed_attempts).max(0) as u32;
@@ -394,7 +357,7 @@ impl Zegel {
                 &mac,
                 one_time,
                 &session,
-                &event(&a, "opened", ctx, None),
+                &event(&a, EventKind::Opened, ctx, None),
                 now,
             )
             .await?;
@@ -430,37 +393,6 @@ impl Zegel {
         })
     }
 
-    pub(crate) fn attachment_view(
-        dek: &Dek,
-        m: &MessageRow,
-        a: &AttachmentRow,
-    ) -> Result<Option<AttachmentView>> {
-        let Some(ct) = &a.meta_ct else {
-            return Ok(None);
-        };
-        let meta: AttachmentMeta =
-            serde_json::from_slice(&dek.decrypt_small(&object_attachment_meta(&m.id, &a.id), ct)?)
-                .map_err(|e| Error::Internal(format!("attachment meta: {e}")))?;
-        Ok(Some(AttachmentView {
-            id: a.id.clone(),
-            name: meta.name,
-            size: a.size,
-            content_type: meta.content_type,
-        }))
-    }
-
-    pub(crate) async fn attachment_views(
-        &self,
-        dek: &Dek,
-        m: &MessageRow,
-    ) -> Result<Vec<AttachmentView>> {
-        let mut out = Vec::new();
-        for a in self.store.attachments_of(&m.id).await? {
-            out.extend(Self::attachment_view(dek, m, &a)?);
-        }
-        Ok(out)
-    }
-
     /// The message for a verified recipient (records `viewed`).
     pub async fn read_message(&self, s: &RecipientSession, ctx: &ClientCtx) -> Result<MessageView> {
         let m = &s.access.message;
@@ -468,16 +400,16 @@ impl Zegel {
         let (Some(subject_ct), Some(body_ct)) = (&m.subject_ct, &m.body_ct) else {
             return Err(Error::Gone(GoneReason::Revoked));
         };
-        let subject = dek.decrypt_small(&object_subject(&m.id), subject_ct)?;
-        let body = dek.decrypt_small(&object_body(&m.id), body_ct)?;
+        let subject = decrypt_text(&dek, &objects::subject(&m.id), subject_ct)?;
+        let body = decrypt_text(&dek, &objects::body(&m.id), body_ct)?;
         let attachments = self.attachment_views(&dek, m).await?;
         self.store
-            .record_event(&event(&s.access, "viewed", ctx, None), None)
+            .record_event(&event(&s.access, EventKind::Viewed, ctx, None), None)
             .await?;
         let reply_allowed = self.reply_refused(&s.access).await?.is_none();
         Ok(MessageView {
-            subject: String::from_utf8_lossy(&subject).into_owned(),
-            body: String::from_utf8_lossy(&body).into_owned(),
+            subject,
+            body,
             sender: SenderView {
                 name: s.access.sender_name.clone(),
                 organisation: s.access.org_name.clone(),
@@ -489,57 +421,31 @@ impl Zegel {
         })
     }
 
-    /// One attachment of `m`, decrypted as a stream, after `event` (given the attachment id)
-    /// is recorded. A tampered or truncated blob ends the stream with an error, never with
-    /// wrong bytes.
-    pub(crate) async fn stream_attachment(
-        &self,
-        m: &MessageRow,
-        dek: &Dek,
-        row: &AttachmentRow,
-        event: impl FnOnce(String) -> NewEvent,
-    ) -> Result<(AttachmentView, BoxStream<'static, Result<Bytes>>)> {
-        let view = Self::attachment_view(dek, m, row)?.ok_or(Error::NotFound)?;
-        let blob = self.blobs.read(&row.blob_key).await?;
-        let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
-        self.store
-            .record_event(&event(row.id.clone()), None)
-            .await?;
-        Ok((view, decrypt_stream(blob, dec)))
-    }
-}
-
-/// Decrypts a blob stream chunk by chunk; the end of the blob must be a final chunk.
-pub(crate) fn decrypt_stream(
-    blob: BoxStream<'static, Result<Bytes, crate::blobs::BlobError>>,
-    dec: zegel_crypto::StreamDecryptor,
-) -> BoxStream<'static, Result<Bytes>> {
-    futures::stream::try_unfold((blob, Some(dec)), |(mut blob, mut dec)| async move {
-        loop {
-            let Some(d) = dec.as_mut() else {
-                return Ok(None);
-            };
-            match blob.next().await {
-                Some(chunk) => {
-                    let chunk = chunk?;
-                    let mut out = Vec::with_capacity(chunk.len());
-                    d.update(&chunk, &mut out)?;
-                    if !out.is_empty() {
-                        return Ok(Some((Bytes::from(out), (blob, dec))));
-                    }
-                }
-                None => {
-                    let mut out = Vec::new();
-                    if let Some(d) = dec.take() {
-                        d.finish(&mut out)?;
-                    }
-                    if out.is_empty() {
-                        return Ok(None);
-                    }
-                    return Ok(Some((Bytes::from(out), (blob, dec))));
-                }
+    /// What the recipient's message page may offer.
+    pub async fn permissions(&self, s: &RecipientSession) -> Result<Permissions> {
+        let a = &s.access;
+        let policy = self
+            .store
+            .org_policy(&a.message.org_id)
+            .await?
+            .unwrap_or_default();
+        let reply_refused = self.reply_refused(a).await?;
+        let mut forward_note = None;
+        let forwarded_by = self.email_of(a.recipient.forwarded_by.as_deref()).await?;
+        if forwarded_by.is_some() {
+            if let (Some(ct), Some(dek)) = (&a.recipient.note_ct, self.dek_of(&a.message).await?) {
+                let object = objects::note(&a.message.id, &a.recipient.id);
+                forward_note = Some(decrypt_text(&dek, &object, ct)?);
             }
         }
-    })
-    .boxed()
+        Ok(Permissions {
+            reply_allowed: reply_refused.is_none(),
+            reply_refused,
+            forward_allowed: policy.forward_allowed,
+            device_days: policy.device_days,
+            contact: policy.contact,
+            forward_note,
+            forwarded_by,
+        })
+    }
 }

@@ -1,12 +1,14 @@
 //! Organisations, users and API tokens.
 
 use super::{new_id, validate, Zegel};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Invalid, Result};
 use crate::model::*;
 use crate::StoreError;
 
 /// CONTRACT: API tokens start with this prefix (secret scanners key on it). Never change it.
 pub const API_TOKEN_PREFIX: &str = "zgl_";
+/// The shortest password.
+pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Slug of the organisation new senders join when none is named.
 pub const DEFAULT_ORG_SLUG: &str = "default";
 
@@ -21,8 +23,8 @@ pub struct NewUserReq {
     pub org_slug: Option<String>,
     /// Initial password.
     pub password: Option<String>,
-    /// `sender` or `admin`.
-    pub role: String,
+    /// What the account may do.
+    pub role: Role,
 }
 
 /// What `zegel demo` sets up.
@@ -42,11 +44,11 @@ impl Zegel {
             || slug.len() > 64
             || !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
-            return Err(Error::Invalid("slug: letters, digits and '-' only".into()));
+            return Err(Invalid::Slug.into());
         }
         let name = validate::single_line(name);
         if name.is_empty() {
-            return Err(Error::Invalid("organisation name is required".into()));
+            return Err(Invalid::OrgName.into());
         }
         let now = Ts::now();
         let id = new_id();
@@ -81,12 +83,12 @@ impl Zegel {
             Some(s) => self.store.org_by_slug(s).await?.ok_or(Error::NotFound)?,
             None => self.ensure_org(DEFAULT_ORG_SLUG, "Zegel").await?,
         };
-        if req.role != "sender" && req.role != "admin" {
-            return Err(Error::Invalid("role must be sender or admin".into()));
-        }
         let password_hash = match &req.password {
-            Some(p) if p.chars().count() < 12 => {
-                return Err(Error::Invalid("password: at least 12 characters".into()))
+            Some(p) if p.chars().count() < MIN_PASSWORD_CHARS => {
+                return Err(Invalid::PasswordTooShort {
+                    min: MIN_PASSWORD_CHARS,
+                }
+                .into())
             }
             Some(p) => Some(zegel_crypto::hash_password(p)?),
             None => None,
@@ -102,8 +104,8 @@ impl Zegel {
             created_at: Ts::now(),
         };
         self.store.create_user(&user).await.map_err(|e| match e {
-            StoreError::Conflict(_) => Error::Conflict("a user with this e-mail exists".into()),
-            e => e.into(),
+            StoreError::Conflict(_) => Error::from(Conflict::UserExists),
+            e => Error::from(e),
         })?;
         Ok(user)
     }
@@ -121,7 +123,7 @@ impl Zegel {
                 name: String::new(),
                 org_slug: None,
                 password: None,
-                role: "sender".into(),
+                role: Role::Sender,
             })
             .await
         {
@@ -173,7 +175,7 @@ impl Zegel {
                 name: "Dr. A. de Vries".into(),
                 org_slug: Some(org.slug),
                 password: None,
-                role: "sender".into(),
+                role: Role::Sender,
             })
             .await?;
         Ok(DemoSetup {

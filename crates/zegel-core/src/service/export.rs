@@ -2,10 +2,13 @@
 //! any mail program), streamed: attachments are decrypted and base64-encoded chunk by chunk,
 //! never held whole in memory. Headers are encoded by lettre (RFC 2047 / RFC 2231).
 
-use super::conversation::ThreadItem;
-use super::messages::object_attachment;
-use super::{ClientCtx, RecipientSession, Zegel};
+use super::access::RecipientSession;
+use super::content::decrypt_stream;
+use super::events;
+use super::thread::ThreadItem;
+use super::{objects, ClientCtx, Zegel};
 use crate::error::{Error, Result};
+use crate::model::{EventKind, Lang};
 use base64::Engine;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
@@ -59,8 +62,8 @@ fn base64_lines(inner: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, 
     .boxed()
 }
 
-fn text_of(items: &[ThreadItem], lang: &str) -> String {
-    let en = lang == "en";
+fn text_of(items: &[ThreadItem], lang: Lang) -> String {
+    let en = lang == Lang::En;
     let (from, date, subject, files, gone) = if en {
         (
             "From",
@@ -138,7 +141,7 @@ impl Zegel {
         text.set(ContentType::TEXT_PLAIN);
         text.set(ContentTransferEncoding::Base64);
         head.push_str(&format!("--{boundary}\r\n{text}\r\n"));
-        let body = text_of(&thread.items, &a.recipient.language);
+        let body = text_of(&thread.items, a.recipient.language);
         let mut parts: Vec<BoxStream<'static, Result<Bytes>>> = vec![
             stream::iter([Ok(Bytes::from(head))]).boxed(),
             base64_lines(stream::iter([Ok(Bytes::from(body))]).boxed()),
@@ -168,10 +171,10 @@ impl Zegel {
                 );
                 let blobs = self.blobs.clone();
                 let key = row.blob_key.clone();
-                let dec = dek.decryptor(&object_attachment(&m.id, &row.id));
+                let dec = dek.decryptor(&objects::attachment(&m.id, &row.id));
                 let opened = stream::once(async move {
                     match blobs.read(&key).await {
-                        Ok(blob) => base64_lines(super::access::decrypt_stream(blob, dec)),
+                        Ok(blob) => base64_lines(decrypt_stream(blob, dec)),
                         Err(e) => stream::iter([Err(Error::from(e))]).boxed(),
                     }
                 })
@@ -182,7 +185,10 @@ impl Zegel {
         }
         parts.push(stream::iter([Ok(Bytes::from(format!("\r\n--{boundary}--\r\n")))]).boxed());
         self.store
-            .record_event(&super::access::event(a, "exported", ctx, None), None)
+            .record_event(
+                &events::by_recipient(a, EventKind::Exported, ctx, None),
+                None,
+            )
             .await?;
         let date = a.message.created_at.to_rfc3339();
         let name = format!("bericht-{}.eml", date.get(..10).unwrap_or("zegel"));

@@ -1,26 +1,51 @@
 //! The service layer: every use case of Zegel, called by the API and the viewer alike.
 
+// Layers (a module imports only from layers below it; no cycles among siblings):
+//   leaves:   objects (stored names, CONTRACT), payloads (job payloads, CONTRACT), events,
+//             validate, notify (mail texts)
+//   reading:  content (keys, decryption, attachment streams)
+//   writing:  drafts (streamed uploads), policy
+//   use cases: access (link, code, session, what the page offers), messages (send),
+//             status (the sender's view, revoke), replies, forwards, thread, inbox, devices,
+//             export, admin, sweeper, jobs (the worker)
 mod access;
 mod admin;
-mod conversation;
+mod content;
+mod devices;
+mod drafts;
+mod events;
 mod export;
+mod forwards;
+mod inbox;
 mod jobs;
 mod messages;
 mod notify;
+mod objects;
+mod payloads;
+mod policy;
+mod replies;
+mod status;
 mod sweeper;
+mod thread;
 mod validate;
 
-pub use access::{Challenge, LinkInfo, LinkState, MessageView, RecipientSession, SessionGrant};
-pub use admin::{DemoSetup, NewUserReq};
-pub use conversation::{
-    ForwardCreated, ForwardReq, InboxItem, PartyView, Permissions, PolicyDoc, ReplyCreated,
-    ReplyView, ThreadItem, ThreadView, MAX_DEVICE_DAYS,
+pub use access::{
+    Challenge, LinkInfo, LinkState, MessageView, Permissions, RecipientSession, ReplyRefusal,
+    SenderView, SessionGrant,
 };
+pub use admin::{DemoSetup, NewUserReq, API_TOKEN_PREFIX, DEFAULT_ORG_SLUG};
+pub use content::AttachmentView;
+pub use drafts::Uploads;
+pub use forwards::{ForwardCreated, ForwardReq};
+pub use inbox::{InboxItem, InboxKind, PartyView, ReplyView};
 pub use jobs::Worker;
 pub use messages::{
-    AttachmentView, DeviceView, Draft, EventView, MessageCreated, MessageStatus, NewMessageReq,
-    NewRecipientReq, RecipientCreated, RecipientStatusView,
+    MessageCreated, MessageDraft, NewMessageReq, NewRecipientReq, RecipientCreated,
 };
+pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
+pub use replies::{ReplyCreated, ReplyDraft};
+pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
+pub use thread::{ThreadItem, ThreadView};
 pub use validate::{mask_email, mask_phone, normalise_phone};
 
 use crate::blobs::Blobs;

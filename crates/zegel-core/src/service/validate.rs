@@ -1,36 +1,29 @@
 //! Input checks shared by the API and the viewer.
 
-use crate::error::{Error, Result};
+use crate::error::{Invalid, Result};
 use std::str::FromStr;
 
 /// A lower-cased, syntactically valid e-mail address (RFC 5321 length limits).
 pub(crate) fn email(raw: &str) -> Result<String> {
     let e = raw.trim().to_lowercase();
     if e.len() > 254 || e.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(Error::Invalid(format!(
-            "invalid e-mail address: {}",
-            short(raw)
-        )));
+        return Err(bad_email(raw));
     }
-    let parsed = email_address::EmailAddress::from_str(&e)
-        .map_err(|_| Error::Invalid(format!("invalid e-mail address: {}", short(raw))))?;
+    let parsed = email_address::EmailAddress::from_str(&e).map_err(|_| bad_email(raw))?;
     // A display name form ("A <a@b>") is not an address.
     if parsed.as_str() != e || !parsed.domain().contains('.') {
-        return Err(Error::Invalid(format!(
-            "invalid e-mail address: {}",
-            short(raw)
-        )));
+        return Err(bad_email(raw));
     }
     Ok(e)
 }
 
 /// Parses a phone number (Dutch numbers without country code are accepted) to E.164.
 pub fn normalise_phone(raw: &str) -> Result<String> {
-    let invalid = || Error::Invalid(format!("invalid phone number: {}", short(raw)));
+    let invalid = || Invalid::Phone { input: short(raw) };
     let n = phonenumber::parse(Some(phonenumber::country::Id::NL), raw.trim())
         .map_err(|_| invalid())?;
     if !phonenumber::is_valid(&n) {
-        return Err(invalid());
+        return Err(invalid().into());
     }
     Ok(n.format().mode(phonenumber::Mode::E164).to_string())
 }
@@ -69,13 +62,16 @@ pub fn mask_email(email: &str) -> String {
 /// single-line displays).
 pub(crate) use crate::outbound::header_safe as single_line;
 
+/// The longest code hint, in characters.
+const MAX_HINT_CHARS: usize = 200;
+
 /// A code the sender chose: exactly 6 digits.
 pub(crate) fn sender_code(raw: &str) -> Result<String> {
     let c = raw.trim();
     if c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()) {
         Ok(c.to_string())
     } else {
-        Err(Error::Invalid("code must be exactly 6 digits".into()))
+        Err(Invalid::SenderCode.into())
     }
 }
 
@@ -83,10 +79,11 @@ pub(crate) fn sender_code(raw: &str) -> Result<String> {
 /// identity numbers or birth dates.
 pub(crate) fn code_hint(raw: &str) -> Result<String> {
     let h = single_line(raw);
-    if h.chars().count() > 200 {
-        return Err(Error::Invalid(
-            "code_hint is longer than 200 characters".into(),
-        ));
+    if h.chars().count() > MAX_HINT_CHARS {
+        return Err(Invalid::HintTooLong {
+            max: MAX_HINT_CHARS,
+        }
+        .into());
     }
     let lower = h.to_lowercase();
     const BANNED: [&str; 8] = [
@@ -102,11 +99,13 @@ pub(crate) fn code_hint(raw: &str) -> Result<String> {
     if BANNED.iter().any(|b| lower.contains(b))
         || h.chars().filter(|c| c.is_ascii_digit()).count() >= 4
     {
-        return Err(Error::Invalid(
-            "code_hint must not refer to personal data (birth date, BSN, address, numbers)".into(),
-        ));
+        return Err(Invalid::HintPersonalData.into());
     }
     Ok(h)
+}
+
+fn bad_email(raw: &str) -> crate::error::Error {
+    Invalid::Email { input: short(raw) }.into()
 }
 
 /// The first 40 characters of an input for an error message (never logged).

@@ -48,13 +48,13 @@ impl IntoResponse for ApiError {
             Error::Locked { retry_after_secs } => {
                 json!({"error": "locked", "detail": {"retry_after_seconds": retry_after_secs}})
             }
-            Error::TooLarge(d) => json!({"error": "too_large", "detail": d}),
-            Error::BadRequest(d) => json!({"error": "bad_request", "detail": d}),
-            Error::Invalid(d) => json!({"error": "invalid", "detail": d}),
-            Error::Conflict(d) => json!({"error": "conflict", "detail": d}),
+            Error::TooLarge(d) => json!({"error": "too_large", "detail": d.to_string()}),
+            Error::BadRequest(d) => json!({"error": "bad_request", "detail": d.to_string()}),
+            Error::Invalid(d) => json!({"error": "invalid", "detail": d.to_string()}),
+            Error::Conflict(d) => json!({"error": "conflict", "detail": d.to_string()}),
             Error::Unauthorized => json!({"error": "unauthorized"}),
             Error::Forbidden => json!({"error": "forbidden"}),
-            Error::NotAllowed(d) => json!({"error": "not_allowed", "detail": d}),
+            Error::NotAllowed(d) => json!({"error": "not_allowed", "detail": d.to_string()}),
             Error::Internal(_) => json!({"error": "internal"}),
         };
         let mut res = (status, Json(body)).into_response();

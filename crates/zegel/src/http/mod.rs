@@ -1,10 +1,16 @@
 //! HTTP: thin handlers over the service layer. `api` (sender JSON), `access` (recipient JSON),
 //! `viewer` (recipient HTML), plus health, security headers, rate limits and request logs.
+//! Shared by them: `auth` (who is calling), `json` (the one JSON body reader), `upload`
+//! (multipart bodies streamed into drafts), `download` (streamed downloads), `error`.
 
 mod access;
 mod api;
+mod auth;
+mod download;
 mod error;
+mod json;
 mod ratelimit;
+mod upload;
 mod viewer;
 
 pub use error::ApiError;

@@ -6,8 +6,9 @@
 //! language is `?lang=nl|en` on a GET (remembered in the `zegel_lang` cookie), else that cookie,
 //! else `Accept-Language`, else Dutch; every page links to itself in the other language.
 
-use super::access::download_response;
+use super::download::{download_response, eml_response};
 use super::error::status_of;
+use super::upload::{multipart_error, stream_attachments, text_part};
 use super::{AppState, Client};
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Request, State};
@@ -19,8 +20,8 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use zegel_core::i18n::{self, tr, tr_args, tr_with, Args, Lang};
 use zegel_core::model::{Ts, Verification};
-use zegel_core::service::{LinkInfo, LinkState};
-use zegel_core::{Error, GoneReason};
+use zegel_core::service::{LinkInfo, LinkState, ReplyRefusal};
+use zegel_core::{Conflict, Error, GoneReason, Invalid, NotAllowed};
 
 const CSRF_COOKIE: &str = "zegel_csrf";
 // CONTRACT: the session cookie name starts with `zegel_`.
@@ -997,8 +998,8 @@ async fn message_page(
             None
         };
         let reply_refused = match perm.reply_refused {
-            Some("off") => Some(tr_args(l, "message-reply-off", &who)),
-            Some(_) => Some(tr_args(l, "message-reply-used", &who)),
+            Some(ReplyRefusal::Off) => Some(tr_args(l, "message-reply-off", &who)),
+            Some(ReplyRefusal::Used) => Some(tr_args(l, "message-reply-used", &who)),
             None => None,
         };
         let earlier = thread
@@ -1081,7 +1082,7 @@ async fn own_copy(
         Err(page) => return pl.finish(page),
     };
     match s.z.export_eml(&session, &ctx).await {
-        Ok((name, stream)) => super::access::eml_response(&name, stream),
+        Ok((name, stream)) => eml_response(&name, stream),
         Err(e) => pl.finish(error_page(&v, &e)),
     }
 }
@@ -1125,7 +1126,7 @@ fn reply_refused_page(v: &View, info: &zegel_core::model::RecipientAccess, e: &E
         ("org", info.org_name.as_str()),
     ];
     let (status, title, text) = match e {
-        Error::Conflict(_) => (
+        Error::Conflict(Conflict::ReplyUsed) => (
             StatusCode::CONFLICT,
             "reply-used-title",
             tr_args(l, "message-reply-used", &who),
@@ -1184,12 +1185,8 @@ async fn reply_page(
         match s.z.permissions(&session).await {
             Ok(p) if p.reply_allowed => {}
             Ok(p) => {
-                let e = if p.reply_refused == Some("used") {
-                    Error::Conflict(String::new())
-                } else {
-                    Error::NotAllowed(String::new())
-                };
-                return reply_refused_page(&v, &session.access, &e);
+                let refusal = p.reply_refused.unwrap_or(ReplyRefusal::Off);
+                return reply_refused_page(&v, &session.access, &refusal.into());
             }
             Err(e) => return error_page(&v, &e),
         }
@@ -1199,21 +1196,6 @@ async fn reply_page(
     }
     .await;
     pl.finish(res)
-}
-
-/// Reads a small text part of a multipart form (at most `max` bytes).
-async fn text_part(
-    field: &mut axum::extract::multipart::Field<'_>,
-    max: usize,
-) -> Result<String, Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(super::api::multipart_error)? {
-        if out.len() + chunk.len() > max {
-            return Err(Error::TooLarge(format!("form field over {max} bytes")));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    String::from_utf8(out).map_err(|_| Error::BadRequest("form field is not UTF-8".into()))
 }
 
 /// The reply form: `csrf` first (checked before anything is stored), then `body`, then the
@@ -1249,18 +1231,18 @@ async fn reply_post(
             }
         }
         Ok(_) => String::new(),
-        Err(e) => return error_page(&v, &super::api::multipart_error(e)),
+        Err(e) => return error_page(&v, &multipart_error(e)),
     };
     let l = v.lang;
     let mut draft = match s.z.begin_reply(&session, body.clone()).await {
         Ok(d) => d,
-        Err(e @ (Error::NotAllowed(_) | Error::Conflict(_))) => {
-            return reply_refused_page(&v, &session.access, &e)
-        }
+        Err(
+            e @ (Error::NotAllowed(NotAllowed::RepliesOff) | Error::Conflict(Conflict::ReplyUsed)),
+        ) => return reply_refused_page(&v, &session.access, &e),
         Err(e) => return error_page(&v, &e),
     };
-    let stored = match super::api::stream_attachments(&mut mp, &mut draft).await {
-        Ok(()) => draft.commit_reply(&ctx).await.map(|_| ()),
+    let stored = match stream_attachments(&mut mp, draft.uploads()).await {
+        Ok(()) => draft.commit(&ctx).await.map(|_| ()),
         Err(e) => {
             draft.abort().await;
             Err(e)
@@ -1277,14 +1259,14 @@ async fn reply_post(
             tr_args(l, "reply-too-large", &[("size", &size)]),
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
-        Err(Error::Invalid(m)) if m.starts_with("at most") => again(
+        Err(Error::Invalid(Invalid::TooManyAttachments { .. })) => again(
             tr_args(l, "reply-too-many", &[("max", &max)]),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         Err(Error::Invalid(_)) => again(tr(l, "reply-empty"), StatusCode::UNPROCESSABLE_ENTITY),
-        Err(e @ (Error::NotAllowed(_) | Error::Conflict(_))) => {
-            reply_refused_page(&v, &session.access, &e)
-        }
+        Err(
+            e @ (Error::NotAllowed(NotAllowed::RepliesOff) | Error::Conflict(Conflict::ReplyUsed)),
+        ) => reply_refused_page(&v, &session.access, &e),
         Err(e) => error_page(&v, &e),
     }
 }
@@ -1376,7 +1358,7 @@ async fn forward_post(
         Err(page) => return page,
     };
     let req = zegel_core::service::ForwardReq {
-        email: f.email.clone(),
+        email: Some(f.email.clone()),
         phone: Some(f.phone.clone()),
         note: Some(f.note.clone()),
     };
@@ -1402,19 +1384,19 @@ async fn forward_post(
     };
     match s.z.forward(&session, req, &ctx).await {
         Ok(_) => see_other(here(&token, "/bericht?doorgestuurd=1")),
-        Err(Error::NotAllowed(m)) if m.contains("too often") => {
+        Err(Error::NotAllowed(NotAllowed::ForwardedTooOften)) => {
             again(tr(l, "forward-too-often"), StatusCode::FORBIDDEN)
         }
         Err(Error::NotAllowed(_)) => forward_off_page(&v, &session.access),
         Err(Error::Conflict(_)) => again(tr(l, "forward-already"), StatusCode::CONFLICT),
-        Err(Error::Invalid(m)) if m.contains("phone") => {
+        Err(Error::Invalid(Invalid::Phone { .. })) => {
             again(tr(l, "forward-bad-phone"), StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Err(Error::Invalid(m)) if m.contains("note") => again(
+        Err(Error::Invalid(Invalid::NoteTooLong { .. })) => again(
             tr(l, "forward-note-too-long"),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Err(Error::Invalid(_)) => {
+        Err(Error::Invalid(_) | Error::BadRequest(_)) => {
             again(tr(l, "forward-bad-email"), StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => error_page(&v, &e),

@@ -166,7 +166,7 @@ impl TestApp {
                 name: "Dr. Test".into(),
                 org_slug: Some(org.slug),
                 password: None,
-                role: "sender".into(),
+                role: zegel_core::model::Role::Sender,
             })
             .await
             .unwrap();
