@@ -231,7 +231,7 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         from_recipient_id: None,
         read_at: None,
     };
-    let mut created = event(&id, None, "created", at);
+    let mut created = event(&id, None, "sent", at);
     created.actor = format!("sender:{}", sender.user.id);
     NewMessage {
         key: MessageKey {

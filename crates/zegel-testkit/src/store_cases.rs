@@ -105,7 +105,7 @@ async fn lock_out(store: &DynStore, r: &RecipientRow, at: Ts) -> Ts {
 
 async fn enqueue(store: &DynStore, payload: serde_json::Value, run_at: Ts) -> i64 {
     store
-        .enqueue_job(&fx::job("test_job", payload, run_at))
+        .enqueue_job(&fx::job("notify_sender", payload, run_at))
         .await
         .expect("enqueue_job")
 }
@@ -921,7 +921,7 @@ pub async fn case_unknown_recipient_is_not_found(store: DynStore) {
     let (_, m) = seeded_message(&store).await;
     let mut ghost = m.recipients[0].clone();
     ghost.id = fx::new_id();
-    let e = ev(&ghost, "x", T0);
+    let e = ev(&ghost, "notified", T0);
     assert!(matches!(
         store.set_code(&ghost.id, b"mac", None, None, &e, T0).await,
         Err(StoreError::NotFound)
@@ -948,7 +948,7 @@ pub async fn case_unknown_recipient_is_not_found(store: DynStore) {
     assert_eq!(counts(&store).await, (1, 0));
     assert_eq!(
         event_kinds(&store, &m.message.id).await,
-        vec!["created".to_owned()]
+        vec!["sent".to_owned()]
     );
 }
 
@@ -1004,7 +1004,7 @@ pub async fn case_record_event_status_transitions(store: DynStore) {
         .expect("destroy"));
     for status in [Queued, Notified, Opened, Failed] {
         assert_eq!(
-            step(r1, "late", Some(status)).await,
+            step(r1, "deferred", Some(status)).await,
             Revoked,
             "never out of revoked"
         );
@@ -1018,7 +1018,7 @@ pub async fn case_record_event_status_transitions(store: DynStore) {
         .expect("destroy"));
     let er = &expired.recipients[0];
     assert_eq!(
-        step(er, "late", Some(Notified)).await,
+        step(er, "deferred", Some(Notified)).await,
         Expired,
         "never out of expired"
     );
@@ -1030,11 +1030,11 @@ pub async fn case_record_event_status_transitions(store: DynStore) {
         "replied",
         "failed",
         "downloaded",
-        "late",
+        "deferred",
     ] {
         assert!(kinds.iter().any(|k| k == kind), "event {kind} recorded");
     }
-    assert_eq!(kinds.iter().filter(|k| *k == "late").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| *k == "deferred").count(), 4);
 }
 
 // ---- jobs ----
@@ -1064,7 +1064,7 @@ pub async fn case_claim_jobs_respects_run_at_and_max(store: DynStore) {
     for j in &first {
         assert_eq!(j.attempts, 1);
         assert_eq!(j.max_attempts, 5);
-        assert_eq!(j.kind, "test_job");
+        assert_eq!(j.kind, "notify_sender");
     }
     assert_eq!(
         first[0].payload,
@@ -1637,7 +1637,7 @@ pub async fn case_destroy_message_expire(store: DynStore) {
         assert_eq!(r.status, RecipientStatus::Expired);
     }
     let kinds = event_kinds(&store, id).await;
-    assert_eq!(kinds, vec!["created", "expired", "expired"]);
+    assert_eq!(kinds, vec!["sent", "expired", "expired"]);
     assert_eq!(counts(&store).await, (0, 0));
     assert!(!store
         .destroy_message(id, MessageState::Revoked, at, "sender:x")
