@@ -159,6 +159,29 @@ struct View {
     switch_href: String,
 }
 
+impl View {
+    /// The frame of a page speaking for `org`.
+    fn chrome<'a>(&self, org: impl Into<Head<'a>>) -> Chrome<'a> {
+        let org = org.into();
+        Chrome {
+            org: org.name,
+            logo: org.logo,
+            lang: self.lang,
+            switch_href: self.switch_href.clone(),
+        }
+    }
+}
+
+/// What base.html shows on every page: the organisation, its logo, the language and the
+/// switch link. Every page template has one `chrome` field.
+struct Chrome<'a> {
+    org: &'a str,
+    /// The organisation's logo URL, when it has one.
+    logo: Option<String>,
+    lang: Lang,
+    switch_href: String,
+}
+
 /// A path under `/m/{token}` with the token percent-encoded (it comes from the request).
 fn here(token: &str, rest: &str) -> String {
     format!("/m/{}{rest}", segment(token))
@@ -172,18 +195,14 @@ fn segment(s: &str) -> String {
 }
 
 // ---------- templates ----------
-// Every template extends base.html, which uses `org`, `lang` and `switch_href`. Texts:
-// `{{ lang.t("id") }}`, `{{ lang.t1("id", "name", value) }}`, markup ids (`-html`) with
-// `{{ lang.html1(..)|safe }}` (arguments escaped).
+// Every template extends base.html, which uses `chrome` (organisation, logo, language,
+// switch link). Texts: `{{ chrome.lang.t("id") }}`, `{{ chrome.lang.t1("id", "name", value) }}`,
+// markup ids (`-html`) with `{{ chrome.lang.html1(..)|safe }}` (arguments escaped).
 
 #[derive(Template)]
 #[template(path = "landing.html")]
 struct LandingPage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -193,11 +212,7 @@ struct LandingPage<'a> {
 #[derive(Template)]
 #[template(path = "send.html")]
 struct SendPage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -208,11 +223,7 @@ struct SendPage<'a> {
 #[derive(Template)]
 #[template(path = "code.html")]
 struct CodePage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -235,11 +246,7 @@ struct AttachmentLine {
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     sender: &'a str,
     token: &'a str,
     subject: &'a str,
@@ -270,11 +277,7 @@ struct ThreadLine {
 #[derive(Template)]
 #[template(path = "antwoord.html")]
 struct ReplyPage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -286,11 +289,7 @@ struct ReplyPage<'a> {
 #[derive(Template)]
 #[template(path = "doorsturen.html")]
 struct ForwardPage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     sender: &'a str,
     token: &'a str,
     csrf: &'a str,
@@ -303,11 +302,7 @@ struct ForwardPage<'a> {
 #[derive(Template)]
 #[template(path = "problem.html")]
 struct ProblemPage<'a> {
-    org: &'a str,
-    /// The organisation's logo URL, when it has one.
-    logo: Option<String>,
-    lang: Lang,
-    switch_href: String,
+    chrome: Chrome<'a>,
     title: String,
     paragraphs: Vec<String>,
     /// A link back to the landing page, when the token is known.
@@ -371,15 +366,11 @@ fn problem<'a>(
     paragraphs: Vec<String>,
     back: Option<String>,
 ) -> Response {
-    let org = org.into();
     render(
         v.lang,
         status,
         &ProblemPage {
-            org: org.name,
-            logo: org.logo,
-            lang: v.lang,
-            switch_href: v.switch_href.clone(),
+            chrome: v.chrome(org),
             title: tr(v.lang, title),
             paragraphs,
             back,
@@ -662,10 +653,7 @@ async fn landing(
             v.lang,
             StatusCode::OK,
             &LandingPage {
-                org: &info.org_name,
-                logo: logo_of(&info.org_id, info.policy.has_logo),
-                lang: v.lang,
-                switch_href: v.switch_href.clone(),
+                chrome: v.chrome(&info),
                 sender: &info.sender_name,
                 token: &token,
                 csrf: &csrf,
@@ -752,10 +740,7 @@ async fn send_page(
             v.lang,
             StatusCode::OK,
             &SendPage {
-                org: &info.org_name,
-                logo: logo_of(&info.org_id, info.policy.has_logo),
-                lang: v.lang,
-                switch_href: v.switch_href.clone(),
+                chrome: v.chrome(&info),
                 sender: &info.sender_name,
                 token: &token,
                 csrf: &csrf,
@@ -811,10 +796,7 @@ fn code_page_for(
         v.lang,
         status,
         &CodePage {
-            org: &info.org_name,
-            logo: logo_of(&info.org_id, info.policy.has_logo),
-            lang: v.lang,
-            switch_href: v.switch_href.clone(),
+            chrome: v.chrome(info),
             sender: &info.sender_name,
             token,
             csrf,
@@ -1023,10 +1005,10 @@ async fn message_page(
             l,
             StatusCode::OK,
             &MessagePage {
-                org: &view.sender.organisation,
-                logo: logo_of(&m.org_id, session.access.org_has_logo),
-                lang: l,
-                switch_href: v.switch_href.clone(),
+                chrome: v.chrome(Head {
+                    name: &view.sender.organisation,
+                    logo: logo_of(&m.org_id, session.access.org_has_logo),
+                }),
                 sender: &view.sender.name,
                 token: &token,
                 subject: &view.subject,
@@ -1156,10 +1138,7 @@ fn reply_form(
         l,
         status,
         &ReplyPage {
-            org: &sess.access.org_name,
-            logo: logo_of(&sess.access.message.org_id, sess.access.org_has_logo),
-            lang: l,
-            switch_href: v.switch_href.clone(),
+            chrome: v.chrome(&sess.access),
             sender: &sess.access.sender_name,
             token,
             csrf,
@@ -1321,10 +1300,7 @@ async fn forward_page(
             v.lang,
             StatusCode::OK,
             &ForwardPage {
-                org: &session.access.org_name,
-                logo: logo_of(&session.access.message.org_id, session.access.org_has_logo),
-                lang: v.lang,
-                switch_href: v.switch_href.clone(),
+                chrome: v.chrome(&session.access),
                 sender: &session.access.sender_name,
                 token: &token,
                 csrf: &csrf,
@@ -1368,10 +1344,7 @@ async fn forward_post(
             l,
             status,
             &ForwardPage {
-                org: &session.access.org_name,
-                logo: logo_of(&session.access.message.org_id, session.access.org_has_logo),
-                lang: l,
-                switch_href: v.switch_href.clone(),
+                chrome: v.chrome(&session.access),
                 sender: &session.access.sender_name,
                 token: &token,
                 csrf: &f.csrf,
