@@ -6,7 +6,8 @@
 //! - `csrf`: the double-submit CSRF cookie and the Origin check every form POST passes;
 //! - `chrome`: the frame of every page (`base.html`: organisation, logo, language, switch
 //!   link), rendering, and the stylesheet;
-//! - `problem`: the problem pages (not found, locked, failed, rate limited).
+//! - `problem`: the problem pages (not found, locked, failed, rate limited) and
+//!   `PageError`, which handlers return them through with `?`.
 //!
 //! Nothing here knows about links, recipients or messages; `viewer` builds on it.
 
@@ -18,7 +19,9 @@ pub mod problem;
 pub use chrome::{render, stylesheet, Chrome, Org, View};
 pub use csrf::{csrf_failed, csrf_ok, csrf_token, CsrfForm};
 pub use lang::PageLang;
-pub use problem::{error_page, locked_page, not_found, not_found_page, problem, rate_limited_page};
+pub use problem::{
+    error_page, locked_page, not_found, not_found_page, problem, rate_limited_page, PageError,
+};
 
 use axum::response::{IntoResponse, Redirect, Response};
 

@@ -1,5 +1,6 @@
 //! Problem pages (`problem.html`: a title, paragraphs, maybe a link back) for what any page
-//! can run into: not found, locked, rate limited, a failed or internal error.
+//! can run into: not found, locked, rate limited, a failed or internal error; and
+//! `PageError`, the early answer page handlers return with `?`.
 //!
 //! Errors are decided on `zegel_core::Error` variants, never on their text.
 
@@ -10,10 +11,27 @@ use crate::http::InternalError;
 use askama::Template;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use zegel_core::i18n::{self, tr, tr_args};
 use zegel_core::model::Ts;
 use zegel_core::Error;
+
+/// An early answer of a page handler: an error page, a refusal or a redirect. Handlers return
+/// `Result<Response, PageError>` and stop with `?`; any page `Response` converts into one.
+#[derive(Debug)]
+pub struct PageError(Response);
+
+impl From<Response> for PageError {
+    fn from(page: Response) -> Self {
+        PageError(page)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
 
 #[derive(Template)]
 #[template(path = "problem.html")]
