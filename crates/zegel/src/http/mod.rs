@@ -9,6 +9,7 @@ mod auth;
 mod download;
 mod error;
 mod json;
+mod pages;
 mod ratelimit;
 mod upload;
 mod viewer;
@@ -96,7 +97,7 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/static/zegel.css", get(viewer::stylesheet))
+        .route("/static/zegel.css", get(pages::stylesheet))
         .route("/logo/{org_id}", get(logo))
         .merge(api::routes(&state))
         .merge(stranger)
@@ -170,7 +171,7 @@ async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         ApiError(zegel_core::Error::NotFound).into_response()
     } else {
-        viewer::not_found_page(&req)
+        pages::not_found_page(&req)
     }
 }
 
