@@ -19,58 +19,10 @@ use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::sync::LazyLock;
 
-/// A language recipients can read Zegel in.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Lang {
-    /// Dutch, the default.
-    #[default]
-    Nl,
-    /// English.
-    En,
-}
+pub use crate::model::Lang;
 
+/// Template helpers: texts of the catalogs in this language.
 impl Lang {
-    /// Every supported language.
-    pub const ALL: [Lang; 2] = [Lang::Nl, Lang::En];
-
-    /// The BCP 47 tag: `nl` or `en`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lang::Nl => "nl",
-            Lang::En => "en",
-        }
-    }
-
-    /// `nl` or `en` (case-insensitive, surrounding whitespace ignored); anything else `None`.
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "nl" => Some(Lang::Nl),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    /// A stored language (`RecipientRow.language`): unknown or empty values fall back to Dutch.
-    pub fn from_stored(s: &str) -> Lang {
-        Lang::parse(s).unwrap_or_default()
-    }
-
-    /// The other language (for the language switch).
-    pub fn other(self) -> Lang {
-        match self {
-            Lang::Nl => Lang::En,
-            Lang::En => Lang::Nl,
-        }
-    }
-
-    /// The decimal separator for numbers such as `1,5 MB`.
-    pub fn decimal_separator(self) -> char {
-        match self {
-            Lang::Nl => ',',
-            Lang::En => '.',
-        }
-    }
-
     /// [`tr`] in this language (for templates: `{{ lang.t("landing-heading") }}`).
     pub fn t(&self, id: &str) -> String {
         tr(*self, id)

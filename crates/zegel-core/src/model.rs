@@ -3,7 +3,6 @@
 //! Everything here is what the database holds: user content only ever appears as ciphertext
 //! (`*_ct` fields), secrets only as hashes (`*_hash`, `*_mac`).
 
-pub use crate::i18n::Lang;
 use serde::{Deserialize, Serialize};
 
 /// A point in time: milliseconds since the Unix epoch (UTC). Stored as a 64-bit integer.
@@ -39,6 +38,59 @@ impl Ts {
         self.to_datetime()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
+    }
+}
+
+/// A language recipients can read Zegel in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Lang {
+    /// Dutch, the default.
+    #[default]
+    Nl,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Every supported language.
+    pub const ALL: [Lang; 2] = [Lang::Nl, Lang::En];
+
+    /// The BCP 47 tag: `nl` or `en`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Nl => "nl",
+            Lang::En => "en",
+        }
+    }
+
+    /// `nl` or `en` (case-insensitive, surrounding whitespace ignored); anything else `None`.
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "nl" => Some(Lang::Nl),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// A stored language (`RecipientRow.language`): unknown or empty values fall back to Dutch.
+    pub fn from_stored(s: &str) -> Lang {
+        Lang::parse(s).unwrap_or_default()
+    }
+
+    /// The other language (for the language switch).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Nl => Lang::En,
+            Lang::En => Lang::Nl,
+        }
+    }
+
+    /// The decimal separator for numbers such as `1,5 MB`.
+    pub fn decimal_separator(self) -> char {
+        match self {
+            Lang::Nl => ',',
+            Lang::En => '.',
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The master key file: read it, or create it once (mode 0600, fsynced).
+//! The master key file: read its text, or create it once (mode 0600, fsynced). What the text
+//! means (a base64 key) is `keys`' business; this module only does the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -8,7 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use crate::keys::{random_key, MasterKey};
 use crate::CryptoError;
 
 /// A key file holds 44 base64 characters and a newline; anything far larger is not a key file.
@@ -30,7 +30,12 @@ impl KeyFileError {
     }
 }
 
-pub(crate) fn read_key_file(path: &Path) -> Result<MasterKey, KeyFileError> {
+/// Reads a key file and makes a key of its text with `parse` (which sees the text as it is,
+/// whitespace included).
+pub(crate) fn read_key_file<K>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Option<K>,
+) -> Result<K, KeyFileError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeyFileError::NotFound),
@@ -53,14 +58,14 @@ pub(crate) fn read_key_file(path: &Path) -> Result<MasterKey, KeyFileError> {
     }
     std::str::from_utf8(&text)
         .ok()
-        .and_then(|s| MasterKey::from_base64(s).ok())
+        .and_then(parse)
         .ok_or_else(|| KeyFileError::Other("does not hold a base64-encoded 32-byte key".into()))
 }
 
-pub(crate) fn create_key_file(path: &Path) -> io::Result<MasterKey> {
-    let key = random_key();
+/// Creates a new key file holding `key` in base64 (fails with `AlreadyExists` when there is one).
+pub(crate) fn create_key_file(path: &Path, key: &[u8]) -> io::Result<()> {
     let mut text = Zeroizing::new(String::with_capacity(64));
-    STANDARD.encode_string(key.as_ref(), &mut text);
+    STANDARD.encode_string(key, &mut text);
     text.push('\n');
 
     let mut options = OpenOptions::new();
@@ -78,8 +83,7 @@ pub(crate) fn create_key_file(path: &Path) -> io::Result<MasterKey> {
         return Err(e);
     }
     drop(file);
-    sync_parent_dir(path)?;
-    Ok(MasterKey(key))
+    sync_parent_dir(path)
 }
 
 /// Makes the new directory entry durable.

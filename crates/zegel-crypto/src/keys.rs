@@ -229,7 +229,8 @@ impl MasterKey {
     /// Returns `(key, created)`. The parent directory must exist. If two processes race on
     /// the first start, one creates the file and the other reads it.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), CryptoError> {
-        match read_key_file(path) {
+        let parse = |text: &str| MasterKey::from_base64(text).ok();
+        match read_key_file(path, parse) {
             Err(KeyFileError::NotFound) => {}
             other => {
                 return other
@@ -237,9 +238,10 @@ impl MasterKey {
                     .map_err(|e| e.into_crypto(path))
             }
         }
-        match create_key_file(path) {
-            Ok(key) => Ok((key, true)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(path)
+        let key = random_key();
+        match create_key_file(path, key.as_ref()) {
+            Ok(()) => Ok((MasterKey(key), true)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(path, parse)
                 .map(|key| (key, false))
                 .map_err(|e| e.into_crypto(path)),
             Err(e) => Err(CryptoError::KeyFile(format!(

@@ -1,7 +1,9 @@
 //! HTTP: thin handlers over the service layer. `api` (sender JSON), `access` (recipient JSON),
 //! `viewer` (recipient HTML), plus health, security headers, rate limits and request logs.
 //! Shared by them: `auth` (who is calling), `json` (the one JSON body reader), `upload`
-//! (multipart bodies streamed into drafts), `download` (streamed downloads), `error`.
+//! (multipart bodies streamed into drafts), `download` (streamed downloads), `error` (the JSON
+//! error envelope), `pages` (what every HTML page shares: language, CSRF, chrome, problem
+//! pages).
 
 mod access;
 mod api;

@@ -54,7 +54,7 @@ pub async fn limit(State(s): State<AppState>, req: Request, next: Next) -> Respo
                 )
                     .into_response()
             } else {
-                super::viewer::rate_limited_page(&req, wait)
+                super::pages::rate_limited_page(&req, wait)
             };
             if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);

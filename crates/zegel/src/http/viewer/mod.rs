@@ -26,9 +26,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
-// `ratelimit` answers strangers with this page through `viewer::`.
-pub(super) use super::pages::rate_limited_page;
-
 /// The recipient's routes (behind the stranger rate limit).
 pub fn routes() -> Router<AppState> {
     Router::new()
