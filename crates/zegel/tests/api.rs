@@ -795,7 +795,11 @@ async fn crlf_in_the_subject_never_reaches_a_header(b: Backend) {
 }
 
 async fn an_oversize_upload_is_refused_while_streaming_and_leaves_nothing(b: Backend) {
-    let Some(app) = TestApp::with(b, |s| s.max_upload_bytes = 1024 * 1024).await else {
+    let Some(app) = TestApp::builder(b)
+        .settings(|s| s.max_upload_bytes = 1024 * 1024)
+        .build()
+        .await
+    else {
         return;
     };
     let msg = json!({"subject": "s", "recipients": [{"email": "big@example.nl", "verification": "email"}]});
@@ -879,6 +883,11 @@ async fn an_oversize_upload_is_refused_while_streaming_and_leaves_nothing(b: Bac
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    assert_eq!(
+        app.run_jobs().await,
+        1,
+        "one notification, for the one message kept"
+    );
 }
 
 async fn the_landing_page_changes_nothing(b: Backend) {
@@ -1186,7 +1195,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 async fn a_job_held_by_a_dead_worker_runs_again_after_its_lease(b: Backend) {
-    let Some(app) = TestApp::with(b, |s| s.job_lease_ms = 500).await else {
+    let Some(app) = TestApp::builder(b)
+        .settings(|s| s.job_lease_ms = 500)
+        .build()
+        .await
+    else {
         return;
     };
     let res = app
@@ -1250,6 +1263,7 @@ async fn the_sent_list_pages_newest_first(b: Backend) {
         .unwrap();
     assert_eq!(list["messages"][0]["subject"], "bericht 0");
     assert_eq!(list["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(app.run_jobs().await, 3);
 }
 
 async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
@@ -1258,7 +1272,7 @@ async fn strangers_are_rate_limited_per_address_with_retry_after(b: Backend) {
         rate_limit_burst: 5,
         ..common::default_http()
     };
-    let Some(app) = TestApp::with_http(b, opts).await else {
+    let Some(app) = TestApp::builder(b).http(opts).build().await else {
         return;
     };
     let unknown = zegel_crypto::random_token();
@@ -1368,7 +1382,11 @@ async fn notifications_are_dkim_signed_with_rsa_or_ed25519(b: Backend) {
     ];
     for (what, (pem, record)) in keys {
         let dkim = Dkim::from_pem(pem.as_bytes(), "ziekenhuis.example", "zegel2026").unwrap();
-        let Some(app) = TestApp::with_dkim(b, std::sync::Arc::new(dkim)).await else {
+        let Some(app) = TestApp::builder(b)
+            .dkim(std::sync::Arc::new(dkim))
+            .build()
+            .await
+        else {
             return;
         };
         app.send_simple("dkim@example.nl").await;
@@ -1521,6 +1539,8 @@ async fn a_commit_whose_caller_goes_away_stores_the_message_whole(b: Backend) {
         status_of(&app, id).await["recipients"][0]["status"],
         "queued"
     );
+    // Its notification goes out like any other.
+    assert_eq!(app.run_jobs().await, 1);
 }
 
 backend_tests!(

@@ -395,11 +395,13 @@ async fn reply_policies_once_off_and_the_organisations_lock(b: Backend) {
 }
 
 async fn a_bad_reply_gets_a_clear_error_and_leaves_nothing(b: Backend) {
-    let Some(app) = TestApp::with(b, |s| {
-        s.max_reply_attachments = 2;
-        s.max_upload_bytes = 100_000;
-    })
-    .await
+    let Some(app) = TestApp::builder(b)
+        .settings(|s| {
+            s.max_reply_attachments = 2;
+            s.max_upload_bytes = 100_000;
+        })
+        .build()
+        .await
     else {
         return;
     };
@@ -816,6 +818,7 @@ async fn the_recipient_downloads_the_conversation_as_an_eml_file(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    assert_eq!(app.run_jobs().await, 1, "the sender's reply notification");
 }
 
 async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {

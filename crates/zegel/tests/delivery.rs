@@ -94,7 +94,12 @@ async fn a_550_reply_fails_the_recipient_with_the_server_text(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "reject550").await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
+    let Some(app) = TestApp::builder(b)
+        .mailer(smtp(port, 10))
+        .leave_jobs()
+        .build()
+        .await
+    else {
         return;
     };
     let id = send_one(&app, "nobody@example.nl").await;
@@ -125,7 +130,11 @@ async fn a_451_reply_is_deferred_and_retried(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "tempfail451").await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |s| s.retry_first_ms = 300).await
+    let Some(app) = TestApp::builder(b)
+        .mailer(smtp(port, 10))
+        .settings(|s| s.retry_first_ms = 300)
+        .build()
+        .await
     else {
         return;
     };
@@ -150,7 +159,12 @@ async fn a_451_reply_is_deferred_and_retried(b: Backend) {
 async fn a_dead_server_that_comes_back_gets_the_notification(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 5), |s| s.retry_first_ms = 300).await else {
+    let Some(app) = TestApp::builder(b)
+        .mailer(smtp(port, 5))
+        .settings(|s| s.retry_first_ms = 300)
+        .build()
+        .await
+    else {
         return;
     };
     let id = send_one(&app, "back@example.nl").await;
@@ -173,7 +187,12 @@ async fn a_hanging_server_times_out_instead_of_blocking(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "slow:30").await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 1), |_| {}).await else {
+    let Some(app) = TestApp::builder(b)
+        .mailer(smtp(port, 1))
+        .leave_jobs()
+        .build()
+        .await
+    else {
         return;
     };
     let id = send_one(&app, "slow@example.nl").await;
@@ -195,7 +214,7 @@ async fn several_deliveries_run_in_parallel(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), "slow:2").await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 20), |_| {}).await else {
+    let Some(app) = TestApp::builder(b).mailer(smtp(port, 20)).build().await else {
         return;
     };
     let mut ids = Vec::new();
@@ -296,8 +315,10 @@ async fn starttls_with_a_trusted_ca_delivers(b: Backend) {
     let mode = format!("starttls:{}:{}", cert.display(), key.display());
     let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), &mode).await;
     let ca = std::fs::read(&ca).unwrap();
-    let Some(app) =
-        TestApp::with_mailer(b, smtp_tls(port, 10, SmtpTls::Required, Some(ca)), |_| {}).await
+    let Some(app) = TestApp::builder(b)
+        .mailer(smtp_tls(port, 10, SmtpTls::Required, Some(ca)))
+        .build()
+        .await
     else {
         return;
     };
@@ -313,8 +334,11 @@ async fn required_tls_never_falls_back_to_plain_text(b: Backend) {
     // A relay that does not offer STARTTLS.
     let port = free_port();
     let plain = SmtpSink::start(port, &dir.path().join("plain")).await;
-    let Some(app) =
-        TestApp::with_mailer(b, smtp_tls(port, 10, SmtpTls::Required, None), |_| {}).await
+    let Some(app) = TestApp::builder(b)
+        .mailer(smtp_tls(port, 10, SmtpTls::Required, None))
+        .leave_jobs()
+        .build()
+        .await
     else {
         return;
     };
@@ -332,8 +356,11 @@ async fn required_tls_never_falls_back_to_plain_text(b: Backend) {
     let port2 = free_port();
     let mode = format!("starttls:{}:{}", cert.display(), key.display());
     let untrusted = SmtpSink::start_mode(port2, &dir.path().join("untrusted"), &mode).await;
-    let Some(app2) =
-        TestApp::with_mailer(b, smtp_tls(port2, 10, SmtpTls::Required, None), |_| {}).await
+    let Some(app2) = TestApp::builder(b)
+        .mailer(smtp_tls(port2, 10, SmtpTls::Required, None))
+        .leave_jobs()
+        .build()
+        .await
     else {
         return;
     };
@@ -359,7 +386,7 @@ async fn relay_mail_is_dkim_signed_and_verifies_on_arrival(b: Backend) {
         None,
         Some(dkim),
     );
-    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+    let Some(app) = TestApp::builder(b).mailer(mailer).build().await else {
         return;
     };
     send_one(&app, "signed@example.nl").await;
@@ -392,7 +419,7 @@ async fn smtp_auth_credentials_from_the_url_are_used(b: Backend) {
         None,
         None,
     );
-    let Some(app) = TestApp::with_mailer(b, good, |_| {}).await else {
+    let Some(app) = TestApp::builder(b).mailer(good).build().await else {
         return;
     };
     let id = send_one(&app, "auth@example.nl").await;
@@ -407,7 +434,7 @@ async fn smtp_auth_credentials_from_the_url_are_used(b: Backend) {
         None,
         None,
     );
-    let Some(app2) = TestApp::with_mailer(b, bad, |_| {}).await else {
+    let Some(app2) = TestApp::builder(b).mailer(bad).leave_jobs().build().await else {
         return;
     };
     let id2 = send_one(&app2, "auth2@example.nl").await;
@@ -432,7 +459,10 @@ async fn smtps_app(b: Backend, trust_ca: bool) -> Option<(tempfile::TempDir, Smt
         trust_ca.then(|| std::fs::read(&ca).unwrap()),
         None,
     );
-    let app = TestApp::with_mailer(b, mailer, |_| {}).await?;
+    // An untrusted server leaves its notification queued (deferred): that is the point.
+    let app = TestApp::builder(b).mailer(mailer);
+    let app = if trust_ca { app } else { app.leave_jobs() };
+    let app = app.build().await?;
     Some((dir, sink, app))
 }
 
@@ -485,7 +515,7 @@ async fn opportunistic_starttls_encrypts_when_offered_and_sends_plain_otherwise(
     let mode = format!("starttls:{}:{}", cert.display(), key.display());
     let tls_sink = SmtpSink::start_mode(port, &dir.path().join("tls"), &mode).await;
     let mailer = smtp_tls(port, 10, SmtpTls::Opportunistic, Some(ca.clone()));
-    let Some(app) = TestApp::with_mailer(b, mailer, |_| {}).await else {
+    let Some(app) = TestApp::builder(b).mailer(mailer).build().await else {
         return;
     };
     let id = send_one(&app, "offered@example.nl").await;
@@ -500,7 +530,7 @@ async fn opportunistic_starttls_encrypts_when_offered_and_sends_plain_otherwise(
     let port2 = free_port();
     let plain_sink = SmtpSink::start(port2, &dir.path().join("plain")).await;
     let mailer2 = smtp_tls(port2, 10, SmtpTls::Opportunistic, Some(ca));
-    let Some(app2) = TestApp::with_mailer(b, mailer2, |_| {}).await else {
+    let Some(app2) = TestApp::builder(b).mailer(mailer2).build().await else {
         return;
     };
     let id2 = send_one(&app2, "plain@example.nl").await;
@@ -548,7 +578,7 @@ async fn relay_gets_each_once(b: Backend, mode: &str, prefix: &str, sessions: us
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let sink = SmtpSink::start_mode(port, &dir.path().join("mail"), mode).await;
-    let Some(app) = TestApp::with_mailer(b, smtp(port, 10), |_| {}).await else {
+    let Some(app) = TestApp::builder(b).mailer(smtp(port, 10)).build().await else {
         return;
     };
     send_and_expect_each_once(&app, &sink, prefix, 10).await;

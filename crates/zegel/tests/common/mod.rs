@@ -31,11 +31,94 @@ pub struct TestApp {
     pub backend: Backend,
     pub store_guard: Box<dyn std::any::Any + Send>,
     server: tokio::task::JoinHandle<()>,
+    /// Jobs may be left pending or dead on drop (the test is about them).
+    leave_jobs: bool,
 }
 
+/// Dropping a TestApp fails the test when jobs are left pending or dead (as crates.io's test
+/// app does): a test that queued work must run it (`run_jobs`) and see it through, or say
+/// with `.leave_jobs()` that leftover jobs are its point. Needs the multi-thread runtime
+/// (`backend_tests!` uses it) to ask the store from `drop`.
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if self.leave_jobs || std::thread::panicking() {
+            return;
+        }
+        let handle = tokio::runtime::Handle::current();
+        assert_eq!(
+            handle.runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::MultiThread,
+            "a TestApp checks its job queue on drop: use #[tokio::test(flavor = \"multi_thread\")]"
+        );
+        let store = self.z.store.clone();
+        let counts = tokio::task::block_in_place(|| handle.block_on(store.job_counts()));
+        match counts {
+            Ok((0, 0)) => {}
+            Ok((pending, dead)) => panic!(
+                "the test left {pending} pending and {dead} dead job(s): run them with \
+                 app.run_jobs(), or build the TestApp with .leave_jobs() when that is the point"
+            ),
+            Err(e) => panic!("job counts on drop: {e}"),
+        }
+    }
+}
+
+/// Builds a [`TestApp`]: `TestApp::builder(backend).settings(|s| ..).build().await`.
+pub struct TestAppBuilder {
+    backend: Backend,
+    store: Option<(DynStore, Box<dyn std::any::Any + Send>)>,
+    settings: Box<dyn FnOnce(&mut Settings) + Send>,
+    http: HttpOptions,
+    dkim: Option<Arc<zegel_core::dkim::Dkim>>,
+    mailer: Option<Arc<dyn zegel_core::outbound::Mailer>>,
+    leave_jobs: bool,
+}
+
+impl TestAppBuilder {
+    /// Changes the settings from their test defaults.
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.settings = Box::new(f);
+        self
+    }
+
+    /// HTTP options (rate limits, proxies, cookies).
+    pub fn http(mut self, opts: HttpOptions) -> Self {
+        self.http = opts;
+        self
+    }
+
+    /// DKIM-signs the dev outbox's mail.
+    pub fn dkim(mut self, dkim: Arc<zegel_core::dkim::Dkim>) -> Self {
+        self.dkim = Some(dkim);
+        self
+    }
+
+    /// A real mailer (e.g. SMTP to a local server) instead of the dev outbox.
+    pub fn mailer(mut self, mailer: Arc<dyn zegel_core::outbound::Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// An existing store (with the value that keeps it alive) instead of a fresh one.
+    pub fn store(mut self, store: DynStore, guard: Box<dyn std::any::Any + Send>) -> Self {
+        self.store = Some((store, guard));
+        self
+    }
+
+    /// Jobs may be left pending or dead when the app is dropped.
+    pub fn leave_jobs(mut self) -> Self {
+        self.leave_jobs = true;
+        self
+    }
+
+    /// The running app; `None` when PostgreSQL tests are skipped on purpose.
+    pub async fn build(mut self) -> Option<TestApp> {
+        let (store, guard) = match self.store.take() {
+            Some(s) => s,
+            None => store_for(self.backend).await?,
+        };
+        Some(TestApp::start(self, store, guard).await)
     }
 }
 
@@ -64,66 +147,38 @@ pub async fn store_for(backend: Backend) -> Option<(DynStore, Box<dyn std::any::
 }
 
 impl TestApp {
+    /// A builder for a TestApp on `backend`.
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            store: None,
+            settings: Box::new(|_| {}),
+            http: default_http(),
+            dkim: None,
+            mailer: None,
+            leave_jobs: false,
+        }
+    }
+
+    /// A TestApp with the defaults.
     pub async fn new(backend: Backend) -> Option<TestApp> {
-        Self::with(backend, |_| {}).await
+        Self::builder(backend).build().await
     }
 
-    pub async fn with(backend: Backend, f: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-        let (store, guard) = store_for(backend).await?;
-        Some(Self::on_store(backend, store, guard, f).await)
-    }
-
-    pub async fn on_store(
-        backend: Backend,
+    async fn start(
+        b: TestAppBuilder,
         store: DynStore,
         store_guard: Box<dyn std::any::Any + Send>,
-        f: impl FnOnce(&mut Settings),
     ) -> TestApp {
-        Self::on_store_with(backend, store, store_guard, f, default_http(), None, None).await
-    }
-
-    /// With a real mailer (e.g. SMTP to a local server) instead of the dev outbox.
-    pub async fn with_mailer(
-        backend: Backend,
-        mailer: Arc<dyn zegel_core::outbound::Mailer>,
-        f: impl FnOnce(&mut Settings),
-    ) -> Option<TestApp> {
-        let (store, guard) = store_for(backend).await?;
-        Some(
-            Self::on_store_with(backend, store, guard, f, default_http(), None, Some(mailer)).await,
-        )
-    }
-
-    pub async fn with_dkim(backend: Backend, dkim: Arc<zegel_core::dkim::Dkim>) -> Option<TestApp> {
-        let (store, guard) = store_for(backend).await?;
-        Some(
-            Self::on_store_with(
-                backend,
-                store,
-                guard,
-                |_| {},
-                default_http(),
-                Some(dkim),
-                None,
-            )
-            .await,
-        )
-    }
-
-    pub async fn with_http(backend: Backend, opts: HttpOptions) -> Option<TestApp> {
-        let (store, guard) = store_for(backend).await?;
-        Some(Self::on_store_with(backend, store, guard, |_| {}, opts, None, None).await)
-    }
-
-    pub async fn on_store_with(
-        backend: Backend,
-        store: DynStore,
-        store_guard: Box<dyn std::any::Any + Send>,
-        f: impl FnOnce(&mut Settings),
-        opts: HttpOptions,
-        dkim: Option<Arc<zegel_core::dkim::Dkim>>,
-        mailer: Option<Arc<dyn zegel_core::outbound::Mailer>>,
-    ) -> TestApp {
+        let TestAppBuilder {
+            backend,
+            settings: f,
+            http: opts,
+            dkim,
+            mailer,
+            leave_jobs,
+            ..
+        } = b;
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -184,6 +239,7 @@ impl TestApp {
             backend,
             store_guard,
             server,
+            leave_jobs,
         }
     }
 
