@@ -4,7 +4,7 @@
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 use tempfile::TempDir;
-use zegel_core::{DynStore, Store};
+use zegel_core::store::prelude::*;
 use zegel_store_postgres::PgStore;
 use zegel_store_sqlite::SqliteStore;
 

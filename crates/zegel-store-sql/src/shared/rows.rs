@@ -1,63 +1,26 @@
-//! Column lists and row mapping. Columns are selected with table-prefixed aliases (`m_id`,
-//! `r_id`) so the same mapping serves single-table queries and joins.
+// Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
+//! Row mapping, once for both backends. Columns are selected with table-prefixed aliases
+//! (`m_id`, `r_id`) so the same mapping serves single-table queries and joins. Every
+//! text-to-type conversion of a stored value is one small function below.
 
-use crate::db_err;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Decode, Row, Sqlite, Type};
+use crate::db::{db_err, Db, DbRow};
+use sqlx::{Decode, Row, Type};
 use zegel_core::model::*;
+use zegel_core::store::SentMessage;
 use zegel_core::{StoreError, StoreResult};
 
-pub(crate) const ORG_COLS: &str = "id, slug, name, active_kek_id, created_at";
-pub(crate) const USER_COLS: &str = "id, org_id, email, name, password_hash, role, created_at";
-pub(crate) const EVENT_COLS: &str =
-    "id, message_id, recipient_id, kind, at, actor, ip, user_agent, detail";
-pub(crate) const ATTACHMENT_COLS: &str =
-    "id, message_id, position, blob_key, meta_ct, size, alg, created_at";
-pub(crate) const DEVICE_COLS: &str = "id, recipient_id, token_hash, user_agent, created_at, \
-    expires_at, last_used_at, revoked_at";
-pub(crate) const SESSION_COLS: &str = "token_hash, recipient_id, created_at, expires_at";
-pub(crate) const JOB_COLS: &str = "id, kind, payload, attempts, max_attempts, created_at, run_at";
-
-/// The message columns of `messages m`, with `$content` for the subject and body ciphertext.
-macro_rules! msg_cols {
-    ($content:literal) => {
-        concat!(
-            "m.id AS m_id, m.org_id AS m_org_id, m.sender_id AS m_sender_id, ",
-            $content,
-            ", m.alg AS m_alg, m.reply_policy AS m_reply_policy, m.state AS m_state, \
-             m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
-             m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
-             m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
-             m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at"
-        )
-    };
-}
-pub(crate) const MSG_COLS: &str = msg_cols!("m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct");
-/// [`MSG_COLS`] without the subject and body ciphertext (read as NULL).
-pub(crate) const MSG_META_COLS: &str = msg_cols!("NULL AS m_subject_ct, NULL AS m_body_ct");
-
-/// Recipient columns of `recipients r`.
-pub(crate) const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
-    r.email AS r_email, r.phone AS r_phone, r.verification AS r_verification, \
-    r.code_hint_ct AS r_code_hint_ct, r.link_hash AS r_link_hash, r.status AS r_status, \
-    r.failed_reason AS r_failed_reason, r.code_mac AS r_code_mac, \
-    r.code_expires_at AS r_code_expires_at, r.failed_attempts AS r_failed_attempts, \
-    r.locked_until AS r_locked_until, r.language AS r_language, \
-    r.notified_at AS r_notified_at, r.created_at AS r_created_at, \
-    r.forwarded_by AS r_forwarded_by, r.note_ct AS r_note_ct";
-
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
+fn get<'r, T>(row: &'r DbRow, col: &str) -> StoreResult<T>
 where
-    T: Decode<'r, Sqlite> + Type<Sqlite>,
+    T: Decode<'r, Db> + Type<Db>,
 {
     row.try_get(col).map_err(db_err)
 }
 
-fn ts(row: &SqliteRow, col: &str) -> StoreResult<Ts> {
+fn ts(row: &DbRow, col: &str) -> StoreResult<Ts> {
     Ok(Ts(get::<i64>(row, col)?))
 }
 
-fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<Ts>> {
+fn opt_ts(row: &DbRow, col: &str) -> StoreResult<Option<Ts>> {
     Ok(get::<Option<i64>>(row, col)?.map(Ts))
 }
 
@@ -65,7 +28,31 @@ fn bad(column: &str) -> StoreError {
     StoreError::Database(format!("unexpected value in column {column}"))
 }
 
-pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organisation> {
+// ---- stored text -> model types: one function per conversion ----
+
+fn reply_policy(text: String, column: &str) -> StoreResult<ReplyPolicy> {
+    ReplyPolicy::parse(&text).ok_or_else(|| bad(column))
+}
+
+fn message_state(text: String) -> MessageState {
+    MessageState::parse(&text)
+}
+
+fn message_kind(text: String) -> StoreResult<MessageKind> {
+    MessageKind::parse(&text).ok_or_else(|| bad("kind"))
+}
+
+fn verification(text: String) -> StoreResult<Verification> {
+    Verification::parse(&text).ok_or_else(|| bad("verification"))
+}
+
+fn recipient_status(text: String) -> RecipientStatus {
+    RecipientStatus::parse(&text)
+}
+
+// ---- rows ----
+
+pub(crate) fn org(row: &DbRow) -> StoreResult<Organisation> {
     Ok(Organisation {
         id: get(row, "id")?,
         slug: get(row, "slug")?,
@@ -75,7 +62,7 @@ pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organisation> {
     })
 }
 
-pub(crate) fn org_key(row: &SqliteRow) -> StoreResult<OrgKey> {
+pub(crate) fn org_key(row: &DbRow) -> StoreResult<OrgKey> {
     Ok(OrgKey {
         id: get(row, "id")?,
         org_id: get(row, "org_id")?,
@@ -84,7 +71,7 @@ pub(crate) fn org_key(row: &SqliteRow) -> StoreResult<OrgKey> {
     })
 }
 
-pub(crate) fn user(row: &SqliteRow) -> StoreResult<User> {
+pub(crate) fn user(row: &DbRow) -> StoreResult<User> {
     Ok(User {
         id: get(row, "id")?,
         org_id: get(row, "org_id")?,
@@ -96,10 +83,7 @@ pub(crate) fn user(row: &SqliteRow) -> StoreResult<User> {
     })
 }
 
-pub(crate) fn message(row: &SqliteRow) -> StoreResult<MessageRow> {
-    let reply: String = get(row, "m_reply_policy")?;
-    let state: String = get(row, "m_state")?;
-    let kind: String = get(row, "m_kind")?;
+pub(crate) fn message(row: &DbRow) -> StoreResult<MessageRow> {
     Ok(MessageRow {
         id: get(row, "m_id")?,
         org_id: get(row, "m_org_id")?,
@@ -107,12 +91,12 @@ pub(crate) fn message(row: &SqliteRow) -> StoreResult<MessageRow> {
         subject_ct: get(row, "m_subject_ct")?,
         body_ct: get(row, "m_body_ct")?,
         alg: get(row, "m_alg")?,
-        reply_policy: ReplyPolicy::parse(&reply).ok_or_else(|| bad("reply_policy"))?,
-        state: MessageState::parse(&state),
+        reply_policy: reply_policy(get(row, "m_reply_policy")?, "reply_policy")?,
+        state: message_state(get(row, "m_state")?),
         created_at: ts(row, "m_created_at")?,
         expires_at: ts(row, "m_expires_at")?,
         destroyed_at: opt_ts(row, "m_destroyed_at")?,
-        kind: MessageKind::parse(&kind).ok_or_else(|| bad("kind"))?,
+        kind: message_kind(get(row, "m_kind")?)?,
         thread_id: get(row, "m_thread_id")?,
         parent_id: get(row, "m_parent_id")?,
         from_recipient_id: get(row, "m_from_recipient_id")?,
@@ -120,7 +104,7 @@ pub(crate) fn message(row: &SqliteRow) -> StoreResult<MessageRow> {
     })
 }
 
-pub(crate) fn message_key(row: &SqliteRow) -> StoreResult<MessageKey> {
+pub(crate) fn message_key(row: &DbRow) -> StoreResult<MessageKey> {
     Ok(MessageKey {
         message_id: get(row, "message_id")?,
         kek_id: get(row, "kek_id")?,
@@ -128,18 +112,16 @@ pub(crate) fn message_key(row: &SqliteRow) -> StoreResult<MessageKey> {
     })
 }
 
-pub(crate) fn recipient(row: &SqliteRow) -> StoreResult<RecipientRow> {
-    let verification: String = get(row, "r_verification")?;
-    let status: String = get(row, "r_status")?;
+pub(crate) fn recipient(row: &DbRow) -> StoreResult<RecipientRow> {
     Ok(RecipientRow {
         id: get(row, "r_id")?,
         message_id: get(row, "r_message_id")?,
         email: get(row, "r_email")?,
         phone: get(row, "r_phone")?,
-        verification: Verification::parse(&verification).ok_or_else(|| bad("verification"))?,
+        verification: verification(get(row, "r_verification")?)?,
         code_hint_ct: get(row, "r_code_hint_ct")?,
         link_hash: get(row, "r_link_hash")?,
-        status: RecipientStatus::parse(&status),
+        status: recipient_status(get(row, "r_status")?),
         failed_reason: get(row, "r_failed_reason")?,
         code_mac: get(row, "r_code_mac")?,
         code_expires_at: opt_ts(row, "r_code_expires_at")?,
@@ -153,7 +135,7 @@ pub(crate) fn recipient(row: &SqliteRow) -> StoreResult<RecipientRow> {
     })
 }
 
-pub(crate) fn attachment(row: &SqliteRow) -> StoreResult<AttachmentRow> {
+pub(crate) fn attachment(row: &DbRow) -> StoreResult<AttachmentRow> {
     Ok(AttachmentRow {
         id: get(row, "id")?,
         message_id: get(row, "message_id")?,
@@ -166,7 +148,7 @@ pub(crate) fn attachment(row: &SqliteRow) -> StoreResult<AttachmentRow> {
     })
 }
 
-pub(crate) fn event(row: &SqliteRow) -> StoreResult<Event> {
+pub(crate) fn event(row: &DbRow) -> StoreResult<Event> {
     Ok(Event {
         id: get(row, "id")?,
         event: NewEvent {
@@ -182,7 +164,7 @@ pub(crate) fn event(row: &SqliteRow) -> StoreResult<Event> {
     })
 }
 
-pub(crate) fn session(row: &SqliteRow) -> StoreResult<SessionRow> {
+pub(crate) fn session(row: &DbRow) -> StoreResult<SessionRow> {
     Ok(SessionRow {
         token_hash: get(row, "token_hash")?,
         recipient_id: get(row, "recipient_id")?,
@@ -192,7 +174,7 @@ pub(crate) fn session(row: &SqliteRow) -> StoreResult<SessionRow> {
 }
 
 /// A claimed job and its `run_at` (for ordering).
-pub(crate) fn job(row: &SqliteRow) -> StoreResult<(i64, Job)> {
+pub(crate) fn job(row: &DbRow) -> StoreResult<(i64, Job)> {
     Ok((
         get(row, "run_at")?,
         Job {
@@ -206,7 +188,7 @@ pub(crate) fn job(row: &SqliteRow) -> StoreResult<(i64, Job)> {
     ))
 }
 
-pub(crate) fn access(row: &SqliteRow) -> StoreResult<RecipientAccess> {
+pub(crate) fn access(row: &DbRow) -> StoreResult<RecipientAccess> {
     Ok(RecipientAccess {
         recipient: recipient(row)?,
         message: message(row)?,
@@ -216,16 +198,7 @@ pub(crate) fn access(row: &SqliteRow) -> StoreResult<RecipientAccess> {
     })
 }
 
-/// A token's user, organisation and policy in one row; `last_used_at` is read by the caller.
-pub(crate) const PRINCIPAL_BY_TOKEN_SQL: &str =
-    "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
-     t.last_used_at, o.slug AS o_slug, o.name AS o_name, o.active_kek_id AS o_active_kek_id, \
-     o.created_at AS o_created_at, o.reply_default, o.reply_locked, o.forward_allowed, \
-     o.device_days, o.contact, (o.logo IS NOT NULL) AS has_logo \
-     FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organisations o ON o.id = u.org_id \
-     WHERE t.token_hash = $1";
-
-pub(crate) fn principal(row: &SqliteRow) -> StoreResult<Principal> {
+pub(crate) fn principal(row: &DbRow) -> StoreResult<Principal> {
     let user = user(row)?;
     Ok(Principal {
         org: Organisation {
@@ -240,10 +213,9 @@ pub(crate) fn principal(row: &SqliteRow) -> StoreResult<Principal> {
     })
 }
 
-pub(crate) fn org_policy(row: &SqliteRow) -> StoreResult<OrgPolicy> {
-    let reply: String = get(row, "reply_default")?;
+pub(crate) fn org_policy(row: &DbRow) -> StoreResult<OrgPolicy> {
     Ok(OrgPolicy {
-        reply_default: ReplyPolicy::parse(&reply).ok_or_else(|| bad("reply_default"))?,
+        reply_default: reply_policy(get(row, "reply_default")?, "reply_default")?,
         reply_locked: get(row, "reply_locked")?,
         forward_allowed: get(row, "forward_allowed")?,
         device_days: get(row, "device_days")?,
@@ -252,7 +224,7 @@ pub(crate) fn org_policy(row: &SqliteRow) -> StoreResult<OrgPolicy> {
     })
 }
 
-pub(crate) fn device(row: &SqliteRow) -> StoreResult<DeviceRow> {
+pub(crate) fn device(row: &DbRow) -> StoreResult<DeviceRow> {
     Ok(DeviceRow {
         id: get(row, "id")?,
         recipient_id: get(row, "recipient_id")?,
@@ -262,5 +234,24 @@ pub(crate) fn device(row: &SqliteRow) -> StoreResult<DeviceRow> {
         expires_at: ts(row, "expires_at")?,
         last_used_at: opt_ts(row, "last_used_at")?,
         revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+/// A row of the sender's list: [`zegel_store_sql::MSG_LIST_COLS`], the key's `k_kek_id` and
+/// `k_wrapped_dek` (NULL once destroyed) and `attachment_count`.
+pub(crate) fn sent(row: &DbRow) -> StoreResult<SentMessage> {
+    let message = message(row)?;
+    let key = match get::<Option<String>>(row, "k_kek_id")? {
+        Some(kek_id) => Some(MessageKey {
+            message_id: message.id.clone(),
+            kek_id,
+            wrapped_dek: get(row, "k_wrapped_dek")?,
+        }),
+        None => None,
+    };
+    Ok(SentMessage {
+        message,
+        key,
+        attachment_count: get(row, "attachment_count")?,
     })
 }
