@@ -48,7 +48,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// Connects to `postgres://...` (or `postgresql://...`). Does not run migrations: call
-    /// [`zegel_core::Store::migrate`].
+    /// [`zegel_core::store::MetaStore::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let opts = PgConnectOptions::from_str(url).map_err(db_err)?;
         // No test query on every acquire (it doubled the round trips of a send). A connection

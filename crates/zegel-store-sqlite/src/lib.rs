@@ -47,7 +47,7 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (and creates when missing, with its parent directory) the database at
     /// `sqlite://path`, `sqlite:path` or a plain file path. Does not run migrations: call
-    /// [`zegel_core::Store::migrate`].
+    /// [`zegel_core::store::MetaStore::migrate`].
     ///
     /// Every connection runs with WAL, `synchronous=FULL` (a committed notification job must
     /// survive a power cut), `secure_delete=ON` (destroyed ciphertext and keys are overwritten),
