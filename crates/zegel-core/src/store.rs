@@ -6,30 +6,80 @@ use crate::model::*;
 use async_trait::async_trait;
 use std::sync::Arc;
 
+/// Everything a caller needs in scope to call store methods on a [`DynStore`]:
+/// `use zegel_core::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore,
+        MessageStore, MetaStore, PolicyStore, Store,
+    };
+}
+
 /// A shared handle to the store.
 pub type DynStore = Arc<dyn Store>;
 
 /// `api_tokens.last_used_at` is kept to this resolution (one minute).
 pub const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
+/// One row of the sender's list ([`MessageStore::sent_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The message, without its body ciphertext (`body_ct` is `None`).
+    pub message: MessageRow,
+    /// Its wrapped key; `None` once the message is destroyed.
+    pub key: Option<MessageKey>,
+    /// How many attachments it has (also after destruction: the rows stay).
+    pub attachment_count: i64,
+}
+
 /// The persistence boundary of Zegel. Implementations: `zegel-store-sqlite`, `zegel-store-postgres`.
+///
+/// One trait per section below; `Store` is all of them (implemented for every type that
+/// implements each section). Methods are called through the section traits, so callers of a
+/// [`DynStore`] import [`prelude`].
+pub trait Store:
+    MetaStore
+    + AccountStore
+    + MessageStore
+    + AccessStore
+    + ConversationStore
+    + PolicyStore
+    + DeviceStore
+    + JobStore
+{
+}
+
+impl<T> Store for T where
+    T: MetaStore
+        + AccountStore
+        + MessageStore
+        + AccessStore
+        + ConversationStore
+        + PolicyStore
+        + DeviceStore
+        + JobStore
+{
+}
+
+/// The server itself and its metadata (key-check value, sealed server keys).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait MetaStore: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Runs the migrations (idempotent).
     async fn migrate(&self) -> StoreResult<()>;
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
-
-    // ---- server metadata (key-check value, sealed server keys) ----
     /// Reads a metadata value.
     async fn meta_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Sets a value only when the key is absent; returns the value now stored (the given one
     /// or the one another process stored first).
     async fn meta_init(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+}
 
-    // ---- organisations, keys, users, tokens ----
+/// Organisations, their keys, users and API tokens.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
     /// Creates an organisation and its first key in one transaction. Conflict on a taken slug.
     async fn create_org(&self, org: &Organisation, key: &OrgKey) -> StoreResult<()>;
     /// By id.
@@ -58,8 +108,11 @@ pub trait Store: Send + Sync + 'static {
         hash: &[u8; 32],
         now: Ts,
     ) -> StoreResult<Option<Principal>>;
+}
 
-    // ---- messages ----
+/// Messages: the unit of work that stores one, reads of it, its destruction.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     /// Message, key, recipients, attachments, events and jobs in ONE transaction.
     async fn insert_message(&self, m: &NewMessage) -> StoreResult<()>;
     /// By id.
@@ -74,8 +127,25 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Ts>,
         limit: u32,
     ) -> StoreResult<Vec<MessageRow>>;
+    /// One page of the sender's list in one query: what [`MessageStore::list_messages`]
+    /// returns (same filter, order and paging), each message with its key (`None` once
+    /// destroyed) and its number of attachments. The message's `body_ct` is not read (always
+    /// `None`): a list shows no body.
+    async fn sent_page(
+        &self,
+        sender_id: &str,
+        before: Option<Ts>,
+        limit: u32,
+    ) -> StoreResult<Vec<SentMessage>>;
     /// Recipients of a message, in insertion order.
     async fn recipients_of(&self, message_id: &str) -> StoreResult<Vec<RecipientRow>>;
+    /// Recipients of several messages in one query: grouped by message in the order of
+    /// `message_ids`, each message's recipients in insertion order (as
+    /// [`MessageStore::recipients_of`]). Unknown ids give nothing; an empty slice runs no query.
+    async fn recipients_of_messages(
+        &self,
+        message_ids: &[String],
+    ) -> StoreResult<Vec<RecipientRow>>;
     /// A recipient by id.
     async fn recipient_by_id(&self, id: &str) -> StoreResult<Option<RecipientRow>>;
     /// Attachments of a message, by position.
@@ -100,15 +170,18 @@ pub trait Store: Send + Sync + 'static {
     async fn blobs_to_delete(&self, limit: u32) -> StoreResult<Vec<BlobToDelete>>;
     /// The blob is gone; forget it.
     async fn blob_deleted(&self, attachment_id: &str) -> StoreResult<()>;
+}
 
-    // ---- recipient access ----
+/// Recipient access: link lookups, one-time codes, sessions and events.
+#[async_trait]
+pub trait AccessStore: Send + Sync + 'static {
     /// Everything about a link token hash, in one lookup (by hash: timing does not depend on
     /// whether the token exists beyond the index lookup).
     async fn access_by_link_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RecipientAccess>>;
     /// Everything about a recipient id.
     async fn access_by_recipient(&self, recipient_id: &str)
         -> StoreResult<Option<RecipientAccess>>;
-    /// As [`Store::access_by_recipient`], but without the message's subject and body
+    /// As [`AccessStore::access_by_recipient`], but without the message's subject and body
     /// ciphertext (`None`): what a notification or a code delivery needs, read without
     /// fetching the body.
     async fn access_meta_by_recipient(
@@ -160,8 +233,11 @@ pub trait Store: Send + Sync + 'static {
         event: &NewEvent,
         status: Option<RecipientStatus>,
     ) -> StoreResult<()>;
+}
 
-    // ---- conversations ----
+/// Conversations: replies, forwards, the sender's inbox.
+#[async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
     /// Stores a reply in one transaction: refuses (changing nothing) when the parent message is
     /// not active, or when `once` and the recipient replied before; else inserts the reply, its
     /// key and attachments, the event and the job, and sets the recipient's status `replied`
@@ -190,8 +266,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<RecipientRow>>;
     /// Sets `read_at` of a reply the first time its addressee reads it.
     async fn mark_read(&self, message_id: &str, at: Ts) -> StoreResult<()>;
+}
 
-    // ---- organisation policy ----
+/// Organisation policy and logo.
+#[async_trait]
+pub trait PolicyStore: Send + Sync + 'static {
     /// The organisation's policy (defaults when never set); `None` for an unknown organisation.
     async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>>;
     /// Replaces the policy. Returns false for an unknown organisation.
@@ -200,8 +279,11 @@ pub trait Store: Send + Sync + 'static {
     async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>>;
     /// Sets or removes the logo. Returns false for an unknown organisation.
     async fn set_org_logo(&self, org_id: &str, logo: Option<(&[u8], &str)>) -> StoreResult<bool>;
+}
 
-    // ---- remembered devices ----
+/// Remembered devices of recipients.
+#[async_trait]
+pub trait DeviceStore: Send + Sync + 'static {
     /// Stores a device credential and its event.
     async fn create_device(&self, d: &DeviceRow, event: &NewEvent) -> StoreResult<()>;
     /// A device by id.
@@ -221,8 +303,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Revokes a device and records the event. Returns false when it was already revoked.
     async fn revoke_device(&self, id: &str, at: Ts, event: &NewEvent) -> StoreResult<bool>;
+}
 
-    // ---- jobs ----
+/// The durable job queue (transactional outbox).
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
     /// Enqueues a job outside any other unit of work.
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<i64>;
     /// Atomically claims up to `max` due jobs (`run_at <= now`, not dead, lease free or

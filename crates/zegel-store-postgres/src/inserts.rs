@@ -7,7 +7,7 @@
 //! (`Conflict` for a unique clash) and nothing of it is kept.
 
 use crate::coalesce::Batch;
-use crate::db_err;
+use crate::db::db_err;
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! job in place.
 
 use crate::coalesce::Batch;
-use crate::db_err;
+use crate::db::db_err;
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use sqlx::Row;

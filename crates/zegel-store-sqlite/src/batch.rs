@@ -14,7 +14,8 @@
 //! rolled back and run again with each write in its own `SAVEPOINT`, so the failing one is
 //! undone alone and gets its own error. That is why a write is a closure that can run twice.
 
-use crate::{db_err, WriteTurn};
+use crate::db::db_err;
+use crate::WriteTurn;
 use futures::future::BoxFuture;
 use sqlx::sqlite::SqlitePool;
 use sqlx::SqliteConnection;

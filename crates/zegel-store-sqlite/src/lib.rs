@@ -2,17 +2,19 @@
 #![forbid(unsafe_code)]
 
 mod batch;
-mod rows;
-mod store;
+mod db;
+mod per_backend;
+#[path = "../../zegel-store-sql/src/shared/mod.rs"]
+mod shared;
 
+use db::db_err;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::Mutex;
 use zegel_core::{StoreError, StoreResult};
 
 /// How long a connection waits for another writer before giving up.
@@ -36,36 +38,6 @@ pub struct SqliteStore {
 /// The process's write turn (see [`SqliteStore`]).
 pub(crate) type WriteTurn = Arc<Mutex<()>>;
 
-/// A write transaction that holds this process's write turn until it ends. Derefs to the
-/// connection; dropping it uncommitted rolls back.
-pub(crate) struct WriteTx {
-    tx: Transaction<'static, Sqlite>,
-    _turn: OwnedMutexGuard<()>,
-}
-
-impl WriteTx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
-
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
@@ -75,7 +47,7 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (and creates when missing, with its parent directory) the database at
     /// `sqlite://path`, `sqlite:path` or a plain file path. Does not run migrations: call
-    /// [`zegel_core::Store::migrate`].
+    /// [`zegel_core::store::MetaStore::migrate`].
     ///
     /// Every connection runs with WAL, `synchronous=FULL` (a committed notification job must
     /// survive a power cut), `secure_delete=ON` (destroyed ciphertext and keys are overwritten),
@@ -121,46 +93,13 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-
-    /// Starts a write transaction; its commit is on disk (fsync) before it returns.
-    /// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction never fails half-way
-    /// with `SQLITE_BUSY` when it upgrades from reading to writing.
-    async fn begin(&self) -> StoreResult<WriteTx> {
-        let turn = self.write_lock.clone().lock_owned().await;
-        let tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        Ok(WriteTx { tx, _turn: turn })
-    }
-}
-
-/// Maps a sqlx error to a [`StoreError`]: unique violations become `Conflict`, everything else
-/// `Database`. Only SQLite's own message goes into the text (constraint and column names,
-/// never bound values).
-pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict(d.message().to_string())
-        }
-        sqlx::Error::Database(d) => StoreError::Database(format!("sqlite: {}", d.message())),
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        other => StoreError::Database(other.to_string()),
-    }
-}
-
-/// The `"message_id"` field of a job's JSON payload, if there is one.
-pub(crate) fn payload_message_id(payload: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
-    value.get("message_id")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{payload_message_id, SqliteStore};
+    use super::SqliteStore;
     use sqlx::Row;
-    use zegel_core::Store;
+    use zegel_core::store::prelude::*;
 
     #[tokio::test]
     async fn connect_creates_the_file_and_sets_the_pragmas() {
@@ -197,16 +136,5 @@ mod tests {
             .expect("connect");
         again.migrate().await.expect("migrate again");
         again.ping().await.expect("ping");
-    }
-
-    #[test]
-    fn payload_message_id_reads_the_field_or_nothing() {
-        assert_eq!(
-            payload_message_id(r#"{"message_id":"m1","recipient_id":"r1"}"#).as_deref(),
-            Some("m1")
-        );
-        assert_eq!(payload_message_id(r#"{"recipient_id":"r1"}"#), None);
-        assert_eq!(payload_message_id(r#"{"message_id":7}"#), None);
-        assert_eq!(payload_message_id("not json"), None);
     }
 }

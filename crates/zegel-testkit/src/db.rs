@@ -4,7 +4,7 @@
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 use tempfile::TempDir;
-use zegel_core::{DynStore, Store};
+use zegel_core::store::prelude::*;
 use zegel_store_postgres::PgStore;
 use zegel_store_sqlite::SqliteStore;
 
@@ -43,6 +43,13 @@ pub async fn postgres_store() -> Option<(DynStore, PgDb)> {
     Some((Arc::new(store), db))
 }
 
+/// True when the PostgreSQL tests are skipped on purpose: `ZEGEL_TEST_POSTGRES_URL` is unset
+/// (or empty) and `ZEGEL_TEST_SKIP_POSTGRES=1`. Without the URL and without that, they fail.
+pub fn postgres_skipped() -> bool {
+    let no_url = std::env::var(POSTGRES_URL_ENV).map_or(true, |url| url.trim().is_empty());
+    no_url && std::env::var(SKIP_POSTGRES_ENV).as_deref() == Ok("1")
+}
+
 /// A throw-away PostgreSQL database; dropped (`WITH (FORCE)`) when this value is dropped.
 #[derive(Debug)]
 pub struct PgDb {
@@ -61,7 +68,7 @@ impl PgDb {
         let admin_url = match std::env::var(POSTGRES_URL_ENV) {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
-                if std::env::var(SKIP_POSTGRES_ENV).as_deref() == Ok("1") {
+                if postgres_skipped() {
                     eprintln!(
                         "SKIPPED: PostgreSQL store test ({SKIP_POSTGRES_ENV}=1 and \
                          {POSTGRES_URL_ENV} unset)"

@@ -1,0 +1,62 @@
+//! What the shared SQL (`zegel-store-sql`, stamped in as `crate::shared`) is compiled
+//! against on PostgreSQL: the concrete types, the error mapping, the durable transaction, and
+//! the few statements whose text differs from SQLite's.
+
+use crate::PgStore;
+use sqlx::{Postgres, Transaction};
+use zegel_core::{StoreError, StoreResult};
+
+/// The database.
+pub(crate) type Db = Postgres;
+/// A connection (inside a transaction or not).
+pub(crate) type Conn = sqlx::PgConnection;
+/// A result row.
+pub(crate) type DbRow = sqlx::postgres::PgRow;
+/// The store the shared sections are implemented for.
+pub(crate) type DbStore = PgStore;
+
+/// [`zegel_core::store::MetaStore::backend`].
+pub(crate) const BACKEND: &str = "postgres";
+
+/// Blobs still to delete, in the words of the partial index (migration 0003).
+pub(crate) const BLOBS_TO_DELETE_SQL: &str =
+    "SELECT id, blob_key FROM attachments WHERE blob_pending_delete = TRUE \
+     ORDER BY created_at, id LIMIT $1";
+
+/// `<column> IN <list of text ids bound as $1>`: a `text[]` array.
+pub(crate) const IN_TEXT_LIST: &str = "= ANY($1)";
+
+/// The bind value for [`IN_TEXT_LIST`].
+pub(crate) fn text_list(ids: &[String]) -> StoreResult<Vec<String>> {
+    Ok(ids.to_vec())
+}
+
+/// Maps a sqlx error to a [`StoreError`]: unique violations become `Conflict`, everything else
+/// `Database`. Only the server's primary message goes into the text (its `DETAIL`, which can
+/// quote values, is left out), so no user data ends up in a log.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.constraint().map_or_else(
+                || d.message().to_string(),
+                |c| format!("unique constraint {c}"),
+            ))
+        }
+        sqlx::Error::Database(d) => StoreError::Database(format!(
+            "postgres {}: {}",
+            d.code().unwrap_or_default(),
+            d.message()
+        )),
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        // Connection-level errors carry the URL's host at most, never a password.
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+impl PgStore {
+    /// Starts a durable transaction (READ COMMITTED): its commit is flushed to the server's
+    /// WAL before it returns. Dropping it uncommitted rolls back.
+    pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+}

@@ -1,0 +1,69 @@
+// Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
+//! [`PolicyStore`]: organisation policy and logo.
+
+use super::prelude::*;
+
+#[async_trait]
+impl PolicyStore for DbStore {
+    async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>> {
+        let row = sqlx::query(
+            "SELECT reply_default, reply_locked, forward_allowed, device_days, contact, \
+             (logo IS NOT NULL) AS has_logo FROM organisations WHERE id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(rows::org_policy).transpose()
+    }
+
+    async fn set_org_policy(&self, org_id: &str, p: &OrgPolicy) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE organisations SET reply_default = $1, reply_locked = $2, \
+             forward_allowed = $3, device_days = $4, contact = $5 WHERE id = $6",
+        )
+        .bind(p.reply_default.as_str())
+        .bind(p.reply_locked)
+        .bind(p.forward_allowed)
+        .bind(p.device_days)
+        .bind(&p.contact)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
+        let row = sqlx::query(
+            "SELECT logo, logo_type FROM organisations \
+             WHERE id = $1 AND logo IS NOT NULL AND logo_type IS NOT NULL",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some((
+                r.try_get("logo").map_err(db_err)?,
+                r.try_get("logo_type").map_err(db_err)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_org_logo(&self, org_id: &str, logo: Option<(&[u8], &str)>) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE organisations SET logo = $1, logo_type = $2 WHERE id = $3")
+            .bind(logo.map(|(b, _)| b))
+            .bind(logo.map(|(_, t)| t))
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

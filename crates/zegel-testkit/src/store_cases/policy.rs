@@ -1,0 +1,48 @@
+//! `PolicyStore`: organisation policy and logo.
+
+use super::Case;
+use crate::fixtures::{self as fx};
+use zegel_core::model::*;
+use zegel_core::DynStore;
+
+/// The cases of this section, run by `tests/store_suite.rs` on both backends.
+pub(super) const CASES: &[Case] = &[case!(case_org_policy_and_logo)];
+
+async fn case_org_policy_and_logo(store: DynStore) {
+    let sender = fx::seed_sender(&store).await;
+    let org = &sender.org.id;
+    assert_eq!(
+        store.org_policy(org).await.expect("policy"),
+        Some(OrgPolicy::default())
+    );
+    assert_eq!(store.org_policy("no-such-org").await.expect("policy"), None);
+    let p = OrgPolicy {
+        reply_default: ReplyPolicy::Unlimited,
+        reply_locked: true,
+        forward_allowed: false,
+        device_days: 30,
+        contact: Some("Polikliniek, 010 123 45 67".into()),
+        has_logo: false,
+    };
+    assert!(store.set_org_policy(org, &p).await.expect("set"));
+    assert_eq!(
+        store.org_policy(org).await.expect("policy"),
+        Some(p.clone())
+    );
+    assert!(!store.set_org_policy("no-such-org", &p).await.expect("set"));
+
+    assert_eq!(store.org_logo(org).await.expect("logo"), None);
+    assert!(store
+        .set_org_logo(org, Some((b"\x89PNG fake", "image/png")))
+        .await
+        .expect("set logo"));
+    assert_eq!(
+        store.org_logo(org).await.expect("logo"),
+        Some((b"\x89PNG fake".to_vec(), "image/png".to_string()))
+    );
+    let with_logo = store.org_policy(org).await.expect("policy").expect("org");
+    assert!(with_logo.has_logo);
+    assert_eq!(with_logo.contact, p.contact);
+    assert!(store.set_org_logo(org, None).await.expect("unset"));
+    assert_eq!(store.org_logo(org).await.expect("logo"), None);
+}
