@@ -1,7 +1,8 @@
 //! What a sender sees of their messages: the sent list, one message's recipients with their
 //! statuses, events and remembered devices, and revocation.
 
-use super::Zegel;
+use super::content::decrypt_text;
+use super::{objects, Zegel};
 use crate::error::{Error, GoneReason, Result};
 use crate::model::*;
 use serde::Serialize;
@@ -103,76 +104,66 @@ impl Zegel {
         }
     }
 
-    async fn status_view(&self, m: &MessageRow, with_events: bool) -> Result<MessageStatus> {
+    /// One message with everything the sender sees of it (five reads).
+    async fn status_view(&self, m: &MessageRow) -> Result<MessageStatus> {
         let recipients = self.store.recipients_of(&m.id).await?;
-        let events = if with_events {
-            self.store.events_of(&m.id).await?
-        } else {
-            Vec::new()
-        };
+        let events = self.store.events_of(&m.id).await?;
         let attachments = self.store.attachments_of(&m.id).await?;
-        let devices = if with_events {
-            self.store.devices_of_message(&m.id).await?
-        } else {
-            Vec::new()
-        };
-        Ok(MessageStatus {
-            id: m.id.clone(),
-            subject: self.decrypt_subject(m).await?,
-            state: m.state.as_str(),
-            sent_at: m.created_at.to_rfc3339(),
-            expires_at: m.expires_at.to_rfc3339(),
-            reply: m.reply_policy,
-            thread_id: m.thread_id.clone(),
-            attachment_count: attachments.len(),
-            recipients: recipients
-                .into_iter()
-                .map(|r| RecipientStatusView {
-                    events: events
-                        .iter()
-                        .filter(|e| e.event.recipient_id.as_deref() == Some(r.id.as_str()))
-                        .map(|e| EventView {
-                            kind: e.event.kind,
-                            at: e.event.at.to_rfc3339(),
-                            detail: e.event.detail.clone(),
-                        })
-                        .collect(),
-                    devices: devices
-                        .iter()
-                        .filter(|d| d.recipient_id == r.id)
-                        .map(DeviceView::from)
-                        .collect(),
-                    forwarded_by: r.forwarded_by,
-                    id: r.id,
-                    email: r.email,
-                    verification: r.verification,
-                    status: r.status,
-                    failed_reason: r.failed_reason,
-                })
-                .collect(),
-        })
+        let devices = self.store.devices_of_message(&m.id).await?;
+        let subject = self.decrypt_subject(m).await?;
+        Ok(status_of(
+            m,
+            subject,
+            attachments.len(),
+            recipients,
+            (&events, &devices),
+        ))
     }
 
     /// `GET /api/v1/messages/{id}`: recipients, statuses and events of one's own message.
     pub async fn message_status(&self, sender: &User, id: &str) -> Result<MessageStatus> {
         let m = self.own_message(sender, id).await?;
-        self.status_view(&m, true).await
+        self.status_view(&m).await
     }
 
-    /// `GET /api/v1/messages`: the sender's messages, newest first.
+    /// `GET /api/v1/messages`: the sender's messages, newest first, without events and
+    /// devices. A page costs two queries whatever its length (the messages with their keys
+    /// and attachment counts, then all their recipients); each subject is decrypted with the
+    /// key read with it.
     pub async fn list_messages(
         &self,
         sender: &User,
         before: Option<Ts>,
         limit: u32,
     ) -> Result<Vec<MessageStatus>> {
-        let rows = self
+        let page = self
             .store
-            .list_messages(&sender.id, before, limit.clamp(1, 200))
+            .sent_page(&sender.id, before, limit.clamp(1, 200))
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for m in &rows {
-            out.push(self.status_view(m, false).await?);
+        let ids: Vec<String> = page.iter().map(|s| s.message.id.clone()).collect();
+        let mut recipients = self
+            .store
+            .recipients_of_messages(&ids)
+            .await?
+            .into_iter()
+            .peekable();
+        let mut out = Vec::with_capacity(page.len());
+        for sent in &page {
+            let m = &sent.message;
+            let subject = match (&m.subject_ct, &sent.key) {
+                (Some(ct), Some(key)) => {
+                    let dek = self.unwrap_dek(m, key).await?;
+                    Some(decrypt_text(&dek, &objects::subject(&m.id), ct)?)
+                }
+                _ => None,
+            };
+            // Grouped per message, in the page's order.
+            let mut mine = Vec::new();
+            while let Some(r) = recipients.next_if(|r| r.message_id == m.id) {
+                mine.push(r);
+            }
+            let count = usize::try_from(sent.attachment_count).unwrap_or_default();
+            out.push(status_of(m, subject, count, mine, (&[], &[])));
         }
         Ok(out)
     }
@@ -199,6 +190,51 @@ impl Zegel {
             }
         }
         let m = self.own_message(sender, id).await?;
-        self.status_view(&m, true).await
+        self.status_view(&m).await
+    }
+}
+
+/// The sender's view of message `m`: its recipients, each with their own events and devices.
+fn status_of(
+    m: &MessageRow,
+    subject: Option<String>,
+    attachment_count: usize,
+    recipients: Vec<RecipientRow>,
+    (events, devices): (&[Event], &[DeviceRow]),
+) -> MessageStatus {
+    MessageStatus {
+        id: m.id.clone(),
+        subject,
+        state: m.state.as_str(),
+        sent_at: m.created_at.to_rfc3339(),
+        expires_at: m.expires_at.to_rfc3339(),
+        reply: m.reply_policy,
+        thread_id: m.thread_id.clone(),
+        attachment_count,
+        recipients: recipients
+            .into_iter()
+            .map(|r| RecipientStatusView {
+                events: events
+                    .iter()
+                    .filter(|e| e.event.recipient_id.as_deref() == Some(r.id.as_str()))
+                    .map(|e| EventView {
+                        kind: e.event.kind,
+                        at: e.event.at.to_rfc3339(),
+                        detail: e.event.detail.clone(),
+                    })
+                    .collect(),
+                devices: devices
+                    .iter()
+                    .filter(|d| d.recipient_id == r.id)
+                    .map(DeviceView::from)
+                    .collect(),
+                forwarded_by: r.forwarded_by,
+                id: r.id,
+                email: r.email,
+                verification: r.verification,
+                status: r.status,
+                failed_reason: r.failed_reason,
+            })
+            .collect(),
     }
 }
