@@ -2,33 +2,39 @@
 
 use super::auth::Recipient;
 use super::download::{download_response, eml_response};
-use super::json::{JsonBody, Required};
+use super::json::{max_json_bytes, JsonBody, Required};
+use super::routes::ApiRoutes;
 use super::upload::{stream_attachments, MessageBody};
 use super::{ApiError, AppState, Client};
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use zegel_core::model::Verification;
 use zegel_core::service::ForwardReq;
 
-pub fn routes(s: &AppState) -> Router<AppState> {
-    let limit =
-        s.z.settings.max_upload_bytes as usize + s.z.settings.max_body_bytes * 2 + (1 << 20);
-    Router::new()
-        .route(
-            "/api/v1/access/{token}/replies",
-            post(reply).layer(axum::extract::DefaultBodyLimit::max(limit)),
+/// The recipient access API's routes (behind the stranger rate limit).
+pub fn routes(s: &AppState) -> ApiRoutes {
+    let upload = s.z.settings.max_upload_bytes as usize + max_json_bytes(s) + (1 << 20);
+    ApiRoutes::new()
+        .add(Method::POST, "/api/v1/access/{token}/challenge", challenge)
+        .add(Method::POST, "/api/v1/access/{token}/verify", verify)
+        .add(Method::GET, "/api/v1/access/{token}/message", message)
+        .add(
+            Method::GET,
+            "/api/v1/access/{token}/attachments/{id}",
+            attachment,
         )
-        .route("/api/v1/access/{token}/forwards", post(forward))
-        .route("/api/v1/access/{token}/thread", get(thread))
-        .route("/api/v1/access/{token}/copy", get(copy))
-        .route("/api/v1/access/{token}/challenge", post(challenge))
-        .route("/api/v1/access/{token}/verify", post(verify))
-        .route("/api/v1/access/{token}/message", get(message))
-        .route("/api/v1/access/{token}/attachments/{id}", get(attachment))
+        .add_limited(
+            Method::POST,
+            "/api/v1/access/{token}/replies",
+            reply,
+            Some(upload),
+        )
+        .add(Method::POST, "/api/v1/access/{token}/forwards", forward)
+        .add(Method::GET, "/api/v1/access/{token}/thread", thread)
+        .add(Method::GET, "/api/v1/access/{token}/copy", copy)
 }
 
 /// `POST .../challenge` (contract): `{"method": "sms" | "email"}`.

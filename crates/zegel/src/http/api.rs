@@ -2,45 +2,45 @@
 
 use super::auth::Sender;
 use super::download::download_response;
-use super::json::JsonBody;
+use super::json::{max_json_bytes, JsonBody};
+use super::routes::ApiRoutes;
 use super::upload::{stream_attachments, MessageBody};
 use super::{ApiError, AppState, Client};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use zegel_core::model::{Principal, Ts};
 use zegel_core::service::{NewMessageReq, PolicyDoc};
 use zegel_core::{Error, Invalid};
 
-pub fn routes(s: &AppState) -> Router<AppState> {
+/// The sender API's routes.
+pub fn routes(s: &AppState) -> ApiRoutes {
     // Attachments plus room for the multipart framing and the `message` part.
-    let limit =
-        s.z.settings.max_upload_bytes as usize + s.z.settings.max_body_bytes * 2 + (1 << 20);
-    Router::new()
-        .route(
+    let upload = s.z.settings.max_upload_bytes as usize + max_json_bytes(s) + (1 << 20);
+    ApiRoutes::new()
+        .add_limited(
+            Method::POST,
             "/api/v1/messages",
-            post(create_message)
-                .layer(DefaultBodyLimit::max(limit))
-                .get(list_messages),
+            create_message,
+            Some(upload),
         )
-        .route("/api/v1/messages/{id}", get(get_message))
-        .route("/api/v1/messages/{id}/revoke", post(revoke_message))
-        .route("/api/v1/inbox", get(inbox))
-        .route("/api/v1/inbox/{id}", get(read_reply))
-        .route(
+        .add(Method::GET, "/api/v1/messages", list_messages)
+        .add(Method::GET, "/api/v1/messages/{id}", get_message)
+        .add(Method::POST, "/api/v1/messages/{id}/revoke", revoke_message)
+        .add(Method::GET, "/api/v1/inbox", inbox)
+        .add(Method::GET, "/api/v1/inbox/{id}", read_reply)
+        .add(
+            Method::GET,
             "/api/v1/inbox/{id}/attachments/{aid}",
-            get(reply_attachment),
+            reply_attachment,
         )
-        .route("/api/v1/threads/{id}", get(thread))
-        .route("/api/v1/devices/{id}", axum::routing::delete(revoke_device))
-        .route(
-            "/api/v1/organisation/policy",
-            get(get_policy).put(put_policy),
-        )
-        .route("/api/v1/openapi.json", get(openapi))
+        .add(Method::GET, "/api/v1/threads/{id}", thread)
+        .add(Method::DELETE, "/api/v1/devices/{id}", revoke_device)
+        .add(Method::GET, "/api/v1/organisation/policy", get_policy)
+        .add(Method::PUT, "/api/v1/organisation/policy", put_policy)
+        .add(Method::GET, "/api/v1/openapi.json", openapi)
 }
 
 async fn create_message(

@@ -13,10 +13,12 @@ mod error;
 mod json;
 mod pages;
 mod ratelimit;
+mod routes;
 mod upload;
 mod viewer;
 
 pub use error::ApiError;
+pub use routes::ApiRoute;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
@@ -77,19 +79,27 @@ impl Metrics {
     }
 }
 
+impl AppState {
+    fn new(z: Arc<Zegel>, opts: HttpOptions) -> Self {
+        AppState {
+            limiter: Arc::new(ratelimit::Limiter::new(
+                opts.rate_limit_per_minute,
+                opts.rate_limit_burst,
+            )),
+            opts: Arc::new(opts),
+            metrics: Arc::new(Metrics::default()),
+            z,
+        }
+    }
+}
+
 /// The whole router.
 pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
-    let state = AppState {
-        limiter: Arc::new(ratelimit::Limiter::new(
-            opts.rate_limit_per_minute,
-            opts.rate_limit_burst,
-        )),
-        opts: Arc::new(opts),
-        metrics: Arc::new(Metrics::default()),
-        z,
-    };
+    let state = AppState::new(z, opts);
+    let (access, _) = access::routes(&state).finish();
+    let (api, _) = api::routes(&state).finish();
     let stranger = Router::new()
-        .merge(access::routes(&state))
+        .merge(access)
         .merge(viewer::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -101,12 +111,20 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
         .route("/metrics", get(metrics))
         .route("/static/zegel.css", get(pages::stylesheet))
         .route("/logo/{org_id}", get(logo))
-        .merge(api::routes(&state))
+        .merge(api)
         .merge(stranger)
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
+}
+
+/// Every route of the JSON API (sender and access API), as [`router`] registers them: what
+/// `openapi.json` must document.
+pub fn api_routes(z: Arc<Zegel>, opts: HttpOptions) -> Vec<ApiRoute> {
+    let state = AppState::new(z, opts);
+    let (_, table) = api::routes(&state).merge(access::routes(&state)).finish();
+    table
 }
 
 async fn healthz() -> &'static str {
