@@ -81,6 +81,9 @@ export ZEGEL_TEST_POSTGRES_URL="${ZEGEL_TEST_POSTGRES_URL:-postgres://postgres@$
 log "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
+log "scripts/module_cycles.py (no import cycles among sibling modules)"
+python3 scripts/module_cycles.py
+
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 

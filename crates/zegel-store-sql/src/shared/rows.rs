@@ -1,7 +1,7 @@
 // Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
 //! Row mapping, once for both backends. Columns are selected with table-prefixed aliases
-//! (`m_id`, `r_id`) so the same mapping serves single-table queries and joins. Every
-//! text-to-type conversion of a stored value is one small function below.
+//! (`m_id`, `r_id`) so the same mapping serves single-table queries and joins. Every stored
+//! enum goes through [`stored`], which refuses a value of unknown meaning.
 
 use crate::db::{db_err, Db, DbRow};
 use sqlx::{Decode, Row, Type};
