@@ -196,6 +196,13 @@ pub enum Invalid {
         /// The start of what was given.
         input: String,
     },
+    /// A valid phone number that is not a mobile one, given where an SMS is to go (fixed
+    /// line, premium rate, toll free, VoIP, ...).
+    #[error("not a mobile number (a code by SMS needs one): {input}")]
+    NotMobile {
+        /// The start of what was given.
+        input: String,
+    },
     /// A sender's code that is not 6 digits.
     #[error("code must be exactly 6 digits")]
     SenderCode,

@@ -187,6 +187,7 @@ forward-off-title = Forwarding is not possible
 forward-off = { $org } does not allow messages to be forwarded. Do you have a question? Please contact { $sender }.
 forward-bad-email = This e-mail address is not valid. Please check it and try again.
 forward-bad-phone = This phone number is not valid. Please use a mobile number, for example 06 12 34 56 78.
+forward-not-mobile = This is not a mobile number. The code goes by text message, so only to a mobile number, for example 06 12 34 56 78. Leave the field empty to send the code by e-mail.
 forward-note-too-long = The note is too long. Please use at most 2000 characters.
 forward-already = This e-mail address has already received the message.
 forward-too-often = This message has been forwarded too often.

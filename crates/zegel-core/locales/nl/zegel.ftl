@@ -189,6 +189,7 @@ forward-off-title = Doorsturen is niet mogelijk
 forward-off = { $org } staat niet toe dat berichten worden doorgestuurd. Heeft u een vraag? Neem dan contact op met { $sender }.
 forward-bad-email = Dit e-mailadres klopt niet. Controleer het en probeer het opnieuw.
 forward-bad-phone = Dit telefoonnummer klopt niet. Gebruik een mobiel nummer, bijvoorbeeld 06 12 34 56 78.
+forward-not-mobile = Dit is geen mobiel nummer. De code gaat per sms, dus alleen naar een mobiel nummer, bijvoorbeeld 06 12 34 56 78. Laat het veld leeg om de code per e-mail te sturen.
 forward-note-too-long = De notitie is te lang. Gebruik hoogstens 2000 tekens.
 forward-already = Dit e-mailadres heeft het bericht al ontvangen.
 forward-too-often = Dit bericht is al te vaak doorgestuurd.

@@ -67,7 +67,7 @@ impl Zegel {
         };
         let email = validate::email(raw_email)?;
         let phone = match req.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-            Some(p) => Some(validate::normalise_phone(p)?),
+            Some(p) => Some(validate::mobile_phone(p)?),
             None => None,
         };
         let note = req

@@ -154,7 +154,7 @@ fn recipient_of(r: NewRecipientReq) -> Result<ValidRecipient> {
     };
     let email = validate::email(&raw_email)?;
     let phone = match r.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(p) => Some(validate::normalise_phone(p)?),
+        Some(p) => Some(validate::mobile_phone(p)?),
         None => None,
     };
     if verification == Verification::Sms && phone.is_none() {

@@ -46,7 +46,7 @@ pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
 pub use replies::{ReplyCreated, ReplyDraft};
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
 pub use thread::{ThreadItem, ThreadView};
-pub use validate::{mask_email, mask_phone, normalise_phone};
+pub use validate::{mask_email, mask_phone, mobile_phone, normalise_phone};
 
 use crate::blobs::Blobs;
 use crate::keys::KeyRing;

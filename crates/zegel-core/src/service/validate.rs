@@ -19,13 +19,39 @@ pub(crate) fn email(raw: &str) -> Result<String> {
 
 /// Parses a phone number (Dutch numbers without country code are accepted) to E.164.
 pub fn normalise_phone(raw: &str) -> Result<String> {
+    let n = parse_phone(raw)?;
+    Ok(n.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// A number an SMS code may go to (DESIGN "Hostile clients": SMS only to mobile numbers), as
+/// E.164. The type comes from libphonenumber's metadata (the `phonenumber` crate): `Mobile`
+/// (NL 06, BE 04xx, DE 015x/016x/017x, ...), and `FixedLineOrMobile` where a numbering plan
+/// does not tell the two apart (the US and Canada), since refusing those would refuse a whole
+/// country; which countries are allowed at all is the organisation's SMS country list.
+/// Everything else is [`Invalid::NotMobile`]: fixed lines, premium rate (NL 0900/0906/0909),
+/// toll free, shared cost, VoIP, pagers, personal and corporate numbers, and numbers of
+/// unknown type. Premium, toll-free and shared-cost ranges are told apart before mobile ones,
+/// so an SMS never goes to a number that charges for receiving it.
+pub fn mobile_phone(raw: &str) -> Result<String> {
+    use phonenumber::Type;
+    let n = parse_phone(raw)?;
+    match n.number_type(&phonenumber::metadata::DATABASE) {
+        Type::Mobile | Type::FixedLineOrMobile => {
+            Ok(n.format().mode(phonenumber::Mode::E164).to_string())
+        }
+        _ => Err(Invalid::NotMobile { input: short(raw) }.into()),
+    }
+}
+
+/// A valid phone number of any type.
+fn parse_phone(raw: &str) -> Result<phonenumber::PhoneNumber> {
     let invalid = || Invalid::Phone { input: short(raw) };
     let n = phonenumber::parse(Some(phonenumber::country::Id::NL), raw.trim())
         .map_err(|_| invalid())?;
     if !phonenumber::is_valid(&n) {
         return Err(invalid().into());
     }
-    Ok(n.format().mode(phonenumber::Mode::E164).to_string())
+    Ok(n)
 }
 
 /// `06-****-**78` for Dutch mobiles, `+32-****-**78` otherwise.
@@ -125,6 +151,44 @@ mod tests {
         assert!(normalise_phone("12").is_err());
         assert!(normalise_phone("not a number").is_err());
         assert_eq!(mask_phone("+3245678901"), "+32-****-**01");
+    }
+
+    #[test]
+    fn sms_goes_only_to_mobile_numbers() {
+        let mobile = |raw: &str| mobile_phone(raw).map_err(|e| e.to_string());
+        // Mobiles: NL 06, BE 04xx, DE 015x/016x/017x, given in any usual notation.
+        assert_eq!(mobile("06-12345678").unwrap(), "+31612345678");
+        assert_eq!(mobile("+31 6 1234 5678").unwrap(), "+31612345678");
+        assert_eq!(mobile("+32 470 12 34 56").unwrap(), "+32470123456");
+        assert_eq!(mobile("+49 151 23456789").unwrap(), "+4915123456789");
+        assert_eq!(mobile("+49 160 1234567").unwrap(), "+491601234567");
+        assert_eq!(mobile("+49 170 1234567").unwrap(), "+491701234567");
+        // Valid numbers that are not mobile: premium rate, fixed line, toll free, VoIP, a
+        // company number; Belgian and German fixed lines.
+        for raw in [
+            "+31900123456",
+            "0900 123 4567",
+            "0906 1234567",
+            "+31201234567",
+            "020 123 4567",
+            "0800 1234567",
+            "085 123 4567",
+            "088 123 4567",
+            "+32 2 234 56 78",
+            "+49 30 12345678",
+            "+49 900 1 234567",
+        ] {
+            assert!(normalise_phone(raw).is_ok(), "{raw} is a valid number");
+            match mobile_phone(raw) {
+                Err(crate::Error::Invalid(Invalid::NotMobile { input })) => assert_eq!(input, raw),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+        // Not a number at all stays the other reason.
+        assert!(matches!(
+            mobile_phone("12"),
+            Err(crate::Error::Invalid(Invalid::Phone { .. }))
+        ));
     }
 
     #[test]

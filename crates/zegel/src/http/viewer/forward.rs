@@ -159,6 +159,10 @@ pub(super) async fn forward_post(
         Err(Error::Invalid(Invalid::Phone { .. })) => {
             again(tr(l, "forward-bad-phone"), StatusCode::UNPROCESSABLE_ENTITY)
         }
+        Err(Error::Invalid(Invalid::NotMobile { .. })) => again(
+            tr(l, "forward-not-mobile"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(Error::Invalid(Invalid::NoteTooLong { .. })) => again(
             tr(l, "forward-note-too-long"),
             StatusCode::UNPROCESSABLE_ENTITY,
