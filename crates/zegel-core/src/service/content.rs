@@ -2,8 +2,8 @@
 //! contents (streamed), and the small lookups every reader needs (whether a message is gone,
 //! a recipient's address).
 
-use super::objects;
 use super::Zegel;
+use super::{file_names, objects};
 use crate::error::{Error, GoneReason, Result};
 use crate::model::*;
 use bytes::Bytes;
@@ -103,7 +103,8 @@ impl Zegel {
         .map_err(|e| Error::Internal(format!("attachment meta: {e}")))?;
         Ok(Some(AttachmentView {
             id: a.id.clone(),
-            name: meta.name,
+            // Names stored before the current rules are cleaned on the way out too.
+            name: file_names::file_name(&meta.name),
             size: a.size,
             content_type: meta.content_type,
         }))

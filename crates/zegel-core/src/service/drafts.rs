@@ -6,16 +6,13 @@
 //! reply) each own an [`Uploads`].
 
 use super::content::AttachmentMeta;
-use super::{new_id, objects, validate, Zegel};
+use super::{file_names, new_id, objects, validate, Zegel};
 use crate::error::{Error, Invalid, Result, TooLarge};
 use crate::model::*;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::sync::Arc;
 use zegel_crypto::{Dek, Kek, ALG_STREAM};
-
-/// The file name of an attachment whose name was empty.
-const UNNAMED: &str = "bijlage";
 
 /// The attachments of a draft. Dropping it, or [`Uploads::abort`], deletes every blob written
 /// so far, unless the draft was handed to the store ([`Uploads::store_detached`]).
@@ -115,13 +112,8 @@ impl Uploads {
         }
         writer.finish().await?;
         self.total_bytes += size;
-        let name: String = validate::single_line(name).chars().take(255).collect();
         let meta = serde_json::to_vec(&AttachmentMeta {
-            name: if name.is_empty() {
-                UNNAMED.into()
-            } else {
-                name
-            },
+            name: file_names::file_name(name),
             content_type: validate::single_line(content_type)
                 .chars()
                 .take(127)

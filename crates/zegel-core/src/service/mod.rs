@@ -2,7 +2,7 @@
 
 // Layers (a module imports only from layers below it; no cycles among siblings):
 //   leaves:   objects (stored names, CONTRACT), payloads (job payloads, CONTRACT), events,
-//             validate, notify (mail texts)
+//             validate, file_names (attachment names), notify (mail texts)
 //   reading:  content (keys, decryption, attachment streams)
 //   writing:  drafts (streamed uploads), policy
 //   use cases: access (link, code, session, what the page offers), messages (send),
@@ -15,6 +15,7 @@ mod devices;
 mod drafts;
 mod events;
 mod export;
+mod file_names;
 mod forwards;
 mod inbox;
 mod jobs;
@@ -36,6 +37,7 @@ pub use access::{
 pub use admin::{DemoSetup, NewUserReq, API_TOKEN_PREFIX, DEFAULT_ORG_SLUG};
 pub use content::AttachmentView;
 pub use drafts::Uploads;
+pub use file_names::{file_name, UNNAMED};
 pub use forwards::{ForwardCreated, ForwardReq};
 pub use inbox::{InboxItem, InboxKind, PartyView, ReplyView};
 pub use jobs::Worker;

@@ -17,25 +17,12 @@ pub(crate) fn eml_response(
     stream_download("message/rfc822", name, None, stream)
 }
 
-/// A file name that is safe in a download: no path separators, CR, LF, NUL or other control
-/// characters; not empty or dots only.
+/// A file name that is safe in a download (DESIGN "Download names"): the service's
+/// [`zegel_core::service::file_name`] rules, applied again where the name leaves the server
+/// (no path separators, CR, LF, NUL, other control or invisible format characters, trailing
+/// dots or spaces, or Windows device names; not empty or dots only).
 pub(crate) fn safe_file_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() || c == '"' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
-    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.' || c == '_') {
-        "bijlage".into()
-    } else {
-        cleaned
-    }
+    zegel_core::service::file_name(name)
 }
 
 /// `Content-Disposition: attachment` with an ASCII fallback and RFC 6266 `filename*`.
@@ -101,7 +88,7 @@ mod tests {
     #[test]
     fn download_names_are_made_safe() {
         assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(safe_file_name("a\r\nb\0.pdf"), "a__b_.pdf");
+        assert_eq!(safe_file_name("a\r\nb\0.pdf"), "a b.pdf");
         assert_eq!(safe_file_name(".."), "bijlage");
         assert_eq!(safe_file_name(""), "bijlage");
         assert_eq!(safe_file_name("uitslag bloed.pdf"), "uitslag bloed.pdf");
@@ -112,5 +99,18 @@ mod tests {
             ),
             "{cd}"
         );
+    }
+
+    #[test]
+    fn issue_12_invisible_characters_and_device_names_never_reach_the_header() {
+        let cd = content_disposition("rapport\u{202e}fdp.exe\u{200b}.txt");
+        assert_eq!(
+            cd,
+            "attachment; filename=\"rapportfdp.exe.txt\"; filename*=UTF-8''rapportfdp%2Eexe%2Etxt"
+        );
+        let cd = content_disposition("Con.txt. . ");
+        assert!(cd.starts_with("attachment; filename=\"_Con.txt\";"), "{cd}");
+        let cd = content_disposition("\u{feff}\u{2066}uitslag\u{2069}.pdf\u{00a0}\u{3000}");
+        assert!(cd.contains("filename*=UTF-8''uitslag%2Epdf"), "{cd}");
     }
 }
