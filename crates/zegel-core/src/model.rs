@@ -151,6 +151,37 @@ stored_enum! {
     }
 }
 
+/// How strongly a verified visit proves that the visitor is the recipient, ordered weakest
+/// first (see [`Verification::strength`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VerificationStrength {
+    /// Control of the mailbox the link went to: the code comes through the same channel as
+    /// the link, so whoever reads that mailbox has both.
+    Mailbox,
+    /// A second channel besides the mailbox: a phone that receives SMS, or a code the sender
+    /// handed over by phone or letter.
+    OutOfBand,
+}
+
+impl Verification {
+    /// The one place that orders verification methods: `email` < `sms` = `code`.
+    ///
+    /// An e-mail code proves only control of the mailbox that also received the link, so it
+    /// adds no second factor. An SMS code proves possession of the recipient's phone, and a
+    /// code the sender gave by phone or letter was handed over out of band as well; neither
+    /// can be had from the mailbox alone, so they rank the same. A recipient session (and a
+    /// remembered device, which opens a session for the recipient it was remembered for) sees
+    /// in its conversation only the messages whose recipient was verified at least this
+    /// strongly: a message sent with SMS verification stays hidden from a visit that only
+    /// proved the mailbox.
+    pub fn strength(self) -> VerificationStrength {
+        match self {
+            Verification::Email => VerificationStrength::Mailbox,
+            Verification::Sms | Verification::Code => VerificationStrength::OutOfBand,
+        }
+    }
+}
+
 stored_enum! {
     /// Who may reply, and how often.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -706,6 +737,14 @@ pub struct NewForward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_code_is_weaker_than_sms_and_a_senders_code() {
+        use Verification::*;
+        assert!(Email.strength() < Sms.strength());
+        assert!(Email.strength() < Code.strength());
+        assert_eq!(Sms.strength(), Code.strength());
+    }
 
     /// The JSON form of every stored enum is its stored form, and `parse` reads it back.
     fn roundtrips<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)

@@ -317,7 +317,250 @@ async fn issue_12_attachment_names_lose_invisible_characters_and_device_names(b:
     assert_eq!(names, ["_nul.tar.gz", "scanfdp.exe"]);
 }
 
+/// An `.eml` with every part decoded (the text part and attachments are base64).
+fn eml_decoded(eml: &str) -> String {
+    let msg = mail_parser::MessageParser::default()
+        .parse(eml.as_bytes())
+        .unwrap();
+    let mut all = eml.to_string();
+    for part in &msg.parts {
+        all.push_str(&String::from_utf8_lossy(part.contents()));
+    }
+    all
+}
+
+/// The ids of the items in a recipient's thread.
+async fn thread_ids(app: &TestApp, link: &str, at: &str) -> (String, Vec<String>) {
+    let res = access_get(app, link, at, "thread").await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let ids = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    (text, ids)
+}
+
+/// Sends a message with one attachment (`name`, contents = `body`) and returns its id.
+async fn send_with_file(app: &TestApp, msg: Value, name: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/api/v1/messages"))
+        .header("authorization", app.auth())
+        .multipart(form_with_files(&msg, &[name]))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    app.run_jobs().await;
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn issue_12_a_thread_shows_only_what_the_sessions_verification_may_see(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    app.z
+        .set_org_policy_of(
+            &app.sender.org_id,
+            serde_json::from_value(json!({"reply_default": "unlimited", "reply_locked": false,
+                "forward_allowed": true, "device_days": 30}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    const PHONE: &str = "+31612345678";
+    // Message 1: e-mail code. Message 2, in the same conversation to the same address: SMS.
+    let m1 = send_with_file(
+        &app,
+        json!({"subject": "Afspraak", "body": "Uw afspraak is dinsdag.",
+            "recipients": [{"email": PATIENT, "verification": "email"}]}),
+        "afspraak-dinsdag.txt",
+    )
+    .await;
+    let link1 = app.link_token(PATIENT);
+    let m2 = send_with_file(
+        &app,
+        json!({"subject": "Uitslag biopsie", "body": "GEHEIM-SMS-UITSLAG",
+            "in_reply_to": m1,
+            "recipients": [{"email": PATIENT, "phone": PHONE, "verification": "sms"}]}),
+        "GEHEIM-SMS-BIJLAGE.txt",
+    )
+    .await;
+    let link2 = app.link_token(PATIENT);
+    assert_ne!(link1, link2);
+    let secrets = ["GEHEIM-SMS", "Uitslag biopsie", m2.as_str()];
+
+    // The SMS session sees both messages (an e-mail code is weaker, so message 1 is fine).
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link2}/challenge")))
+        .json(&json!({"method": "sms"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    app.run_jobs().await;
+    let code = app.last_code(PHONE);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link2}/verify")))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let at2: Value = res.json().await.unwrap();
+    let at2 = at2["access_token"].as_str().unwrap().to_string();
+    let (_, ids) = thread_ids(&app, &link2, &at2).await;
+    assert_eq!(ids, [m1.as_str(), m2.as_str()]);
+    // It answers; that reply belongs to the SMS-verified part of the conversation.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link2}/replies")))
+        .bearer_auth(&at2)
+        .multipart(form_with_files(
+            &json!({"body": "GEHEIM-SMS-ANTWOORD"}),
+            &[],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    app.run_jobs().await;
+    let (_, ids) = thread_ids(&app, &link2, &at2).await;
+    assert_eq!(ids.len(), 3, "message 1, message 2 and the reply");
+    let m2_view: Value = access_get(&app, &link2, &at2, "message")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let att2 = m2_view["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Opened with message 1's e-mail code: only message 1, in all three ways out.
+    let at1 = app.open_by_email(&link1, PATIENT).await;
+    let (text, ids) = thread_ids(&app, &link1, &at1).await;
+    assert_eq!(ids, [m1.as_str()]);
+    assert!(text.contains("Uw afspraak is dinsdag"));
+    for s in secrets {
+        assert!(!text.contains(s), "thread JSON shows {s}");
+    }
+    let res = access_get(&app, &link1, &at1, &format!("attachments/{att2}")).await;
+    assert_eq!(res.status(), 404, "message 2's attachment");
+    let m1_view: Value = access_get(&app, &link1, &at1, "message")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let att1 = m1_view["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = access_get(&app, &link1, &at1, &format!("attachments/{att1}")).await;
+    assert_eq!(res.status(), 200, "its own attachment");
+    let res = access_get(&app, &link1, &at1, "copy").await;
+    assert_eq!(res.status(), 200);
+    let eml = eml_decoded(&res.text().await.unwrap());
+    assert!(eml.contains("Uw afspraak is dinsdag") && eml.contains("afspraak-dinsdag.txt"));
+    for s in secrets {
+        assert!(!eml.contains(s), ".eml copy holds {s}");
+    }
+
+    // The viewer, with "remember this device": the page, the download and the copy.
+    let c = browser();
+    let (_, landing) = page(&c, app.url(&format!("/m/{link1}"))).await;
+    let csrf = csrf_of(&landing);
+    for step in ["start", "send"] {
+        let res = c
+            .post(app.url(&format!("/m/{link1}/{step}")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    }
+    app.run_jobs().await;
+    let code = app.last_code(PATIENT);
+    let res = c
+        .post(app.url(&format!("/m/{link1}/verify")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", code.as_str()),
+            ("remember", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let device = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|v| v.starts_with("zegel_device="))
+        .expect("a device cookie");
+    let viewer_shows_only_message_1 = |c: reqwest::Client| {
+        let app = &app;
+        let (link1, att2) = (link1.clone(), att2.clone());
+        async move {
+            let (status, html) = page(&c, app.url(&format!("/m/{link1}/bericht"))).await;
+            assert_eq!(status, 200);
+            assert!(html.contains("Uw afspraak is dinsdag"));
+            for s in secrets {
+                assert!(!html.contains(s), "viewer page shows {s}");
+            }
+            let (status, _) = page(&c, app.url(&format!("/m/{link1}/bijlage/{att2}"))).await;
+            assert_eq!(status, 404, "viewer download of message 2's attachment");
+            let res = c
+                .get(app.url(&format!("/m/{link1}/kopie")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let eml = eml_decoded(&res.text().await.unwrap());
+            for s in secrets {
+                assert!(!eml.contains(s), "viewer copy holds {s}");
+            }
+        }
+    };
+    viewer_shows_only_message_1(c).await;
+
+    // A browser holding only that device cookie opens message 1 with the strength of the
+    // recipient it was remembered for: still only message 1; message 2's link wants its code.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&device, &app.base.parse().unwrap());
+    let fresh = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (link, opens) in [(&link2, false), (&link1, true)] {
+        let (_, landing) = page(&fresh, app.url(&format!("/m/{link}"))).await;
+        let csrf = csrf_of(&landing);
+        let res = fresh
+            .post(app.url(&format!("/m/{link}/start")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let to_message = res.headers()["location"] == format!("/m/{link}/bericht").as_str();
+        assert_eq!(to_message, opens, "{link}");
+    }
+    assert_eq!(app.run_jobs().await, 0, "no code was sent");
+    viewer_shows_only_message_1(fresh).await;
+}
+
 backend_tests!(
     issue_12_sms_codes_go_only_to_mobile_numbers,
     issue_12_attachment_names_lose_invisible_characters_and_device_names,
+    issue_12_a_thread_shows_only_what_the_sessions_verification_may_see,
 );

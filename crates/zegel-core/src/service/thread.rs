@@ -52,11 +52,16 @@ pub struct ThreadView {
 
 impl Zegel {
     /// The messages and replies of the conversation this recipient may see, oldest first, with
-    /// whether they wrote it and who did; nothing is decrypted. Visible: every message of the
-    /// thread addressed to their e-mail address, and every reply written from one of those
-    /// recipient rows (a reply always follows its message in the thread).
+    /// whether they wrote it and who did; nothing is decrypted. Visible: the session's own
+    /// message; every other message of the thread addressed to their e-mail address whose
+    /// recipient there was verified no more strongly than this session's recipient
+    /// ([`Verification::strength`]: an e-mail code does not open what was sent for an SMS
+    /// code); and every reply written from one of those recipient rows (a reply always follows
+    /// its message in the thread). The thread, its attachments and the `.eml` copy all read
+    /// through here.
     async fn visible_rows(&self, a: &RecipientAccess) -> Result<Vec<(MessageRow, bool, String)>> {
         let me = a.recipient.email.as_str();
+        let strength = a.recipient.verification.strength();
         let mut mine_ids: HashSet<String> = HashSet::from([a.recipient.id.clone()]);
         let mut rows = Vec::new();
         for m in self.store.thread_messages(&a.message.thread_id).await? {
@@ -70,6 +75,7 @@ impl Zegel {
                                 .await?
                                 .into_iter()
                                 .filter(|r| r.email == me)
+                                .filter(|r| r.verification.strength() <= strength)
                                 .map(|r| r.id),
                         );
                         if mine_ids.len() == before {
