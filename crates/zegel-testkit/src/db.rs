@@ -1,7 +1,7 @@
 //! Fresh, migrated stores for tests: SQLite in a temporary directory, PostgreSQL in a new
 //! database per test.
 
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::sync::Arc;
 use tempfile::TempDir;
 use zegel_core::store::prelude::*;
@@ -48,6 +48,27 @@ pub async fn postgres_store() -> Option<(DynStore, PgDb)> {
 pub fn postgres_skipped() -> bool {
     let no_url = std::env::var(POSTGRES_URL_ENV).map_or(true, |url| url.trim().is_empty());
     no_url && std::env::var(SKIP_POSTGRES_ENV).as_deref() == Ok("1")
+}
+
+/// The values of the one text column `sql` selects, read straight from a test database
+/// (`sqlite://<file>` or `postgres://...`): for what no Store method shows, such as a job's
+/// `last_error`.
+///
+/// # Panics
+/// When the database cannot be reached or the query fails (a test failure).
+pub async fn select_texts(url: &str, sql: &str) -> Vec<Option<String>> {
+    if url.starts_with("sqlite:") {
+        let mut conn = SqliteConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("select_texts: connect: {e}"));
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await
+    } else {
+        let mut conn = PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("select_texts: connect: {e}"));
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await
+    }
+    .unwrap_or_else(|e| panic!("select_texts: {sql}: {e}"))
 }
 
 /// A throw-away PostgreSQL database; dropped (`WITH (FORCE)`) when this value is dropped.

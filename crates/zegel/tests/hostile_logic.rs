@@ -3,6 +3,8 @@
 //! invisible or reserved parts; a thread shows only what the session's verification may see.
 
 mod common;
+#[allow(dead_code)]
+mod common_bin;
 
 use common::{browser, csrf_of, Backend, TestApp};
 use reqwest::StatusCode;
@@ -559,8 +561,99 @@ async fn issue_12_a_thread_shows_only_what_the_sessions_verification_may_see(b: 
     viewer_shows_only_message_1(fresh).await;
 }
 
+/// A code mail refused by a relay that quotes it back (a content filter): the code reaches
+/// neither the logs, nor the job's `last_error`, nor the sender's events. (The SMS side of the
+/// same rule is in `tests/sms.rs`.)
+async fn issue_12_a_relay_quoting_the_code_mail_leaves_no_code_behind(b: Backend) {
+    use zegel_core::outbound::{SmtpMailer, SmtpSettings, SmtpTls};
+    let logs = common::captured_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common_bin::free_port();
+    let sink =
+        common_bin::SmtpSink::start_mode(port, &dir.path().join("mail"), "quotecode550").await;
+    let mailer = SmtpMailer::new(&SmtpSettings {
+        url: url_of(&format!("smtp://127.0.0.1:{port}")),
+        tls: SmtpTls::None,
+        ca_pem: None,
+        from_addr: "zegel@ziekenhuis.example".into(),
+        timeout: std::time::Duration::from_secs(10),
+        dkim: None,
+    })
+    .unwrap();
+    // The dead code job is the point.
+    let Some(app) = TestApp::builder(b)
+        .mailer(std::sync::Arc::new(mailer))
+        .leave_jobs()
+        .build()
+        .await
+    else {
+        return;
+    };
+    let res = app
+        .send_json(json!({"subject": "Uitslag", "body": "Alles goed.",
+            "recipients": [{"email": PATIENT, "verification": "email"}]}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.run_jobs().await;
+    let token = regex::Regex::new(r"/m/([A-Za-z0-9_-]{43})").unwrap();
+    let notification = sink.mails()[0].text_parts.join("\n");
+    let link = token.captures(&notification).unwrap()[1].to_string();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/access/{link}/challenge")))
+        .json(&json!({"method": "email"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    app.run_jobs().await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 2, "the code mail reached the relay");
+    let code = regex::Regex::new(r"\b(\d{6})\b")
+        .unwrap()
+        .captures(&mails[1].text_parts.join("\n"))
+        .unwrap()[1]
+        .to_string();
+
+    let errors = app.job_errors().await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("550") && errors[0].contains("Rejected by content filter"),
+        "the relay's words stay, for the operator: {errors:?}"
+    );
+    let status = app
+        .client
+        .get(app.url(&format!("/api/v1/messages/{id}")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("code_failed"));
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logs.contains("job failed permanently"));
+    for (what, text) in [
+        ("last_error", &errors[0]),
+        ("events", &status),
+        ("logs", &logs),
+    ] {
+        assert!(!text.contains(&code), "the code is in the {what}");
+    }
+}
+
+fn url_of(s: &str) -> url::Url {
+    url::Url::parse(s).unwrap()
+}
+
 backend_tests!(
     issue_12_sms_codes_go_only_to_mobile_numbers,
     issue_12_attachment_names_lose_invisible_characters_and_device_names,
     issue_12_a_thread_shows_only_what_the_sessions_verification_may_see,
+    issue_12_a_relay_quoting_the_code_mail_leaves_no_code_behind,
 );

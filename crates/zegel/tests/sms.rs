@@ -1,5 +1,7 @@
 //! SMS gateways against a local HTTP server that records each request and checks it exactly
-//! as the gateway's format requires.
+//! as the gateway's format requires; what a gateway's refusal leaves behind, end to end.
+
+mod common;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,7 +33,7 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, String) {
     g.seen.lock().unwrap().push(Seen {
         method,
         path: uri.path().to_string(),
@@ -39,9 +41,13 @@ async fn record(
         body: body.to_vec(),
     });
     let status = *g.status.lock().unwrap();
+    // Like real gateways, it quotes the request back (message text, so the code, and number).
     (
         StatusCode::from_u16(status).unwrap(),
-        "{\"details\":\"gateway says hi\"}",
+        format!(
+            "{{\"details\":\"gateway says hi\",\"request\":{:?}}}",
+            String::from_utf8_lossy(&body)
+        ),
     )
 }
 
@@ -194,18 +200,25 @@ async fn gateway_errors_are_temporary_or_permanent_and_never_leak_the_token() {
         format!("{base}/m?key=tok-secret"),
     ))
     .unwrap();
+    // The status and a fixed class; never the body, which quotes the message and its code.
     match s.send(&sms()).await {
         Err(SendError::Permanent(m)) => {
-            assert!(m.contains("400") && m.contains("gateway says hi"), "{m}")
+            assert_eq!(m, "SMS gateway answered 400 (rejected)")
         }
         other => panic!("{other:?}"),
     }
-    for status in [429, 500, 503] {
+    for (status, class) in [
+        (429, "rate limited"),
+        (500, "gateway error"),
+        (503, "gateway error"),
+    ] {
         *g.status.lock().unwrap() = status;
-        assert!(
-            matches!(s.send(&sms()).await, Err(SendError::Temporary(_))),
-            "{status}"
-        );
+        match s.send(&sms()).await {
+            Err(SendError::Temporary(m)) => {
+                assert_eq!(m, format!("SMS gateway answered {status} ({class})"))
+            }
+            other => panic!("{status}: {other:?}"),
+        }
     }
     // Nothing listening: temporary, and the URL (with its token) is not in the error.
     let dead = HttpSms::new(settings(
@@ -214,7 +227,9 @@ async fn gateway_errors_are_temporary_or_permanent_and_never_leak_the_token() {
     ))
     .unwrap();
     match dead.send(&sms()).await {
-        Err(SendError::Temporary(m)) => assert!(!m.contains("tok-secret"), "{m}"),
+        Err(SendError::Temporary(m)) => {
+            assert_eq!(m, "SMS gateway unreachable (connection failed)")
+        }
         other => panic!("{other:?}"),
     }
     // Bad settings are refused up front.
@@ -228,3 +243,110 @@ async fn gateway_errors_are_temporary_or_permanent_and_never_leak_the_token() {
     assert!(HttpSms::new(settings(SmsProvider::Generic(bad), base.clone())).is_err());
     assert!(HttpSms::new(settings(SmsProvider::Cm, "not a url".into())).is_err());
 }
+
+/// The codes in the SMS the gateway was asked to send (CM-style JSON).
+fn codes_sent(g: &Gateway) -> Vec<String> {
+    let six = regex::Regex::new(r"\b(\d{6})\b").unwrap();
+    g.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|seen| {
+            let v = json_of(seen);
+            let text = v["messages"]["msg"][0]["body"]["content"].as_str().unwrap();
+            six.captures(text).unwrap()[1].to_string()
+        })
+        .collect()
+}
+
+async fn issue_12_a_gateways_error_body_reaches_no_log_job_or_event(b: common::Backend) {
+    let logs = common::captured_logs();
+    let (g, base) = gateway(503).await;
+    let gw = HttpSms::new(settings(SmsProvider::Cm, format!("{base}/v1.0/message"))).unwrap();
+    // Leftover jobs are the point: one waits for its retry, one is dead.
+    let Some(app) = common::TestApp::builder(b)
+        .sms(Arc::new(gw))
+        .leave_jobs()
+        .build()
+        .await
+    else {
+        return;
+    };
+    let res = app
+        .send_json(serde_json::json!({
+            "subject": "Uitslag",
+            "body": "Alles goed.",
+            "recipients": [{"email": "patient@mail.example", "phone": "06 12345678", "verification": "sms"}],
+        }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.run_jobs().await;
+    let link = app.link_token("patient@mail.example");
+    let challenge = || async {
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/access/{link}/challenge")))
+            .json(&serde_json::json!({"method": "sms"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        app.run_jobs().await;
+    };
+    // 503: the job waits for a retry. Then 400: the job is dead and the sender sees a failure.
+    challenge().await;
+    *g.status.lock().unwrap() = 400;
+    challenge().await;
+    let codes = codes_sent(&g);
+    assert_eq!(codes.len(), 2, "both codes reached the gateway");
+
+    assert_eq!(
+        app.job_errors().await,
+        [
+            "SMS gateway answered 503 (gateway error)",
+            "SMS gateway answered 400 (rejected)"
+        ]
+    );
+    let status = app
+        .client
+        .get(app.url(&format!("/api/v1/messages/{id}")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let failed = st["recipients"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "code_failed")
+        .expect("a code_failed event");
+    assert_eq!(failed["detail"], "SMS gateway answered 400 (rejected)");
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("job deferred") && logs.contains("job failed permanently"),
+        "the capture sees the worker's lines"
+    );
+    for code in &codes {
+        assert!(
+            !status.contains(code.as_str()),
+            "the sender's events hold a code"
+        );
+        assert!(!logs.contains(code.as_str()), "the logs hold a code");
+    }
+    for quoted in ["gateway says hi", "31612345678"] {
+        assert!(
+            !status.contains(quoted) && !logs.contains(quoted),
+            "{quoted}"
+        );
+    }
+}
+
+backend_tests!(issue_12_a_gateways_error_body_reaches_no_log_job_or_event);

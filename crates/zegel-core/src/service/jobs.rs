@@ -338,6 +338,12 @@ async fn run_code(z: &Zegel, job: &Job, p: &SendCode) -> Result<RunOutcome> {
                 .await,
         ),
     };
+    // What a failure says goes to logs, the job's `last_error` and the sender's events.
+    let outcome = match outcome {
+        RunOutcome::Retry(e) => RunOutcome::Retry(without_digit_runs(&e)),
+        RunOutcome::Permanent(e) => RunOutcome::Permanent(without_digit_runs(&e)),
+        other => other,
+    };
     if let RunOutcome::Done = outcome {
         z.store
             .record_event(
@@ -354,9 +360,48 @@ async fn run_code(z: &Zegel, job: &Job, p: &SendCode) -> Result<RunOutcome> {
     Ok(outcome)
 }
 
+/// A code job's failure text with every run of 4 or more digits replaced: a mail relay or an
+/// SMS gateway may quote the message back, and the message holds the code (and a gateway
+/// the phone number). Statuses (`400`, `5.7.1`) stay readable.
+fn without_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 4 {
+            out.push_str("[digits]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_job_failures_keep_no_digit_runs() {
+        assert_eq!(
+            without_digit_runs("550 5.7.1 rejected: 'Uw code is 123456' to +31612345678"),
+            "550 5.7.1 rejected: 'Uw code is [digits]' to +[digits]"
+        );
+        assert_eq!(
+            without_digit_runs("SMS gateway answered 400 (rejected)"),
+            "SMS gateway answered 400 (rejected)"
+        );
+        assert_eq!(without_digit_runs("1234"), "[digits]");
+    }
 
     #[test]
     fn backoff_starts_near_30_seconds_and_caps_at_15_minutes() {

@@ -72,6 +72,7 @@ pub struct TestAppBuilder {
     http: HttpOptions,
     dkim: Option<Arc<zegel_core::dkim::Dkim>>,
     mailer: Option<Arc<dyn zegel_core::outbound::Mailer>>,
+    sms: Option<Arc<dyn zegel_core::outbound::SmsSender>>,
     leave_jobs: bool,
 }
 
@@ -97,6 +98,12 @@ impl TestAppBuilder {
     /// A real mailer (e.g. SMTP to a local server) instead of the dev outbox.
     pub fn mailer(mut self, mailer: Arc<dyn zegel_core::outbound::Mailer>) -> Self {
         self.mailer = Some(mailer);
+        self
+    }
+
+    /// A real SMS gateway (e.g. HTTP to a local server) instead of the dev outbox.
+    pub fn sms(mut self, sms: Arc<dyn zegel_core::outbound::SmsSender>) -> Self {
+        self.sms = Some(sms);
         self
     }
 
@@ -156,6 +163,7 @@ impl TestApp {
             http: default_http(),
             dkim: None,
             mailer: None,
+            sms: None,
             leave_jobs: false,
         }
     }
@@ -176,6 +184,7 @@ impl TestApp {
             http: opts,
             dkim,
             mailer,
+            sms,
             leave_jobs,
             ..
         } = b;
@@ -201,7 +210,9 @@ impl TestApp {
                         .with_dkim(dkim),
                 )
             }),
-            sms: Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap()),
+            sms: sms.unwrap_or_else(|| {
+                Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap())
+            }),
             settings,
             job_wakeup: Arc::new(Notify::new()),
         });
@@ -379,9 +390,57 @@ impl TestApp {
             .clone()
     }
 
+    /// The `last_error` of every job row that has one, read straight from the database (no
+    /// Store method shows it).
+    pub async fn job_errors(&self) -> Vec<String> {
+        let url = if let Some(dir) = self.store_guard.downcast_ref::<tempfile::TempDir>() {
+            format!("sqlite://{}", dir.path().join("zegel.db").display())
+        } else {
+            self.store_guard
+                .downcast_ref::<zegel_testkit::PgDb>()
+                .expect("store guard is a TempDir or a PgDb")
+                .url()
+                .to_string()
+        };
+        zegel_testkit::select_texts(&url, "SELECT last_error FROM jobs ORDER BY id")
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// Every blob key currently stored.
     pub async fn blob_keys(&self) -> Vec<String> {
         self.z.blobs.list("att").await.unwrap()
+    }
+}
+
+/// Every log line of this test binary, at every level, from the first call on.
+pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Appender(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        logs
+    })
+    .clone()
+}
+
+pub struct Appender(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Appender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -598,6 +598,15 @@ def write_file(path, data):
         os.fsync(f.fileno())
     os.rename(tmp, path)
 
+def quoted_code_mail(data):
+    # A content filter that quotes what it refuses: the text of a code mail, code and all.
+    import email, email.policy
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    if "toegangscode" not in str(msg["Subject"]):
+        return None
+    body = msg.get_body(preferencelist=("plain",))
+    return " ".join(body.get_content().split())[:300] if body is not None else ""
+
 class Saver:
     def __init__(self, d):
         self.d = d
@@ -635,6 +644,10 @@ class Saver:
         self.per_session[session.peer] = self.per_session.get(session.peer, 0) + 1
         if MODE.startswith("closeafter:") and self.per_session[session.peer] >= int(MODE[11:]):
             self.close_soon(server)
+        if MODE == "quotecode550":
+            quote = quoted_code_mail(data)
+            if quote is not None:
+                return "550 5.7.1 Rejected by content filter: " + quote
         return "250 2.0.0 Message accepted"
 
     async def handle_QUIT(self, server, session, envelope):
@@ -705,7 +718,8 @@ impl SmtpSink {
     /// `smtps:<cert.pem>:<key.pem>` (TLS from the first byte), `auth:<user>:<pass>` (AUTH
     /// PLAIN/LOGIN required), `maxper:<n>` (the MAIL after `n` mails in one session gets
     /// `421` and the connection is closed) or `closeafter:<n>` (the server closes the
-    /// connection right after accepting the `n`th mail of a session).
+    /// connection right after accepting the `n`th mail of a session), or `quotecode550` (saves
+    /// every mail, then refuses a code mail with `550` quoting its text, code and all).
     pub async fn start_mode(port: u16, dir: &Path, mode: &str) -> SmtpSink {
         let py = python_with_aiosmtpd();
         std::fs::create_dir_all(dir).expect("create the sink directory");
