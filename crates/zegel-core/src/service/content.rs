@@ -2,8 +2,7 @@
 //! contents (streamed), and the small lookups every reader needs (whether a message is gone,
 //! a recipient's address).
 
-use super::Zegel;
-use super::{file_names, objects};
+use super::{file_names, objects, Zegel};
 use crate::error::{Error, GoneReason, Result};
 use crate::model::*;
 use bytes::Bytes;
