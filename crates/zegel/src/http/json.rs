@@ -1,9 +1,12 @@
-//! The one JSON body reader of the APIs. Malformed input is 400 (not JSON, not an object, a
-//! required field missing); well-formed JSON with a wrong value is 422 (a wrong type, an
-//! unknown variant or field), decided by `serde_json::Error::classify()`, never by the text.
+//! The one JSON body reader of the APIs. A body that is not `application/json` is 415;
+//! malformed input is 400 (not JSON, not an object, a required field missing); well-formed JSON
+//! with a wrong value is 422 (a wrong type, an unknown variant or field), decided by
+//! `serde_json::Error::classify()`, never by the text.
 
 use super::{ApiError, AppState};
 use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use zegel_core::service::{ForwardReq, NewMessageReq, PolicyDoc};
@@ -64,23 +67,56 @@ pub(crate) fn parse_json<T: DeserializeOwned + Required>(
     Ok(parsed)
 }
 
-/// A JSON request body, read up to [`max_json_bytes`] and parsed with [`parse_json`].
+/// A JSON request body (`Content-Type: application/json`, else 415), read up to
+/// [`max_json_bytes`] and parsed with [`parse_json`].
 pub(crate) struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + Required> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, s: &AppState) -> Result<Self, ApiError> {
+        if !has_media_type(req.headers(), "application/json") {
+            return Err(Error::UnsupportedMediaType {
+                expected: "application/json",
+            }
+            .into());
+        }
         let bytes = read_body(req, s).await?;
         Ok(JsonBody(parse_json(&bytes, "body")?))
     }
 }
 
-/// The whole body of a JSON request, at most [`max_json_bytes`] (413 beyond).
+/// Whether the request's `Content-Type` is `media_type` (any case, parameters such as
+/// `; charset=utf-8` allowed).
+pub(crate) fn has_media_type(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// The whole body of a JSON request, at most [`max_json_bytes`] (413 beyond, at once when the
+/// `Content-Length` says so).
 pub(crate) async fn read_body(req: Request, s: &AppState) -> Result<axum::body::Bytes, Error> {
     let max = max_json_bytes(s);
-    axum::body::to_bytes(req.into_body(), max)
-        .await
-        .map_err(|_| TooLarge::Json { max }.into())
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return Err(TooLarge::Json { max }.into());
+    }
+    let mut body = req.into_body().into_data_stream();
+    let mut out = Vec::with_capacity(announced.map_or(0, |n| n as usize));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| super::body_error(&e))?;
+        if out.len() + chunk.len() > max {
+            return Err(TooLarge::Json { max }.into());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.into())
 }
 
 #[cfg(test)]
@@ -109,6 +145,23 @@ mod tests {
             Err(Error::Invalid(_)) => "422",
             Err(_) => "other",
         }
+    }
+
+    #[test]
+    fn only_application_json_is_json() {
+        let with = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+            has_media_type(&h, "application/json")
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/json ;charset=UTF-8"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/jsonx"));
+        assert!(!with("application/json-seq"));
+        assert!(!with("multipart/form-data; boundary=x"));
+        assert!(!has_media_type(&HeaderMap::new(), "application/json"));
     }
 
     #[test]
