@@ -105,6 +105,12 @@ pub enum TooLarge {
         /// The limit in bytes.
         max: usize,
     },
+    /// A JSON body with more values (array elements, members) than the parser allows.
+    #[error("JSON body with more than {max} values")]
+    JsonValues {
+        /// The limit.
+        max: usize,
+    },
     /// A named multipart part that is read whole (JSON or a form field, never a file).
     #[error("part `{name}` over {max} bytes")]
     Part {

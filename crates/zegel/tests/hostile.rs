@@ -504,3 +504,57 @@ async fn issue_12_metrics_can_have_their_own_listener() {
     );
     assert!(server.terminate().await.success());
 }
+
+#[tokio::test]
+async fn issue_12_json_bodies_cannot_amplify_memory() {
+    let env = Env::new();
+    let token = env.token(SENDER).await;
+    let server = env.start(&["serve"]).await;
+    let pid = server.pid();
+    // Just under the JSON limit (twice the 1 MiB body text, plus 64 KiB).
+    let max = 2 * MIB + 64 * 1024 - 64;
+    for (what, item) in [
+        ("empty objects", r#"{"":0},"#),
+        ("empty arrays", "[],"),
+        ("zeros", "0,"),
+        ("strings", r#""","#),
+    ] {
+        let n = (max - 16) / item.len();
+        let body = format!(r#"{{"x":[{}0]}}"#, item.repeat(n));
+        let baseline = rss(pid);
+        let peak = Arc::new(AtomicUsize::new(baseline));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss(pid), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        };
+        let res = server
+            .client
+            .post(server.url("/api/v1/messages"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        done.store(true, Ordering::Relaxed);
+        sampler.await.unwrap();
+        let grew = peak.load(Ordering::Relaxed).saturating_sub(baseline);
+        eprintln!("{n} {what}: {status}, RSS +{} MiB", grew / MIB);
+        assert!(
+            [400, 413, 422].contains(&status.as_u16()),
+            "{what}: {status}"
+        );
+        assert!(
+            grew < MEMORY_BOUND,
+            "{what}: memory grew by {} MiB",
+            grew / MIB
+        );
+    }
+}
