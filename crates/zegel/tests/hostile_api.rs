@@ -187,6 +187,27 @@ async fn rate_limits_count_the_client_behind_trusted_proxies_and_ipv6_by_64(b: B
     assert_eq!(statuses, [404, 404, 404, 429]);
 }
 
+#[test]
+fn openapi_documents_415_and_413_wherever_a_body_is_read() {
+    let doc: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let mut with_body = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            with_body += 1;
+            for status in ["413", "415"] {
+                assert!(
+                    op["responses"].get(status).is_some(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
+    assert_eq!(with_body, 6, "the six operations with a body");
+}
+
 backend_tests!(
     the_json_api_answers_415_to_anything_but_json,
     rate_limits_count_the_client_behind_trusted_proxies_and_ipv6_by_64,
