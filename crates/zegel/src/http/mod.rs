@@ -113,6 +113,7 @@ pub fn router_and_metrics(z: Arc<Zegel>, opts: HttpOptions) -> (Router, Option<R
     let metrics_router = state.opts.metrics_elsewhere.then(|| {
         Router::new()
             .route("/metrics", get(metrics))
+            .layer(middleware::from_fn(security_headers))
             .with_state(state.clone())
     });
     let (access, _) = access::routes(&state).finish();

@@ -140,22 +140,18 @@ impl Limiter {
         self.inner.is_empty()
     }
 
-    /// One caller sweeps when a sweep is due; the others go on at once.
+    /// One caller sweeps when a sweep is due; the others go on at once. The map's size is
+    /// looked at only when the short interval has passed.
     fn sweep_if_due(&self) {
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.last_sweep.load(Ordering::Relaxed);
-        let every = if self.inner.len() >= self.max {
-            SWEEP_WHEN_FULL
-        } else {
-            SWEEP_EVERY
-        };
-        if now.saturating_sub(last) < every.as_millis() as u64 {
-            return;
-        }
-        if self
-            .last_sweep
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+        let since = Duration::from_millis(now.saturating_sub(last));
+        let due = since >= SWEEP_EVERY || (since >= SWEEP_WHEN_FULL && self.len() >= self.max);
+        if due
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
         {
             self.inner.retain_recent();
             self.inner.shrink_to_fit();
@@ -230,6 +226,16 @@ mod tests {
         let l = Limiter { started, ..l };
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(l.check(Bucket::Stranger, v4(2000)), Ok(()));
+        assert!(l.len() <= 2, "{} left", l.len());
+        // A full map is swept after a few seconds already.
+        let l = Limiter::with_max_keys(6000, 1, 10);
+        for i in 0..10 {
+            assert_eq!(l.check(Bucket::Stranger, v4(i)), Ok(()));
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        let started = Instant::now() - SWEEP_WHEN_FULL - Duration::from_secs(1);
+        let l = Limiter { started, ..l };
+        assert_eq!(l.check(Bucket::Stranger, v4(3000)), Ok(()));
         assert!(l.len() <= 2, "{} left", l.len());
     }
 }
