@@ -154,8 +154,7 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
         let rx = rx.clone();
         tokio::spawn(async move { z.run_sweeper(Duration::from_secs(60), rx).await })
     };
-    let (router, metrics_router) =
-        crate::http::router_and_metrics(z.clone(), crate::http::HttpOptions::from_config(cfg));
+    let (router, metrics_router) = crate::http::router_and_metrics(z.clone(), http_options(cfg));
     let addr = listener.local_addr()?;
     // CONTRACT: tests and scripts wait for this line.
     println!("listening on http://{addr}");
@@ -189,6 +188,17 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
     let _ = sweeper.await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The HTTP layer's options from the validated configuration.
+fn http_options(cfg: &Config) -> crate::http::HttpOptions {
+    crate::http::HttpOptions {
+        rate_limit_per_minute: cfg.rate_limit_per_minute,
+        rate_limit_burst: cfg.rate_limit_burst,
+        proxies: cfg.trusted_proxies.clone(),
+        secure_cookies: cfg.settings.public_url.starts_with("https://"),
+        metrics_elsewhere: cfg.metrics_listen.is_some(),
+    }
 }
 
 async fn shutdown_signal() {

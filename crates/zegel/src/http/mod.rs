@@ -52,19 +52,6 @@ pub struct HttpOptions {
     pub metrics_elsewhere: bool,
 }
 
-impl HttpOptions {
-    /// From the validated configuration.
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
-        HttpOptions {
-            rate_limit_per_minute: cfg.rate_limit_per_minute,
-            rate_limit_burst: cfg.rate_limit_burst,
-            proxies: cfg.trusted_proxies.clone(),
-            secure_cookies: cfg.settings.public_url.starts_with("https://"),
-            metrics_elsewhere: cfg.metrics_listen.is_some(),
-        }
-    }
-}
-
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
