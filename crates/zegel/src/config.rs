@@ -71,6 +71,7 @@ pub struct Raw {
 impl Default for Raw {
     fn default() -> Self {
         let s = Settings::default();
+        let server = ServerLimits::default();
         Raw {
             data_dir: PathBuf::from("./zegel-data"),
             database_url: None,
@@ -110,9 +111,9 @@ impl Default for Raw {
             rate_limit_burst: 100,
             trust_forwarded_for: false,
             trusted_proxies: None,
-            http_header_timeout_secs: 30,
-            http_body_idle_secs: 30,
-            max_connections: 1024,
+            http_header_timeout_secs: server.header_timeout.as_secs(),
+            http_body_idle_secs: server.body_idle.as_secs(),
+            max_connections: server.max_connections,
             metrics_listen: None,
             log: "info".into(),
         }

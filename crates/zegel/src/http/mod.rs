@@ -88,7 +88,7 @@ impl AppState {
     }
 }
 
-/// The whole router (with `/metrics` unless it is served elsewhere: [`metrics_router`]).
+/// The whole router (with `/metrics` unless it is served elsewhere: [`router_and_metrics`]).
 pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
     router_and_metrics(z, opts).0
 }
