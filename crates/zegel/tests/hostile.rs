@@ -2,14 +2,14 @@
 //! says otherwise): multipart part headers that never end, clients that trickle their headers
 //! or stall an announced body, more connections than the cap, and `/metrics` on its own
 //! listener. Requests are written by hand on raw TCP where a client library would not misbehave
-//! the way an attacker does. Memory is the child's `VmRSS` from `/proc/PID/status`.
+//! the way an attacker does. Memory is the child's peak resident size (`VmHWM` in
+//! `/proc/PID/status`, reset before each request) against its resident size before.
 
 #[allow(dead_code)]
 mod common_bin;
 
 use common_bin::{client, files_in, wait_for_files, Env, Mail, Server};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,15 +21,37 @@ const MEMORY_BOUND: usize = 64 * MIB;
 const SENDER: &str = "arts@ziekenhuis.example";
 const CODE: &str = "493817";
 
-/// `VmRSS` of process `pid`, in bytes.
-fn rss(pid: u32) -> usize {
+/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, field: &str) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .expect("VmRSS in /proc/PID/status")
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
         * 1024
+}
+
+/// How much a process's memory grew at its peak since [`Peak::start`]: the peak resident size
+/// (`VmHWM`, reset by writing 5 to `/proc/PID/clear_refs`) against the resident size at the start.
+struct Peak {
+    pid: u32,
+    baseline: usize,
+}
+
+impl Peak {
+    fn start(pid: u32) -> Peak {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
+        Peak {
+            pid,
+            baseline: status_kb(pid, "VmRSS"),
+        }
+    }
+
+    /// (resident size at the start, peak since).
+    fn read(&self) -> (usize, usize) {
+        (self.baseline, status_kb(self.pid, "VmHWM"))
+    }
 }
 
 /// `127.0.0.1:PORT` of a server.
@@ -163,20 +185,7 @@ async fn read_status(stream: &mut (impl AsyncReadExt + Unpin), within: Duration)
 /// Sends `POST path` with a multipart body whose first part's headers never end: `total`
 /// bytes of one header line, in chunked 1 MiB pieces, while sampling the server's memory.
 async fn flood(server: &Server, path: &str, credentials: &str, total: usize) -> Flood {
-    let pid = server.pid();
-    let baseline = rss(pid);
-    let peak = Arc::new(AtomicUsize::new(baseline));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            peak.fetch_max(rss(pid), Ordering::Relaxed);
-        })
-    };
+    let peak = Peak::start(server.pid());
     let stream = TcpStream::connect(addr(server)).await.unwrap();
     let (mut rd, mut wr) = stream.into_split();
     let answer = tokio::spawn(async move { read_status(&mut rd, Duration::from_secs(120)).await });
@@ -204,13 +213,12 @@ async fn flood(server: &Server, path: &str, credentials: &str, total: usize) -> 
         }
     }
     let status = answer.await.unwrap();
-    done.store(true, Ordering::Relaxed);
-    sampler.await.unwrap();
+    let (baseline, peak) = peak.read();
     Flood {
         sent,
         status,
         baseline,
-        peak: peak.load(Ordering::Relaxed),
+        peak,
     }
 }
 
@@ -521,18 +529,7 @@ async fn issue_12_json_bodies_cannot_amplify_memory() {
     ] {
         let n = (max - 16) / item.len();
         let body = format!(r#"{{"x":[{}0]}}"#, item.repeat(n));
-        let baseline = rss(pid);
-        let peak = Arc::new(AtomicUsize::new(baseline));
-        let done = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak, done) = (peak.clone(), done.clone());
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss(pid), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-        };
+        let peak = Peak::start(pid);
         let res = server
             .client
             .post(server.url("/api/v1/messages"))
@@ -543,9 +540,8 @@ async fn issue_12_json_bodies_cannot_amplify_memory() {
             .await
             .unwrap();
         let status = res.status();
-        done.store(true, Ordering::Relaxed);
-        sampler.await.unwrap();
-        let grew = peak.load(Ordering::Relaxed).saturating_sub(baseline);
+        let (baseline, peak) = peak.read();
+        let grew = peak.saturating_sub(baseline);
         eprintln!("{n} {what}: {status}, RSS +{} MiB", grew / MIB);
         assert!(
             [400, 413, 422].contains(&status.as_u16()),
