@@ -37,6 +37,12 @@ pub enum Error {
     /// Malformed input (400): the parser's own words.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A body of another media type than the endpoint reads (415).
+    #[error("unsupported media type: expected {expected}")]
+    UnsupportedMediaType {
+        /// What the endpoint reads, e.g. `application/json`.
+        expected: &'static str,
+    },
     /// Well-formed input with invalid values (422).
     #[error("invalid: {0}")]
     Invalid(Invalid),
@@ -99,11 +105,23 @@ pub enum TooLarge {
         /// The limit in bytes.
         max: usize,
     },
+    /// A JSON body with more values (array elements, members) than the parser allows.
+    #[error("JSON body with more than {max} values")]
+    JsonValues {
+        /// The limit.
+        max: usize,
+    },
     /// A named multipart part that is read whole (JSON or a form field, never a file).
     #[error("part `{name}` over {max} bytes")]
     Part {
         /// The part's name.
         name: String,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The boundary and headers of a multipart part (with what arrived with them).
+    #[error("multipart part headers over {max} bytes")]
+    PartHeaders {
         /// The limit in bytes.
         max: usize,
     },

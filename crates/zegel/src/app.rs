@@ -1,6 +1,7 @@
 //! Wiring: configuration -> store, keys, blobs, outbound -> `Zegel`; and the server loop.
 
 use crate::config::{Config, DatabaseUrl, MasterKeySource};
+use crate::http::server;
 use anyhow::{bail, Context};
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,8 +136,17 @@ pub async fn bind(cfg: &mut Config) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves HTTP, runs the job worker and the sweeper, until SIGTERM / Ctrl-C.
+/// Serves HTTP (and `/metrics` on `ZEGEL_METRICS_LISTEN` when set), runs the job worker and the
+/// sweeper, until SIGTERM / Ctrl-C.
 pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow::Result<()> {
+    let metrics_listener = match &cfg.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("ZEGEL_METRICS_LISTEN: listening on {addr}"))?,
+        ),
+        None => None,
+    };
     let (tx, rx) = watch::channel(false);
     let worker = tokio::spawn(Worker::new(z.clone()).run(rx.clone()));
     let sweeper = {
@@ -144,11 +154,25 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
         let rx = rx.clone();
         tokio::spawn(async move { z.run_sweeper(Duration::from_secs(60), rx).await })
     };
-    let router = crate::http::router(z.clone(), crate::http::HttpOptions::from_config(cfg));
+    let (router, metrics_router) = crate::http::router_and_metrics(z.clone(), http_options(cfg));
     let addr = listener.local_addr()?;
     // CONTRACT: tests and scripts wait for this line.
     println!("listening on http://{addr}");
     tracing::info!(%addr, backend = z.store.backend(), "listening");
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics = match (metrics_listener, metrics_router) {
+        (Some(l), Some(r)) => {
+            let maddr = l.local_addr()?;
+            println!("metrics listening on http://{maddr}");
+            tracing::info!(addr = %maddr, "metrics listening");
+            let limits = cfg.server.clone();
+            let stop = stopped(rx.clone());
+            Some(tokio::spawn(server::serve(l, r, limits, stop)))
+        }
+        _ => None,
+    };
     // SIGTERM / Ctrl-C: the worker stops claiming at once (jobs in flight finish), HTTP stops
     // accepting and drains its requests.
     tokio::spawn(async move {
@@ -156,19 +180,25 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
         tracing::info!("shutdown requested: no new jobs, finishing those in flight");
         let _ = tx.send(true);
     });
-    let mut rx_http = rx.clone();
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = rx_http.wait_for(|stop| *stop).await;
-    })
-    .await?;
+    server::serve(listener, router, cfg.server.clone(), stopped(rx.clone())).await?;
+    if let Some(m) = metrics {
+        m.await??;
+    }
     let _ = worker.await;
     let _ = sweeper.await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The HTTP layer's options from the validated configuration.
+fn http_options(cfg: &Config) -> crate::http::HttpOptions {
+    crate::http::HttpOptions {
+        rate_limit_per_minute: cfg.rate_limit_per_minute,
+        rate_limit_burst: cfg.rate_limit_burst,
+        proxies: cfg.trusted_proxies.clone(),
+        secure_cookies: cfg.settings.public_url.starts_with("https://"),
+        metrics_elsewhere: cfg.metrics_listen.is_some(),
+    }
 }
 
 async fn shutdown_signal() {

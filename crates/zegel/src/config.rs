@@ -12,6 +12,13 @@ use zegel_core::outbound::{SmtpSettings, SmtpTls};
 use zegel_core::sms::{BodyFormat, GenericTemplate, HttpSmsSettings, SmsProvider};
 use zegel_core::Settings;
 
+use crate::http::server::ServerLimits;
+use crate::http::TrustedProxies;
+
+/// The longest the server waits for request headers or for more of a body (DESIGN.md:
+/// "disconnected within 60 s").
+const MAX_HTTP_TIMEOUT_SECS: u64 = 60;
+
 /// The raw, flat configuration keys (`ZEGEL_<KEY>` in upper case).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -53,12 +60,18 @@ pub struct Raw {
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
     pub trust_forwarded_for: bool,
+    pub trusted_proxies: Option<String>,
+    pub http_header_timeout_secs: u64,
+    pub http_body_idle_secs: u64,
+    pub max_connections: usize,
+    pub metrics_listen: Option<String>,
     pub log: String,
 }
 
 impl Default for Raw {
     fn default() -> Self {
         let s = Settings::default();
+        let server = ServerLimits::default();
         Raw {
             data_dir: PathBuf::from("./zegel-data"),
             database_url: None,
@@ -97,6 +110,11 @@ impl Default for Raw {
             rate_limit_per_minute: 300,
             rate_limit_burst: 100,
             trust_forwarded_for: false,
+            trusted_proxies: None,
+            http_header_timeout_secs: server.header_timeout.as_secs(),
+            http_body_idle_secs: server.body_idle.as_secs(),
+            max_connections: server.max_connections,
+            metrics_listen: None,
             log: "info".into(),
         }
     }
@@ -159,7 +177,12 @@ pub struct Config {
     pub settings: Settings,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
-    pub trust_forwarded_for: bool,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub server: ServerLimits,
+    /// A second listener for `/metrics` only (then not on the main one).
+    pub metrics_listen: Option<String>,
 }
 
 impl Raw {
@@ -328,6 +351,8 @@ impl Raw {
         if self.rate_limit_per_minute == 0 {
             bail!("ZEGEL_RATE_LIMIT_PER_MINUTE must be > 0");
         }
+        let trusted_proxies = self.trusted_proxies()?;
+        let server = self.server_limits()?;
         let settings = Settings {
             public_url,
             max_upload_bytes: self.max_upload_bytes,
@@ -361,7 +386,53 @@ impl Raw {
             settings,
             rate_limit_per_minute: self.rate_limit_per_minute,
             rate_limit_burst: self.rate_limit_burst.max(1),
-            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxies,
+            server,
+            metrics_listen: self.metrics_listen.filter(|l| !l.trim().is_empty()),
+        })
+    }
+
+    /// `ZEGEL_TRUSTED_PROXIES`, or the older `ZEGEL_TRUST_FORWARDED_FOR=true` (one proxy, any
+    /// address); not both.
+    fn trusted_proxies(&self) -> anyhow::Result<TrustedProxies> {
+        match (&self.trusted_proxies, self.trust_forwarded_for) {
+            (Some(_), true) => bail!(
+                "ZEGEL_TRUST_FORWARDED_FOR is replaced by ZEGEL_TRUSTED_PROXIES: set only the latter"
+            ),
+            (Some(list), false) => TrustedProxies::parse(list)
+                .map_err(|e| anyhow::anyhow!("ZEGEL_TRUSTED_PROXIES: {e}")),
+            (None, true) => {
+                tracing::warn!(
+                    "ZEGEL_TRUST_FORWARDED_FOR is deprecated: it trusts any peer as one proxy; \
+                     list your proxies in ZEGEL_TRUSTED_PROXIES instead"
+                );
+                Ok(TrustedProxies::any_peer())
+            }
+            (None, false) => Ok(TrustedProxies::none()),
+        }
+    }
+
+    /// The HTTP server's timeouts (1 to 60 s) and connection cap (at least 1).
+    fn server_limits(&self) -> anyhow::Result<ServerLimits> {
+        let secs = |key: &str, v: u64| {
+            if (1..=MAX_HTTP_TIMEOUT_SECS).contains(&v) {
+                Ok(Duration::from_secs(v))
+            } else {
+                Err(anyhow::anyhow!(
+                    "{key} must be between 1 and {MAX_HTTP_TIMEOUT_SECS} (got {v})"
+                ))
+            }
+        };
+        if self.max_connections == 0 {
+            bail!("ZEGEL_MAX_CONNECTIONS must be > 0");
+        }
+        Ok(ServerLimits {
+            header_timeout: secs(
+                "ZEGEL_HTTP_HEADER_TIMEOUT_SECS",
+                self.http_header_timeout_secs,
+            )?,
+            body_idle: secs("ZEGEL_HTTP_BODY_IDLE_SECS", self.http_body_idle_secs)?,
+            max_connections: self.max_connections,
         })
     }
 }
@@ -434,6 +505,35 @@ mod tests {
     }
 
     #[test]
+    fn server_limits_and_proxies_have_safe_defaults_and_the_old_switch_still_works() {
+        Jail::expect_with(|j| {
+            j.create_file("zegel.toml", "")?;
+            let c = load()?;
+            assert!(c.server.header_timeout <= Duration::from_secs(60));
+            assert!(c.server.body_idle <= Duration::from_secs(60));
+            assert!(c.server.max_connections >= 100);
+            assert!(c.trusted_proxies.is_empty());
+            assert_eq!(c.metrics_listen, None);
+            j.set_env("ZEGEL_TRUST_FORWARDED_FOR", "true");
+            assert_eq!(load()?.trusted_proxies, TrustedProxies::any_peer());
+            j.set_env("ZEGEL_TRUSTED_PROXIES", "10.0.0.0/8");
+            let both = load().err().unwrap_or_default();
+            assert!(both.contains("ZEGEL_TRUSTED_PROXIES"), "{both}");
+            j.set_env("ZEGEL_TRUST_FORWARDED_FOR", "false");
+            j.set_env("ZEGEL_HTTP_HEADER_TIMEOUT_SECS", "2");
+            j.set_env("ZEGEL_METRICS_LISTEN", "127.0.0.1:9100");
+            let c = load()?;
+            assert_eq!(
+                c.trusted_proxies,
+                TrustedProxies::parse("10.0.0.0/8").unwrap()
+            );
+            assert_eq!(c.server.header_timeout, Duration::from_secs(2));
+            assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:9100"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         for (key, value, needle) in [
             ("ZEGEL_SMTP_TLS", "maybe", "ZEGEL_SMTP_TLS"),
@@ -443,6 +543,22 @@ mod tests {
             ("ZEGEL_SMS_PROVIDER", "pigeon", "ZEGEL_SMS_PROVIDER"),
             ("ZEGEL_SMS_PROVIDER", "cm", "ZEGEL_SMS_URL"),
             ("ZEGEL_DKIM_DOMAIN", "a.nl", "ZEGEL_DKIM_SELECTOR"),
+            (
+                "ZEGEL_TRUSTED_PROXIES",
+                "10.0.0.0/8, proxy",
+                "ZEGEL_TRUSTED_PROXIES",
+            ),
+            (
+                "ZEGEL_HTTP_HEADER_TIMEOUT_SECS",
+                "61",
+                "ZEGEL_HTTP_HEADER_TIMEOUT_SECS",
+            ),
+            (
+                "ZEGEL_HTTP_BODY_IDLE_SECS",
+                "0",
+                "ZEGEL_HTTP_BODY_IDLE_SECS",
+            ),
+            ("ZEGEL_MAX_CONNECTIONS", "0", "ZEGEL_MAX_CONNECTIONS"),
         ] {
             Jail::expect_with(|j| {
                 j.create_file("zegel.toml", "")?;

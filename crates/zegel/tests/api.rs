@@ -718,7 +718,12 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
+    // DESIGN.md "Hostile clients": not JSON (nor multipart) is 415, no longer 400.
+    assert_eq!(res.status(), 415);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "unsupported_media_type"
+    );
     // Multipart whose first part is not `message`.
     let form = reqwest::multipart::Form::new()
         .part(

@@ -1,9 +1,12 @@
 //! Who is calling: a sender's Bearer API token (`zgl_...`), or a recipient's Bearer access
 //! token on the access API.
 
+use super::proxy::rate_key;
+use super::ratelimit::Bucket;
 use super::{client_ip_of, ApiError, AppState};
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::{header, request::Parts};
+use std::net::{IpAddr, Ipv4Addr};
 use zegel_core::model::Principal;
 use zegel_core::service::RecipientSession;
 use zegel_core::Error;
@@ -32,13 +35,9 @@ impl FromRequestParts<AppState> for Sender {
             Ok(p) => Ok(Sender(p)),
             Err(Error::Unauthorized) => {
                 // Failed logins count against the stranger limit of the address.
-                let ip = client_ip_of(
-                    &parts.headers,
-                    &parts.extensions,
-                    s.opts.trust_forwarded_for,
-                );
-                let key = format!("auth:{}", ip.unwrap_or_default());
-                if let Err(wait) = s.limiter.check(&key) {
+                let ip = client_ip_of(&parts.headers, &parts.extensions, &s.opts.proxies)
+                    .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rate_key);
+                if let Err(wait) = s.limiter.check(Bucket::FailedAuth, ip) {
                     return Err(ApiError(Error::Locked {
                         retry_after_secs: wait,
                     }));

@@ -28,6 +28,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Forbidden | Error::NotAllowed(_) => StatusCode::FORBIDDEN,
@@ -50,6 +51,10 @@ impl IntoResponse for ApiError {
             }
             Error::TooLarge(d) => json!({"error": "too_large", "detail": d.to_string()}),
             Error::BadRequest(d) => json!({"error": "bad_request", "detail": d.to_string()}),
+            Error::UnsupportedMediaType { expected } => json!({
+                "error": "unsupported_media_type",
+                "detail": format!("Content-Type must be {expected}"),
+            }),
             Error::Invalid(d) => json!({"error": "invalid", "detail": d.to_string()}),
             Error::Conflict(d) => json!({"error": "conflict", "detail": d.to_string()}),
             Error::Unauthorized => json!({"error": "unauthorized"}),

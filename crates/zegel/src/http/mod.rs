@@ -1,9 +1,10 @@
 //! HTTP: thin handlers over the service layer. `api` (sender JSON), `access` (recipient JSON),
-//! `viewer` (recipient HTML), plus health, security headers, rate limits and request logs.
-//! Shared by them: `auth` (who is calling), `json` (the one JSON body reader), `upload`
-//! (multipart bodies streamed into drafts), `download` (streamed downloads), `error` (the JSON
-//! error envelope), `pages` (what every HTML page shares: language, CSRF, chrome, problem
-//! pages).
+//! `viewer` (recipient HTML), plus health, metrics, security headers, rate limits and request
+//! logs. Shared by them: `auth` (who is calling), `proxy` (which address that is), `json` (the
+//! one JSON body reader), `multipart` and `upload` (multipart bodies streamed into drafts),
+//! `download` (streamed downloads), `error` (the JSON error envelope), `pages` (what every HTML
+//! page shares: language, CSRF, chrome, problem pages). `server` is the connection loop with
+//! its limits against slow and greedy clients.
 
 mod access;
 mod api;
@@ -11,13 +12,17 @@ mod auth;
 mod download;
 mod error;
 mod json;
+mod multipart;
 mod pages;
+pub mod proxy;
 mod ratelimit;
 mod routes;
+pub mod server;
 mod upload;
 mod viewer;
 
 pub use error::ApiError;
+pub use proxy::TrustedProxies;
 pub use routes::ApiRoute;
 
 use axum::body::Body;
@@ -27,10 +32,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
-use zegel_core::{ClientCtx, Zegel};
+use zegel_core::{ClientCtx, Error, TooLarge, Zegel};
 
 /// HTTP settings from the configuration.
 #[derive(Debug, Clone)]
@@ -39,22 +44,12 @@ pub struct HttpOptions {
     pub rate_limit_per_minute: u32,
     /// Burst.
     pub rate_limit_burst: u32,
-    /// Use the first `X-Forwarded-For` address as the client (behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
     /// Whether `public_url` is https (cookies get `Secure`).
     pub secure_cookies: bool,
-}
-
-impl HttpOptions {
-    /// From the validated configuration.
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
-        HttpOptions {
-            rate_limit_per_minute: cfg.rate_limit_per_minute,
-            rate_limit_burst: cfg.rate_limit_burst,
-            trust_forwarded_for: cfg.trust_forwarded_for,
-            secure_cookies: cfg.settings.public_url.starts_with("https://"),
-        }
-    }
+    /// `/metrics` is served on its own listener (`ZEGEL_METRICS_LISTEN`), not on this router.
+    pub metrics_elsewhere: bool,
 }
 
 /// Shared state of the handlers.
@@ -93,22 +88,37 @@ impl AppState {
     }
 }
 
-/// The whole router.
+/// The whole router (with `/metrics` unless it is served elsewhere: [`router_and_metrics`]).
 pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
+    router_and_metrics(z, opts).0
+}
+
+/// The whole router, and the router of the metrics listener when `/metrics` has its own; both
+/// count into the same metrics.
+pub fn router_and_metrics(z: Arc<Zegel>, opts: HttpOptions) -> (Router, Option<Router>) {
     let state = AppState::new(z, opts);
+    let metrics_router = state.opts.metrics_elsewhere.then(|| {
+        Router::new()
+            .route("/metrics", get(metrics))
+            .layer(middleware::from_fn(security_headers))
+            .with_state(state.clone())
+    });
     let (access, _) = access::routes(&state).finish();
     let (api, _) = api::routes(&state).finish();
     let stranger = Router::new()
         .merge(access)
-        .merge(viewer::routes())
+        .merge(viewer::routes(&state))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,
         ));
-    Router::new()
+    let mut main = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if !state.opts.metrics_elsewhere {
+        main = main.route("/metrics", get(metrics));
+    }
+    let main = main
         .route("/static/zegel.css", get(pages::stylesheet))
         .route("/logo/{org_id}", get(logo))
         .merge(api)
@@ -116,7 +126,8 @@ pub fn router(z: Arc<Zegel>, opts: HttpOptions) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
-        .with_state(state)
+        .with_state(state);
+    (main, metrics_router)
 }
 
 /// Every route of the JSON API (sender and access API), as [`router`] registers them: what
@@ -251,7 +262,7 @@ async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Res
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "(unmatched)".into());
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let ip = client_ip(&req, s.opts.trust_forwarded_for);
+    let ip = client_ip(&req, &s.opts.proxies);
     let mut res = next.run(req).await;
     let status = res.status().as_u16();
     s.metrics.count(status);
@@ -259,7 +270,7 @@ async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Res
     if let Some(err) = internal {
         tracing::error!(%method, %route, status, request_id, error = %err, "request failed");
     } else {
-        tracing::info!(%method, %route, status, ms = start.elapsed().as_millis() as u64, request_id, client = ip.as_deref().unwrap_or("-"), "request");
+        tracing::info!(%method, %route, status, ms = start.elapsed().as_millis() as u64, request_id, client = %ip.map_or_else(|| "-".to_string(), |ip| ip.to_string()), "request");
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);
@@ -271,31 +282,41 @@ async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Res
 #[derive(Clone, Debug)]
 pub struct InternalError(pub String);
 
-/// The client address: the first `X-Forwarded-For` entry behind a trusted proxy, else the peer.
+/// The client address: the peer, or behind a trusted proxy the address it forwards for
+/// ([`TrustedProxies::client`]). `None` without a peer address (never on a real connection).
 pub(crate) fn client_ip_of(
     headers: &axum::http::HeaderMap,
     ext: &axum::http::Extensions,
-    trust_xff: bool,
-) -> Option<String> {
-    let forwarded = trust_xff
-        .then(|| {
-            headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .split(',')
-                .next()
-        })
-        .flatten()
-        .map(|v| v.trim().to_string());
-    forwarded.or_else(|| {
-        ext.get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-    })
+    proxies: &TrustedProxies,
+) -> Option<IpAddr> {
+    let peer = ext.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(proxies.client(peer, headers))
 }
 
-pub(crate) fn client_ip(req: &Request<Body>, trust_xff: bool) -> Option<String> {
-    client_ip_of(req.headers(), req.extensions(), trust_xff)
+pub(crate) fn client_ip(req: &Request<Body>, proxies: &TrustedProxies) -> Option<IpAddr> {
+    client_ip_of(req.headers(), req.extensions(), proxies)
+}
+
+/// Why a request body could not be read, from the error (or what caused it): 413 over the body
+/// limit or the multipart framing budget, else 400 (a stalled or broken body).
+pub(crate) fn body_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if multipart::is_framing_too_large(e) {
+            return TooLarge::PartHeaders {
+                max: multipart::FRAMING_BUDGET,
+            }
+            .into();
+        }
+        if e.is::<http_body_util::LengthLimitError>() {
+            return TooLarge::Request.into();
+        }
+        if e.is::<server::BodyStalled>() {
+            return Error::BadRequest(e.to_string());
+        }
+        cause = e.source();
+    }
+    Error::BadRequest("the request body could not be read".into())
 }
 
 /// The NEN 7513 context of a request.
@@ -307,11 +328,8 @@ impl axum::extract::FromRequestParts<AppState> for Client {
         parts: &mut axum::http::request::Parts,
         s: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = client_ip_of(
-            &parts.headers,
-            &parts.extensions,
-            s.opts.trust_forwarded_for,
-        );
+        let ip = client_ip_of(&parts.headers, &parts.extensions, &s.opts.proxies)
+            .map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

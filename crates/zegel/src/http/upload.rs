@@ -1,25 +1,16 @@
 //! Multipart request bodies: a small first part read whole (JSON or a form field, at most a
 //! given size), then `attachment` file parts streamed into a draft's encrypted blobs, never
-//! buffered.
+//! buffered. The parsing itself, with its bound on part headers, is `multipart`.
 
-use super::json::{max_json_bytes, parse_json, read_body, Required};
+use super::json::{has_media_type, max_json_bytes, parse_json, read_body, Required};
+use super::multipart::{multipart_error, Field, Parts};
 use super::AppState;
-use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::{header, StatusCode};
+use axum::extract::Request;
+use axum::http::header;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use zegel_core::service::Uploads;
 use zegel_core::{Error, TooLarge};
-
-/// A multipart error as a service error: 413 over the body limit, else 400.
-pub(crate) fn multipart_error(e: MultipartError) -> Error {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        TooLarge::Request.into()
-    } else {
-        Error::BadRequest(format!("malformed multipart body: {}", e.body_text()))
-    }
-}
 
 /// A body that is either plain JSON or multipart with a JSON part `message` first
 /// (CONTRACT: 400 when it is not first) and `attachment` parts after it.
@@ -27,46 +18,34 @@ pub(crate) enum MessageBody<T> {
     /// `application/json`: no attachments.
     Json(T),
     /// `multipart/form-data`: the `message` part parsed; attachments still to stream.
-    Multipart(T, Multipart),
+    Multipart(T, Parts),
 }
 
 impl<T: DeserializeOwned + Required> MessageBody<T> {
-    /// Reads the JSON (whole) or the first part (whole), and leaves the files streaming.
+    /// Reads the JSON (whole) or the first part (whole), and leaves the files streaming; any
+    /// other media type is 415.
     pub(crate) async fn from_request(req: Request, s: &AppState) -> Result<Self, Error> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if ct.starts_with("application/json") {
+        if has_media_type(req.headers(), "application/json") {
             let bytes = read_body(req, s).await?;
             Ok(MessageBody::Json(parse_json(&bytes, "body")?))
-        } else if ct.starts_with("multipart/form-data") {
-            let mut mp = Multipart::from_request(req, s)
-                .await
-                .map_err(|e| Error::BadRequest(e.body_text()))?;
-            let json = first_part(&mut mp, "message", max_json_bytes(s)).await?;
-            Ok(MessageBody::Multipart(parse_json(&json, "message")?, mp))
+        } else if has_media_type(req.headers(), "multipart/form-data") {
+            let mut parts = Parts::from_request(req)?;
+            let json = first_part(&mut parts, "message", max_json_bytes(s)).await?;
+            Ok(MessageBody::Multipart(parse_json(&json, "message")?, parts))
         } else {
-            Err(Error::BadRequest(
-                "Content-Type must be application/json or multipart/form-data".into(),
-            ))
+            Err(Error::UnsupportedMediaType {
+                expected: "application/json or multipart/form-data",
+            })
         }
     }
 }
 
 /// Reads the first multipart part, which must be named `name`, into memory (at most `max`
 /// bytes: it is JSON or a form field, never a file).
-pub(crate) async fn first_part(
-    mp: &mut Multipart,
-    name: &str,
-    max: usize,
-) -> Result<Vec<u8>, Error> {
+pub(crate) async fn first_part(mp: &mut Parts, name: &str, max: usize) -> Result<Vec<u8>, Error> {
     let mut first = mp
         .next_field()
-        .await
-        .map_err(multipart_error)?
+        .await?
         .ok_or_else(|| Error::BadRequest("empty multipart body".into()))?;
     if first.name() != Some(name) {
         return Err(Error::BadRequest(format!(
@@ -81,13 +60,13 @@ pub(crate) async fn first_part(
 }
 
 /// Reads a small text part of an HTML form (at most `max` bytes).
-pub(crate) async fn text_part(field: &mut Field<'_>, max: usize) -> Result<String, Error> {
+pub(crate) async fn text_part(field: &mut Field, max: usize) -> Result<String, Error> {
     let bytes = read_part(field, max, || TooLarge::FormField { max }).await?;
     String::from_utf8(bytes).map_err(|_| Error::BadRequest("form field is not UTF-8".into()))
 }
 
 async fn read_part(
-    field: &mut Field<'_>,
+    field: &mut Field,
     max: usize,
     too_large: impl Fn() -> TooLarge,
 ) -> Result<Vec<u8>, Error> {
@@ -103,11 +82,8 @@ async fn read_part(
 
 /// Streams every remaining `attachment` part into the draft's encrypted blobs. An empty file
 /// input (no file name, no bytes) from an HTML form is skipped.
-pub(crate) async fn stream_attachments(
-    mp: &mut Multipart,
-    uploads: &mut Uploads,
-) -> Result<(), Error> {
-    while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+pub(crate) async fn stream_attachments(mp: &mut Parts, uploads: &mut Uploads) -> Result<(), Error> {
+    while let Some(field) = mp.next_field().await? {
         if field.name() != Some("attachment") {
             return Err(Error::BadRequest(format!(
                 "unexpected part {:?}; only `attachment` parts may follow `message`",
@@ -116,7 +92,9 @@ pub(crate) async fn stream_attachments(
         }
         let name = field.file_name().unwrap_or("").to_string();
         let content_type = field
-            .content_type()
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_string();
         let mut stream = Box::pin(field.map(|r| r.map_err(multipart_error)).peekable());

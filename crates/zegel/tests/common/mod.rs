@@ -135,8 +135,9 @@ pub fn default_http() -> HttpOptions {
     HttpOptions {
         rate_limit_per_minute: 600,
         rate_limit_burst: 300,
-        trust_forwarded_for: false,
+        proxies: zegel::http::TrustedProxies::none(),
         secure_cookies: false,
+        metrics_elsewhere: false,
     }
 }
 
@@ -218,12 +219,10 @@ impl TestApp {
         });
         let app = router(z.clone(), opts);
         let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .unwrap();
+            let limits = zegel::http::server::ServerLimits::default();
+            zegel::http::server::serve(listener, app, limits, std::future::pending())
+                .await
+                .unwrap();
         });
         let org = z.ensure_org("default", "Ziekenhuis Test").await.unwrap();
         let sender = z

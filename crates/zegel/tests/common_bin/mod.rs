@@ -255,6 +255,12 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// The process id (for `/proc/PID/status`).
+    #[allow(dead_code)] // only hostile.rs measures memory
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
     /// Everything the process printed on stdout so far.
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().expect("stdout lock").clone()

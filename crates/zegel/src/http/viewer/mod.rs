@@ -27,7 +27,10 @@ use axum::routing::{get, post};
 use axum::Router;
 
 /// The recipient's routes (behind the stranger rate limit).
-pub fn routes() -> Router<AppState> {
+pub fn routes(s: &AppState) -> Router<AppState> {
+    // The reply form: the attachments, the text and room for the multipart framing.
+    let reply_limit =
+        s.z.settings.max_upload_bytes as usize + s.z.settings.max_body_bytes + (1 << 20);
     Router::new()
         .route("/m/{token}", get(verify::landing))
         .route("/m/{token}/start", post(verify::start))
@@ -42,8 +45,9 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/m/{token}/antwoord",
             get(reply::reply_page).post(reply::reply_post).layer(
-                // Streamed into encrypted blobs; the service enforces the upload limit (413).
-                DefaultBodyLimit::disable(),
+                // Streamed into encrypted blobs; the service enforces the upload limit (413)
+                // on the attachments, this one on the whole request.
+                DefaultBodyLimit::max(reply_limit),
             ),
         )
         .route(

@@ -2,14 +2,15 @@
 //! encrypted storage; the refusal pages when replying is off (403) or used up (409).
 
 use super::link::{here, session_or_page, CSRF_PATH};
+use crate::http::multipart::Parts;
 use crate::http::pages::{
     csrf_failed, csrf_ok, csrf_token, error_page, problem, render, see_other, Chrome, PageError,
     PageLang, View,
 };
-use crate::http::upload::{multipart_error, stream_attachments, text_part};
+use crate::http::upload::{stream_attachments, text_part};
 use crate::http::{AppState, Client};
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -120,18 +121,19 @@ async fn show_reply_form(
     Ok((jar, page).into_response())
 }
 
-/// The first part of the form when it is `csrf` (else no token).
-async fn csrf_part(mp: &mut Multipart) -> String {
-    if let Ok(Some(mut f)) = mp.next_field().await {
-        if f.name() == Some("csrf") {
-            return text_part(&mut f, 100).await.unwrap_or_default();
+/// The first part of the form when it is `csrf` (else no token); a body that cannot be read
+/// (over a limit, stalled) is an error.
+async fn csrf_part(mp: &mut Parts) -> Result<String, Error> {
+    match mp.next_field().await? {
+        Some(mut f) if f.name() == Some("csrf") => {
+            Ok(text_part(&mut f, 100).await.unwrap_or_default())
         }
+        _ => Ok(String::new()),
     }
-    String::new()
 }
 
-/// `POST /antwoord`: `csrf` first (checked before anything is stored), then `body`, then the
-/// `attachment` files, streamed into encrypted blobs.
+/// `POST /antwoord`: `csrf` first (checked before anything is stored), then `body` (the form
+/// always sends it, empty or not), then the `attachment` files, streamed into encrypted blobs.
 pub(super) async fn reply_post(
     State(s): State<AppState>,
     Path(token): Path<String>,
@@ -139,11 +141,12 @@ pub(super) async fn reply_post(
     headers: HeaderMap,
     pl: PageLang,
     Client(ctx): Client,
-    mut mp: Multipart,
+    req: Request,
 ) -> Result<Response, PageError> {
     let v = pl.view(here(&token, "/antwoord"));
     let session = session_or_page(&s, &v, &token, &jar).await?;
-    let csrf = csrf_part(&mut mp).await;
+    let mut mp = Parts::from_request(req).map_err(|e| error_page(&v, &e))?;
+    let csrf = csrf_part(&mut mp).await.map_err(|e| error_page(&v, &e))?;
     if !csrf_ok(&jar, &headers, &csrf) {
         return Err(csrf_failed(&v, here(&token, "")).into());
     }
@@ -153,8 +156,12 @@ pub(super) async fn reply_post(
                 .await
                 .map_err(|e| error_page(&v, &e))?
         }
-        Ok(_) => String::new(),
-        Err(e) => return Err(error_page(&v, &multipart_error(e)).into()),
+        Ok(Some(_)) => {
+            let e = Error::BadRequest("the second part must be `body`".into());
+            return Err(error_page(&v, &e).into());
+        }
+        Ok(None) => String::new(),
+        Err(e) => return Err(error_page(&v, &e).into()),
     };
     let mut draft =
         s.z.begin_reply(&session, body.clone())
