@@ -12,6 +12,7 @@ pub(super) const CASES: &[Case] = &[
     case!(case_reply_to_destroyed_message_is_refused),
     case!(case_concurrent_once_replies_store_one),
     case!(case_forward_adds_recipient),
+    case!(case_forward_refuses_a_duplicate_and_past_the_cap_in_its_transaction),
 ];
 
 async fn case_reply_roundtrip_once_and_thread(store: DynStore) {
@@ -174,7 +175,10 @@ async fn case_forward_adds_recipient(store: DynStore) {
     let (sender, m) = seeded_message(&store).await;
     let by = &m.recipients[0];
     let f = fx::new_forward(&m, by, "huisarts@praktijk.example", T0.plus_secs(30));
-    assert!(store.insert_forward(&f).await.expect("insert_forward"));
+    assert_eq!(
+        store.insert_forward(&f).await.expect("insert_forward"),
+        ForwardOutcome::Stored
+    );
     let all = store
         .recipients_of(&m.message.id)
         .await
@@ -212,9 +216,99 @@ async fn case_forward_adds_recipient(store: DynStore) {
     assert_eq!(gone.status, RecipientStatus::Revoked);
     assert!(gone.note_ct.is_none());
     let again = fx::new_forward(&m, by, "ander@praktijk.example", T0.plus_secs(90));
-    assert!(!store.insert_forward(&again).await.expect("insert_forward"));
+    assert_eq!(
+        store.insert_forward(&again).await.expect("insert_forward"),
+        ForwardOutcome::NotActive
+    );
     assert!(store
         .recipient_by_id(&again.recipient.id)
+        .await
+        .expect("lookup")
+        .is_none());
+}
+
+/// The duplicate check and the cap are decided inside the forward's transaction: eight
+/// forwards racing to one address store one; racing forwards to new addresses stop exactly
+/// at the cap; refused forwards leave nothing. The unique index on (message, address) also
+/// refuses a second row for an address on any other path.
+async fn case_forward_refuses_a_duplicate_and_past_the_cap_in_its_transaction(store: DynStore) {
+    let (sender, m) = seeded_message(&store).await;
+    let by = m.recipients[0].clone();
+    let at = T0.plus_secs(30);
+    // An address the message already has (the original recipient 1).
+    let mut dup = fx::new_forward(&m, &by, &m.recipients[1].email, at);
+    dup.max_recipients = 100;
+    assert_eq!(
+        store.insert_forward(&dup).await.expect("insert_forward"),
+        ForwardOutcome::Duplicate
+    );
+    // Eight at once to one new address: one stored.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let f = fx::new_forward(&m, &by, "zelfde@praktijk.example", at);
+            tokio::spawn(async move { store.insert_forward(&f).await.expect("insert_forward") })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("join"));
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == ForwardOutcome::Stored)
+            .count(),
+        1
+    );
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, ForwardOutcome::Stored | ForwardOutcome::Duplicate)));
+    // Cap 6 with 3 recipients now: eight at once to new addresses store exactly three.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let mut f = fx::new_forward(&m, &by, &format!("nieuw{i}@praktijk.example"), at);
+            f.max_recipients = 6;
+            tokio::spawn(async move { store.insert_forward(&f).await.expect("insert_forward") })
+        })
+        .collect();
+    let mut stored = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            ForwardOutcome::Stored => stored += 1,
+            ForwardOutcome::Full => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(stored, 3);
+    let all = store
+        .recipients_of(&m.message.id)
+        .await
+        .expect("recipients");
+    assert_eq!(all.len(), 6);
+    let mut emails: Vec<&str> = all.iter().map(|r| r.email.as_str()).collect();
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!(emails.len(), 6, "no address twice");
+    let forwarded = event_kinds(&store, &m.message.id)
+        .await
+        .iter()
+        .filter(|k| *k == "forwarded")
+        .count();
+    assert_eq!(forwarded, 4, "events only for the stored forwards");
+    // Jobs: the fixture's notification and one per stored forward.
+    assert_eq!(counts(&store).await, (5, 0));
+
+    // The index itself: a new message naming one address twice is refused whole.
+    let mut twice = fx::new_message(&sender, T0);
+    twice.recipients[1].email = twice.recipients[0].email.clone();
+    assert!(matches!(
+        store.insert_message(&twice).await,
+        Err(zegel_core::StoreError::Conflict(_))
+    ));
+    assert!(store
+        .message_by_id(&twice.message.id)
         .await
         .expect("lookup")
         .is_none());

@@ -14,6 +14,7 @@ mod json;
 mod pages;
 mod ratelimit;
 mod routes;
+mod sms_metrics;
 mod upload;
 mod viewer;
 
@@ -184,6 +185,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         }
         Err(e) => tracing::error!(error = %e, "metrics: job counts failed"),
     }
+    sms_metrics::write_sms_metrics(&s.z, &mut out).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
