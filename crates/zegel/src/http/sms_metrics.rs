@@ -3,9 +3,12 @@
 //! reports the same, cluster-wide numbers (gauges, not node-local counters).
 
 use std::fmt::Write;
-use zegel_core::codes::utc_day;
+use zegel_core::codes::{utc_day, SmsUsage};
 use zegel_core::model::Ts;
 use zegel_core::Zegel;
+
+/// A gauge: its name, its help text and its value for one organisation.
+type Gauge = (&'static str, &'static str, fn(&SmsUsage) -> i64);
 
 /// A Prometheus label value: backslash, quote and newline escaped.
 fn label(v: &str) -> String {
@@ -23,7 +26,7 @@ pub(super) async fn write_sms_metrics(z: &Zegel, out: &mut String) {
             return;
         }
     };
-    let gauges: [(&str, &str, fn(&zegel_core::codes::SmsUsage) -> i64); 3] = [
+    let gauges: [Gauge; 3] = [
         (
             "zegel_sms_sent_today",
             "SMS codes sent today (UTC) per organisation.",
