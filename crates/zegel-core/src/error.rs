@@ -212,23 +212,6 @@ pub enum Invalid {
         /// The start of what was given.
         input: String,
     },
-    /// A phone number, for an SMS code, in a country the organisation does not send SMS to.
-    #[error("SMS codes go only to numbers from {}; this number is from {country}", allowed.join(", "))]
-    SmsCountry {
-        /// The number's country (ISO 3166 alpha-2; `??` when unknown).
-        country: String,
-        /// The organisation's countries.
-        allowed: Vec<String>,
-    },
-    /// An SMS country list entry that is not an ISO 3166 alpha-2 code with phone numbers.
-    #[error("sms_countries: {input} is not a country code such as NL")]
-    SmsCountryCode {
-        /// The entry (its first 40 characters).
-        input: String,
-    },
-    /// An SMS budget below zero.
-    #[error("sms_per_day must be 0 or more")]
-    SmsPerDay,
     /// A sender's code that is not 6 digits.
     #[error("code must be exactly 6 digits")]
     SenderCode,
@@ -247,6 +230,23 @@ pub enum Invalid {
         /// The limit in characters.
         max: usize,
     },
+    /// A phone number, for an SMS code, in a country the organisation does not send SMS to.
+    #[error("SMS codes go only to numbers from {}; this number is from {country}", allowed.join(", "))]
+    SmsCountry {
+        /// The number's country (ISO 3166 alpha-2; `??` when unknown).
+        country: String,
+        /// The organisation's countries.
+        allowed: Vec<String>,
+    },
+    /// An SMS country list entry that is not an ISO 3166 alpha-2 code with phone numbers.
+    #[error("sms_countries: {input} is not a country code such as NL")]
+    SmsCountryCode {
+        /// The entry (its first 40 characters).
+        input: String,
+    },
+    /// An SMS budget below zero.
+    #[error("sms_per_day must be 0 or more")]
+    SmsPerDay,
     /// `in_reply_to` that is not one of the sender's messages or replies.
     #[error("in_reply_to: no message {id} of yours")]
     InReplyTo {

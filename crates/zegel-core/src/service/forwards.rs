@@ -67,14 +67,13 @@ impl Zegel {
         };
         let email = validate::email(raw_email)?;
         let phone = match req.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-            Some(p) => {
-                let phone = validate::normalise_phone(p)?;
-                // A forward with a phone number verifies by SMS.
-                validate::sms_country(&phone, &policy.sms_countries)?;
-                Some(phone)
-            }
+            Some(p) => Some(validate::normalise_phone(p)?),
             None => None,
         };
+        if let Some(phone) = &phone {
+            // A forward with a phone number verifies by SMS.
+            validate::sms_country(phone, &policy.sms_countries)?;
+        }
         let note = req
             .note
             .map(|n| n.trim().to_string())
