@@ -28,6 +28,22 @@ pub enum Error {
         /// Seconds until a new try is accepted.
         retry_after_secs: u64,
     },
+    /// Too many wrong codes in total: blocked until the sender unblocks the recipient (429
+    /// with `Retry-After`, error `blocked`).
+    #[error("blocked")]
+    Blocked,
+    /// Too many codes requested in a short time (429 with `Retry-After`).
+    #[error("too many codes requested")]
+    TooManyCodes {
+        /// Seconds until a new code may be requested.
+        retry_after_secs: u64,
+    },
+    /// The organisation's SMS codes for today are spent (503 with `Retry-After`).
+    #[error("the organisation's SMS budget for today is spent")]
+    SmsBudgetSpent {
+        /// Seconds until the next day (UTC) starts.
+        retry_after_secs: u64,
+    },
     /// The code expired or was never requested (401, a new code must be requested).
     #[error("code expired")]
     CodeExpired,
@@ -239,6 +255,23 @@ pub enum Invalid {
         /// The limit in characters.
         max: usize,
     },
+    /// A phone number, for an SMS code, in a country the organisation does not send SMS to.
+    #[error("SMS codes go only to numbers from {}; this number is from {country}", allowed.join(", "))]
+    SmsCountry {
+        /// The number's country (ISO 3166 alpha-2; `??` when unknown).
+        country: String,
+        /// The organisation's countries.
+        allowed: Vec<String>,
+    },
+    /// An SMS country list entry that is not an ISO 3166 alpha-2 code with phone numbers.
+    #[error("sms_countries: {input} is not a country code such as NL")]
+    SmsCountryCode {
+        /// The entry (its first 40 characters).
+        input: String,
+    },
+    /// An SMS budget below zero.
+    #[error("sms_per_day must be 0 or more")]
+    SmsPerDay,
     /// `in_reply_to` that is not one of the sender's messages or replies.
     #[error("in_reply_to: no message {id} of yours")]
     InReplyTo {
@@ -298,12 +331,6 @@ pub enum Conflict {
     /// Reply policy `once`, and the reply was sent.
     #[error("this message allows one reply, and it was sent")]
     ReplyUsed,
-    /// A forward to an address that already has the message.
-    #[error("{email} has already received this message")]
-    AlreadyRecipient {
-        /// The address.
-        email: String,
-    },
     /// A user with this e-mail address exists.
     #[error("a user with this e-mail exists")]
     UserExists,
@@ -321,9 +348,10 @@ pub enum NotAllowed {
     /// The organisation does not allow secure forwarding.
     #[error("the organisation does not allow forwarding")]
     ForwardingOff,
-    /// The message reached the forward cap.
-    #[error("this message has been forwarded too often")]
-    ForwardedTooOften,
+    /// A forward refused: to an address that has the message already, or past the
+    /// message's cap. One answer for both, so a forward never tells who else has it.
+    #[error("this message cannot be forwarded to this address")]
+    ForwardRefused,
     /// The organisation fixes the reply policy.
     #[error("the organisation sets the reply policy to \"{}\"", policy.as_str())]
     ReplyPolicyLocked {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod codes;
 pub mod dkim;
 pub mod error;
 pub mod i18n;

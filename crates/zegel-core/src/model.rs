@@ -282,6 +282,10 @@ stored_enum! {
         CodeWrong = "code_wrong",
         /// Too many wrong codes: locked.
         Locked = "locked",
+        /// Too many wrong codes in total: blocked until the sender unblocks.
+        Blocked = "blocked",
+        /// The sender reset the recipient's wrong-code counters, lockout and block.
+        Unblocked = "unblocked",
         /// The recipient verified and opened the message.
         Opened = "opened",
         /// The message text was shown.
@@ -482,10 +486,14 @@ pub struct RecipientRow {
     pub code_mac: Option<Vec<u8>>,
     /// When the current code stops being valid (`None` for the sender's fixed code).
     pub code_expires_at: Option<Ts>,
-    /// Wrong tries since the last success or lockout.
+    /// Wrong tries since the last success or the end of the last lockout.
     pub failed_attempts: i64,
     /// Locked until (inclusive of now => locked).
     pub locked_until: Option<Ts>,
+    /// Wrong tries since the last success or unblock (the end of a lockout does not reset it).
+    pub wrong_total: i64,
+    /// Blocked (too many wrong tries in total) since; until the sender unblocks.
+    pub blocked_at: Option<Ts>,
     /// Language for notifications.
     pub language: Lang,
     /// First notification handed over at.
@@ -625,15 +633,6 @@ pub struct RecipientAccess {
     pub org_has_logo: bool,
 }
 
-/// Outcome of recording a wrong code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WrongCodeOutcome {
-    /// Wrong tries since the last success or lockout, this one included.
-    pub failed_attempts: i64,
-    /// Set when this try started the lockout.
-    pub locked_until: Option<Ts>,
-}
-
 /// A blob that must be deleted (its message was destroyed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobToDelete {
@@ -658,7 +657,16 @@ pub struct OrgPolicy {
     pub contact: Option<String>,
     /// Whether a logo is set (read only; `Store::set_org_logo` sets it).
     pub has_logo: bool,
+    /// SMS codes the organisation sends per day (UTC) at most; 0: none.
+    pub sms_per_day: i64,
+    /// Countries (ISO 3166 alpha-2, upper case) whose phone numbers may get an SMS code.
+    pub sms_countries: Vec<String>,
 }
+
+/// The default [`OrgPolicy::sms_per_day`].
+pub const DEFAULT_SMS_PER_DAY: i64 = 1000;
+/// The default [`OrgPolicy::sms_countries`].
+pub const DEFAULT_SMS_COUNTRIES: [&str; 3] = ["NL", "BE", "DE"];
 
 impl Default for OrgPolicy {
     fn default() -> Self {
@@ -669,6 +677,8 @@ impl Default for OrgPolicy {
             device_days: 0,
             contact: None,
             has_logo: false,
+            sms_per_day: DEFAULT_SMS_PER_DAY,
+            sms_countries: DEFAULT_SMS_COUNTRIES.map(String::from).to_vec(),
         }
     }
 }
@@ -732,6 +742,21 @@ pub struct NewForward {
     pub events: Vec<NewEvent>,
     /// The new recipient's notification.
     pub job: NewJob,
+    /// Refuse when the message has this many recipients already (forwards included).
+    pub max_recipients: i64,
+}
+
+/// What became of a forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Stored with its events and notification.
+    Stored,
+    /// The message is no longer active; nothing stored.
+    NotActive,
+    /// The address already has the message; nothing stored.
+    Duplicate,
+    /// The message has `max_recipients` recipients already; nothing stored.
+    Full,
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The Store trait: one per database backend, each method one unit of work in its own
 //! transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: default isolation plus row locks).
 
+#[cfg(doc)]
+use crate::codes::LockoutPolicy;
+use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsUsage};
 use crate::error::StoreResult;
 use crate::model::*;
 use async_trait::async_trait;
@@ -156,7 +159,11 @@ pub trait MessageStore: Send + Sync + 'static {
     /// subject/body/hint/attachment-meta ciphertext and codes, deletes its sessions and pending
     /// jobs and remembered devices, sets the message state, sets every recipient's status to `revoked`/`expired`,
     /// records one event per recipient (`kind` = "revoked"/"expired") and queues its blobs for
-    /// deletion. Returns false (and changes nothing) if the message was not active.
+    /// deletion. Its replies (kind `reply`, `parent_id` = this message; they quote its subject)
+    /// are destroyed with it in the same transaction: keys, subject, body and attachment meta,
+    /// state, pending jobs, blobs queued; one event per destroyed reply on this message, for
+    /// the recipient who wrote it (`detail` = the reply's id). Returns false (and changes
+    /// nothing) if the message was not active.
     async fn destroy_message(
         &self,
         message_id: &str,
@@ -188,42 +195,26 @@ pub trait AccessStore: Send + Sync + 'static {
         &self,
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>>;
-    /// Sets a new one-time code (replacing any previous one) and enqueues its delivery job, in one
-    /// transaction. Returns `Err(locked_until)` instead, changing nothing, when the recipient is
-    /// locked at `now`. A lockout that has passed is cleared (counter back to 0).
-    async fn set_code(
-        &self,
-        recipient_id: &str,
-        code_mac: &[u8],
-        expires_at: Option<Ts>,
-        job: Option<&NewJob>,
-        event: &NewEvent,
-        now: Ts,
-    ) -> StoreResult<Result<(), Ts>>;
-    /// Records a wrong code atomically: if a past lockout has expired the counter restarts at 1;
-    /// when the counter reaches `max_attempts` the recipient is locked until `now + lock_ms`.
-    async fn record_wrong_code(
-        &self,
-        recipient_id: &str,
-        now: Ts,
-        max_attempts: i64,
-        lock_ms: i64,
-        event: &NewEvent,
-    ) -> StoreResult<WrongCodeOutcome>;
-    /// A right code: atomically, only if the stored code MAC still equals `code_mac` and the
-    /// recipient is not locked at `now`: resets the counter, clears a one-time code when
-    /// `one_time`, creates the session, sets status `opened` (from queued/notified/failed) and
-    /// records the event. Returns false (nothing changed) when the code was used or replaced
-    /// meanwhile or the recipient is locked.
-    async fn accept_code(
-        &self,
-        recipient_id: &str,
-        code_mac: &[u8],
-        one_time: bool,
-        session: &SessionRow,
-        event: &NewEvent,
-        now: Ts,
-    ) -> StoreResult<bool>;
+    /// A new one-time code, in ONE transaction that holds the recipient's row: refused,
+    /// changing nothing, while the recipient is blocked or locked at `now` (a lockout that has
+    /// passed is cleared: a new round of tries, the total goes on), or when `max_per_window`
+    /// events of `req.event`'s kind were recorded for the recipient in the last `window_ms`
+    /// (then `retry_at` is when the oldest of them leaves the window). With an SMS budget,
+    /// the organisation's count for the day goes up by one, or, when it has reached
+    /// `per_day`, only its refusals do and the request is refused. Else: sets the code
+    /// (replacing any previous one), enqueues the job and records the event.
+    async fn set_code(&self, req: &CodeRequest<'_>) -> StoreResult<CodeRequestOutcome>;
+    /// Decides one verification in ONE transaction that holds the recipient's row (SQLite:
+    /// `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE`): reads the code and counters,
+    /// applies [`LockoutPolicy::decide`] (the constant-time comparison, counting, lockouts,
+    /// the block), stores the new counters, and, when accepted, the session and status
+    /// `opened` (from queued/notified/failed); records each of the verdict's
+    /// [`CodeVerdict::event_kinds`]. Concurrent checks are decided one after another.
+    /// NotFound for an unknown recipient.
+    async fn check_code(&self, check: &CodeCheck<'_>) -> StoreResult<CodeVerdict>;
+    /// The sender's reset: wrong-try counters to 0, lockout and block lifted, `event`
+    /// recorded. Returns false (nothing recorded) when there was nothing to reset.
+    async fn unblock_recipient(&self, recipient_id: &str, event: &NewEvent) -> StoreResult<bool>;
     /// A session by token hash (expired ones are returned too; the caller checks).
     async fn session_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<SessionRow>>;
     /// Records an event; when `status` is given, the recipient's status is set to it, but only
@@ -245,9 +236,12 @@ pub trait ConversationStore: Send + Sync + 'static {
     async fn insert_reply(&self, r: &NewReply) -> StoreResult<ReplyOutcome>;
     /// How many replies a recipient has written.
     async fn reply_count(&self, recipient_id: &str) -> StoreResult<i64>;
-    /// Adds a forwarded recipient with its events and notification job in one transaction.
-    /// Returns false (nothing stored) when the message is not active.
-    async fn insert_forward(&self, f: &NewForward) -> StoreResult<bool>;
+    /// Adds a forwarded recipient with its events and notification job in one transaction
+    /// that holds the message's row, so concurrent forwards are decided one after another:
+    /// refuses (nothing stored) when the message is not active, when the address has the
+    /// message already (also guaranteed by a unique index on recipients' message and
+    /// address), or when the message has `max_recipients` recipients.
+    async fn insert_forward(&self, f: &NewForward) -> StoreResult<ForwardOutcome>;
     /// The messages and replies of a conversation, oldest first.
     async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<MessageRow>>;
     /// Replies addressed to a sender, newest first (`before`: created_at strictly before).
@@ -279,6 +273,8 @@ pub trait PolicyStore: Send + Sync + 'static {
     async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>>;
     /// Sets or removes the logo. Returns false for an unknown organisation.
     async fn set_org_logo(&self, org_id: &str, logo: Option<(&[u8], &str)>) -> StoreResult<bool>;
+    /// Every organisation's SMS budget and its use on `day` ([`crate::codes::utc_day`]).
+    async fn sms_usage(&self, day: i64) -> StoreResult<Vec<SmsUsage>>;
 }
 
 /// Remembered devices of recipients.
@@ -292,8 +288,8 @@ pub trait DeviceStore: Send + Sync + 'static {
     async fn devices_of_message(&self, message_id: &str) -> StoreResult<Vec<DeviceRow>>;
     /// Opens a session with a remembered device, atomically: only when a device with this
     /// token hash belongs to `session.recipient_id`, is not revoked, has not expired at `now`,
-    /// and the recipient is not locked. Records `last_used_at`, the session, status `opened`
-    /// (like `accept_code`) and the event. Returns false and changes nothing otherwise.
+    /// and the recipient is neither locked nor blocked. Records `last_used_at`, the session, status `opened`
+    /// (like `check_code`) and the event. Returns false and changes nothing otherwise.
     async fn accept_device(
         &self,
         token_hash: &[u8; 32],

@@ -23,6 +23,11 @@ pub(crate) const BLOBS_TO_DELETE_SQL: &str =
     "SELECT id, blob_key FROM attachments WHERE blob_pending_delete = TRUE \
      ORDER BY created_at, id LIMIT $1";
 
+/// Appended to a `SELECT` of the row a unit of work decides on: the row lock makes concurrent
+/// transactions on that row (on any node) wait until this one has committed, then read what
+/// it left.
+pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";
+
 /// `<column> IN <list of text ids bound as $1>`: a `text[]` array.
 pub(crate) const IN_TEXT_LIST: &str = "= ANY($1)";
 

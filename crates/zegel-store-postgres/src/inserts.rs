@@ -29,11 +29,12 @@ const INSERT_MESSAGES_SQL: &str = "WITH \
     r AS (INSERT INTO recipients (message_id, id, position, email, phone, verification, \
           code_hint_ct, link_hash, status, failed_reason, code_mac, code_expires_at, \
           failed_attempts, locked_until, language, notified_at, created_at, forwarded_by, \
-          note_ct) \
+          note_ct, wrong_total, blocked_at) \
           SELECT * FROM UNNEST($20::text[], $21::text[], $22::bigint[], $23::text[], \
           $24::text[], $25::text[], $26::bytea[], $27::bytea[], $28::text[], $29::text[], \
           $30::bytea[], $31::bigint[], $32::bigint[], $33::bigint[], $34::text[], \
-          $35::bigint[], $36::bigint[], $37::text[], $38::bytea[])), \
+          $35::bigint[], $36::bigint[], $37::text[], $38::bytea[], $61::bigint[], \
+          $62::bigint[])), \
     a AS (INSERT INTO attachments (message_id, id, position, blob_key, meta_ct, size, alg, \
           created_at, blob_pending_delete) \
           SELECT u.*, FALSE FROM UNNEST($39::text[], $40::text[], $41::bigint[], $42::text[], \
@@ -158,6 +159,9 @@ impl Batch for Inserts {
             .bind(col(ms, jb, |_, _, j| j.run_at.0))
             .bind(col(ms, jb, |_, _, j| j.max_attempts))
             .bind(Ts::now().0)
+            // $61, $62: the recipients' wrong-try total and block
+            .bind(col(ms, rs, |_, _, r| r.wrong_total))
+            .bind(col(ms, rs, |_, _, r| r.blocked_at.map(|t| t.0)))
             .execute(&self.0)
             .await
             .map_err(db_err)?;

@@ -55,16 +55,28 @@ pub const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
     r.code_expires_at AS r_code_expires_at, r.failed_attempts AS r_failed_attempts, \
     r.locked_until AS r_locked_until, r.language AS r_language, \
     r.notified_at AS r_notified_at, r.created_at AS r_created_at, \
-    r.forwarded_by AS r_forwarded_by, r.note_ct AS r_note_ct";
+    r.forwarded_by AS r_forwarded_by, r.note_ct AS r_note_ct, \
+    r.wrong_total AS r_wrong_total, r.blocked_at AS r_blocked_at";
+
+/// Policy columns of `organisations o` (with `has_logo`), as `rows::org_policy` reads them.
+macro_rules! policy_cols {
+    () => {
+        "o.reply_default, o.reply_locked, o.forward_allowed, o.device_days, o.contact, \
+         (o.logo IS NOT NULL) AS has_logo, o.sms_per_day, o.sms_countries"
+    };
+}
+/// Policy columns of `organisations o`.
+pub const POLICY_COLS: &str = policy_cols!();
 
 /// A token's user, organisation and policy in one row; `last_used_at` is read by the caller.
-pub const PRINCIPAL_BY_TOKEN_SQL: &str =
+pub const PRINCIPAL_BY_TOKEN_SQL: &str = concat!(
     "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
      t.last_used_at, o.slug AS o_slug, o.name AS o_name, o.active_kek_id AS o_active_kek_id, \
-     o.created_at AS o_created_at, o.reply_default, o.reply_locked, o.forward_allowed, \
-     o.device_days, o.contact, (o.logo IS NOT NULL) AS has_logo \
-     FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organisations o ON o.id = u.org_id \
-     WHERE t.token_hash = $1";
+     o.created_at AS o_created_at, ",
+    policy_cols!(),
+    " FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organisations o ON o.id = u.org_id \
+     WHERE t.token_hash = $1"
+);
 
 /// Records a token's use (`$1` now, `$2` hash, `$3` the stale limit) unless a later one is
 /// stored. Each backend runs it its own way (group commit, bookkeeping pool).

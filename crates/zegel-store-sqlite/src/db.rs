@@ -25,6 +25,11 @@ pub(crate) const BLOBS_TO_DELETE_SQL: &str =
     "SELECT id, blob_key FROM attachments WHERE blob_pending_delete = 1 \
      ORDER BY created_at, id LIMIT $1";
 
+/// Appended to a `SELECT` of the row a unit of work decides on. Nothing on SQLite:
+/// `BEGIN IMMEDIATE` (see [`SqliteStore::begin`]) already holds the database's write lock, so
+/// the read and the write that follows it see no other writer in between.
+pub(crate) const FOR_UPDATE: &str = "";
+
 /// `<column> IN <list of text ids bound as $1>`: a JSON array read with `json_each`.
 pub(crate) const IN_TEXT_LIST: &str = "IN (SELECT value FROM json_each($1))";
 

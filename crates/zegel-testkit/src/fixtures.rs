@@ -172,6 +172,8 @@ pub fn recipient(
         created_at: at,
         forwarded_by: None,
         note_ct: None,
+        wrong_total: 0,
+        blocked_at: None,
     }
 }
 
@@ -301,5 +303,6 @@ pub fn new_forward(parent: &NewMessage, by: &RecipientRow, email: &str, at: Ts) 
         ],
         job: notify_job(&parent.message.id, &r.id, at),
         recipient: r,
+        max_recipients: 100,
     }
 }

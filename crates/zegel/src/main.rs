@@ -74,8 +74,9 @@ enum OrgCmd {
     },
     /// Lists organisations.
     List,
-    /// Shows or changes an organisation's policy for replies, forwards, remembered devices
-    /// and its contact line on the recipient pages; prints the policy as JSON.
+    /// Shows or changes an organisation's policy for replies, forwards, remembered devices,
+    /// its contact line on the recipient pages and its SMS codes (budget per day, countries);
+    /// prints the policy as JSON.
     Policy {
         /// Organisation slug.
         #[arg(long, default_value = "default")]
@@ -95,6 +96,12 @@ enum OrgCmd {
         /// Public contact line on the recipient pages ("" removes it).
         #[arg(long)]
         contact: Option<String>,
+        /// SMS codes the organisation sends per day (UTC) at most; 0: none (default 1000).
+        #[arg(long)]
+        sms_per_day: Option<i64>,
+        /// Countries whose mobile numbers may get an SMS code, e.g. NL,BE,DE (the default).
+        #[arg(long, value_delimiter = ',')]
+        sms_countries: Option<Vec<String>>,
     },
     /// Sets (PNG, JPEG or WebP, at most 256 KiB) or removes the logo on the recipient pages.
     Logo {
@@ -204,6 +211,8 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
                     forward,
                     device_days,
                     contact,
+                    sms_per_day,
+                    sms_countries,
                 },
         } => {
             let org = z
@@ -228,6 +237,12 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
             }
             if let Some(c) = contact {
                 doc.contact = Some(c);
+            }
+            if let Some(n) = sms_per_day {
+                doc.sms_per_day = Some(n);
+            }
+            if let Some(list) = sms_countries {
+                doc.sms_countries = Some(list);
             }
             let doc = z.set_org_policy_of(&org.id, doc).await?;
             println!("{}", serde_json::to_string_pretty(&doc)?);

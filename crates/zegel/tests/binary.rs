@@ -424,3 +424,42 @@ async fn kill_9_between_commit_and_send_loses_nothing_on_postgres() {
     kill_9_loses_nothing(env).await;
     drop(db);
 }
+
+#[tokio::test]
+async fn admin_org_policy_sets_the_sms_budget_and_countries() {
+    let env = Env::new();
+    env.run_ok(&["admin", "token", "create", "--email", "a@example.nl"])
+        .await;
+    let out = env
+        .run_ok(&[
+            "admin",
+            "org",
+            "policy",
+            "--sms-per-day",
+            "5",
+            "--sms-countries",
+            "nl,BE",
+        ])
+        .await;
+    let doc: Value = serde_json::from_str(&out).expect("the policy as JSON");
+    assert_eq!(doc["sms_per_day"], 5);
+    assert_eq!(doc["sms_countries"], json!(["NL", "BE"]));
+    // Kept when not given; a country code that is none is refused with its reason.
+    let doc: Value = serde_json::from_str(
+        &env.run_ok(&["admin", "org", "policy", "--forward", "false"])
+            .await,
+    )
+    .expect("JSON");
+    assert_eq!(
+        (
+            doc["sms_per_day"].as_i64(),
+            doc["forward_allowed"].as_bool()
+        ),
+        (Some(5), Some(false))
+    );
+    let bad = env
+        .run(&["admin", "org", "policy", "--sms-countries", "Nederland"])
+        .await;
+    assert!(!bad.status.success());
+    assert!(bad.stderr.contains("Nederland"), "{}", bad.stderr);
+}

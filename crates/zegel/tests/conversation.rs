@@ -557,7 +557,8 @@ async fn a_forward_goes_to_a_new_recipient_who_verifies_on_their_own(b: Backend)
     );
     assert_eq!(perm.forwarded_by.as_deref(), Some(PATIENT));
 
-    // Twice to the same address: 409. A bad address: 422.
+    // Twice to the same address: 403 with the answer the forward cap gives too (issue 12:
+    // it must not tell whether an address has the message). A bad address: 422.
     let res = app
         .client
         .post(app.url(&format!("/api/v1/access/{link}/forwards")))
@@ -566,7 +567,12 @@ async fn a_forward_goes_to_a_new_recipient_who_verifies_on_their_own(b: Backend)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 409);
+    assert_eq!(res.status(), 403);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"error": "not_allowed", "detail": "this message cannot be forwarded to this address"})
+    );
     let res = app
         .client
         .post(app.url(&format!("/api/v1/access/{link}/forwards")))

@@ -80,6 +80,14 @@ problem-locked-title = Too many wrong codes
 problem-locked-why = To protect your message, access has been blocked for a while because a wrong code was entered too many times.
 problem-locked-retry = You can try again in { $duration }, from { $time }. You will then get a new code.
 problem-locked-not-you = Did you not enter a code yourself? Then contact the sender.
+problem-blocked-title = Access blocked
+problem-blocked-why = A wrong code was entered too many times. To protect your message, it can no longer be opened, not later either.
+problem-blocked-contact = Please contact { $sender } at { $org }. The sender can restore your access.
+problem-codes-title = New code asked for too often
+problem-codes-text = You asked for a new code too often in a short time. You can have a code sent again in { $duration }, from { $time }.
+problem-codes-have-one = Did you already receive a code? You can still use it while it is valid.
+problem-sms-title = No SMS code possible right now
+problem-sms-text = SMS codes cannot be sent right now. Please try again in { $duration }, or contact { $sender } at { $org }.
 problem-error-title = Something went wrong
 problem-error-text = Please try again in a few minutes. If it keeps going wrong, contact the sender.
 problem-failed-title = This did not work
@@ -189,8 +197,8 @@ forward-bad-email = This e-mail address is not valid. Please check it and try ag
 forward-bad-phone = This phone number is not valid. Please use a mobile number, for example 06 12 34 56 78.
 forward-not-mobile = This is not a mobile number. The code goes by text message, so only to a mobile number, for example 06 12 34 56 78. Leave the field empty to send the code by e-mail.
 forward-note-too-long = The note is too long. Please use at most 2000 characters.
-forward-already = This e-mail address has already received the message.
-forward-too-often = This message has been forwarded too often.
+forward-refused = This message cannot be forwarded to this e-mail address. Do you have a question? Then contact { $sender }.
+forward-phone-country = We cannot send an SMS code to this phone number. Leave the number empty; the recipient then gets the code by e-mail.
 code-remember =
     Remember this device for { $days ->
         [one] one day

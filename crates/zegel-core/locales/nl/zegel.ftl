@@ -82,6 +82,14 @@ problem-locked-title = Te vaak een verkeerde code
 problem-locked-why = Om uw bericht te beschermen is de toegang tijdelijk geblokkeerd, omdat er te vaak een verkeerde code is ingevuld.
 problem-locked-retry = U kunt het over { $duration } opnieuw proberen, vanaf { $time } uur. U krijgt dan een nieuwe code.
 problem-locked-not-you = Heeft u zelf geen code ingevuld? Neem dan contact op met de afzender.
+problem-blocked-title = Toegang geblokkeerd
+problem-blocked-why = Er is te vaak een verkeerde code ingevuld. Om uw bericht te beschermen kunt u het nu niet meer openen, ook niet later.
+problem-blocked-contact = Neem contact op met { $sender } van { $org }. De afzender kan de toegang weer vrijgeven.
+problem-codes-title = Te vaak een nieuwe code gevraagd
+problem-codes-text = U heeft in korte tijd te vaak een nieuwe code gevraagd. U kunt over { $duration } weer een code laten sturen, vanaf { $time } uur.
+problem-codes-have-one = Heeft u al een code ontvangen? Die kunt u nog gebruiken zolang hij geldig is.
+problem-sms-title = Nu geen sms-code mogelijk
+problem-sms-text = Er kunnen op dit moment geen sms-codes worden verstuurd. Probeer het over { $duration } opnieuw, of neem contact op met { $sender } van { $org }.
 problem-error-title = Er ging iets mis
 problem-error-text = Probeer het over een paar minuten opnieuw. Blijft het misgaan? Neem dan contact op met de afzender.
 problem-failed-title = Dit lukt niet
@@ -191,8 +199,8 @@ forward-bad-email = Dit e-mailadres klopt niet. Controleer het en probeer het op
 forward-bad-phone = Dit telefoonnummer klopt niet. Gebruik een mobiel nummer, bijvoorbeeld 06 12 34 56 78.
 forward-not-mobile = Dit is geen mobiel nummer. De code gaat per sms, dus alleen naar een mobiel nummer, bijvoorbeeld 06 12 34 56 78. Laat het veld leeg om de code per e-mail te sturen.
 forward-note-too-long = De notitie is te lang. Gebruik hoogstens 2000 tekens.
-forward-already = Dit e-mailadres heeft het bericht al ontvangen.
-forward-too-often = Dit bericht is al te vaak doorgestuurd.
+forward-refused = Dit bericht kan niet naar dit e-mailadres worden doorgestuurd. Heeft u een vraag? Neem dan contact op met { $sender }.
+forward-phone-country = Naar dit telefoonnummer kunnen we geen sms-code sturen. Laat het nummer leeg; de ontvanger krijgt de code dan per e-mail.
 code-remember =
     Dit apparaat { $days ->
         [one] een dag

@@ -5,6 +5,9 @@ use super::content::{decrypt_text, gone_reason, AttachmentView};
 use super::events::by_recipient as event;
 use super::payloads::{JobPayload, SendCode};
 use super::{objects, validate, ClientCtx, Zegel};
+use crate::codes::{
+    next_utc_day, utc_day, CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsBudget,
+};
 use crate::error::{Conflict, Error, GoneReason, Invalid, NotAllowed, Result};
 use crate::model::*;
 use serde::{Deserialize, Serialize};
@@ -43,6 +46,8 @@ pub struct LinkInfo {
     pub expires_at: Ts,
     /// Locked until, when locked now.
     pub locked_until: Option<Ts>,
+    /// Blocked (too many wrong codes in total) until the sender unblocks.
+    pub blocked: bool,
     /// Whether a code is waiting (sms/email), valid now.
     pub code_pending: bool,
 }
@@ -208,7 +213,8 @@ impl Zegel {
             hint: None,
             sent_at: a.message.created_at,
             expires_at: a.message.expires_at,
-            locked_until: r.locked_until.filter(|t| *t > now),
+            locked_until: r.locked_until.filter(|t| *t >= now),
+            blocked: r.blocked_at.is_some(),
             code_pending: r.verification != Verification::Code
                 && r.code_mac.is_some()
                 && r.code_expires_at.is_some_and(|t| t > now),
@@ -259,6 +265,10 @@ impl Zegel {
             _ => validate::mask_email(&r.email),
         };
         let now = Ts::now();
+        let sms_budget = match r.verification {
+            Verification::Sms => Some(self.org_policy(&a.message.org_id).await?.sms_per_day),
+            _ => None,
+        };
         let code = zegel_crypto::random_code();
         let mac = self
             .keys
@@ -283,12 +293,25 @@ impl Zegel {
             ctx,
             Some(r.verification.as_str().into()),
         );
-        match self
-            .store
-            .set_code(&r.id, &mac, Some(expires_at), Some(&job), &ev, now)
-            .await?
-        {
-            Ok(()) => {
+        let req = CodeRequest {
+            recipient_id: &r.id,
+            code_mac: &mac,
+            expires_at: Some(expires_at),
+            job: Some(&job),
+            event: &ev,
+            now,
+            // CONTRACT: at most 5 codes per recipient per 15 minutes, counted in the database.
+            max_per_window: self.settings.max_codes_per_window,
+            window_ms: self.settings.code_window_secs.saturating_mul(1000),
+            sms_budget: sms_budget.map(|per_day| SmsBudget {
+                org_id: &a.message.org_id,
+                day: utc_day(now),
+                per_day,
+            }),
+        };
+        let wait = |until: Ts| Ts::now().secs_until(until).max(1);
+        match self.store.set_code(&req).await? {
+            CodeRequestOutcome::Stored => {
                 self.job_wakeup.notify_one();
                 Ok(Challenge {
                     method: r.verification,
@@ -296,19 +319,42 @@ impl Zegel {
                     expires_in_seconds: self.settings.code_ttl_secs,
                 })
             }
-            Err(until) => Err(Error::Locked {
-                retry_after_secs: now.secs_until(until).max(1),
+            CodeRequestOutcome::Locked { until } => Err(Error::Locked {
+                retry_after_secs: wait(until),
             }),
+            CodeRequestOutcome::Blocked => Err(Error::Blocked),
+            CodeRequestOutcome::TooMany { retry_at } => Err(Error::TooManyCodes {
+                retry_after_secs: wait(retry_at),
+            }),
+            CodeRequestOutcome::SmsBudgetSpent => {
+                tracing::warn!(
+                    org_id = %a.message.org_id,
+                    per_day = sms_budget.unwrap_or_default(),
+                    "the organisation's SMS budget for today is spent; an SMS code was refused"
+                );
+                Err(Error::SmsBudgetSpent {
+                    retry_after_secs: wait(next_utc_day(now)),
+                })
+            }
         }
     }
 
-    /// `POST .../verify`: checks the code; at most `max_code_attempts` wrong tries, then a
-    /// lockout kept in the database. A right code gives a session.
+    /// `POST .../verify`: checks the code in one locked transaction (the check, the
+    /// comparison and the count are one step, so concurrent tries are counted one after
+    /// another): at most `max_code_attempts` wrong tries (401), then a lockout (429) that grows
+    /// with each round, and after `max_wrong_total` a block until the sender unblocks. A right
+    /// code gives a session. While locked or blocked, the right code gets the same answer as a
+    /// wrong one.
     pub async fn verify(&self, token: &str, code: &str, ctx: &ClientCtx) -> Result<SessionGrant> {
         let a = self.active_access(token).await?;
         let r = &a.recipient;
         let now = Ts::now();
-        if let Some(until) = r.locked_until.filter(|t| *t > now) {
+        // A fast refusal on the state just read, without the write transaction: a lockout or
+        // a block only ends by time or by the sender, never by a request racing this one.
+        if r.blocked_at.is_some() {
+            return Err(Error::Blocked);
+        }
+        if let Some(until) = r.locked_until.filter(|t| *t >= now) {
             return Err(Error::Locked {
                 retry_after_secs: now.secs_until(until).max(1),
             });
@@ -317,55 +363,32 @@ impl Zegel {
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
-        let one_time = r.verification != Verification::Code;
-        let expired = one_time && r.code_expires_at.is_none_or(|t| t <= now);
-        if r.code_mac.is_some() && expired {
-            return Err(Error::CodeExpired);
-        }
         let mac = self
             .keys
             .code_key()
             .mac(objects::code_input(&r.id, &code).as_bytes());
-        let right = code.len() == 6
-            && r.code_mac
-                .as_deref()
-                .is_some_and(|stored| zegel_crypto::ct_eq(stored, &mac));
-        if !right {
-            let out = self
-                .store
-                .record_wrong_code(
-                    &r.id,
-                    now,
-                    self.settings.max_code_attempts,
-                    self.settings.lockout_secs * 1000,
-                    &event(&a, EventKind::CodeWrong, ctx, None),
-                )
-                .await?;
-            if out.locked_until.is_some() {
-                self.store
-                    .record_event(&event(&a, EventKind::Locked, ctx, None), None)
-                    .await?;
-            }
-            let remaining = (self.settings.max_code_attempts - out.failed_attempts).max(0) as u32;
-            return Err(Error::WrongCode { remaining });
-        }
+        let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
         let (grant, session) = self.new_session(&r.id, now);
-        let ok = self
-            .store
-            .accept_code(
-                &r.id,
-                &mac,
-                one_time,
-                &session,
-                &event(&a, EventKind::Opened, ctx, None),
-                now,
-            )
-            .await?;
-        if !ok {
-            // Used by a parallel request, replaced by a new challenge, or locked meanwhile.
-            return Err(Error::CodeExpired);
+        let policy = self.settings.lockout_policy();
+        let check = CodeCheck {
+            recipient_id: &r.id,
+            presented_mac: well_formed.then_some(&mac[..]),
+            one_time: r.verification != Verification::Code,
+            now,
+            policy: &policy,
+            session: &session,
+            event: &event(&a, EventKind::CodeWrong, ctx, None),
+        };
+        match self.store.check_code(&check).await? {
+            CodeVerdict::Accepted => Ok(grant),
+            CodeVerdict::Wrong { remaining, .. } => Err(Error::WrongCode { remaining }),
+            // Counted from the answer's time: this try may have waited for the one that locked.
+            CodeVerdict::Locked { until } => Err(Error::Locked {
+                retry_after_secs: Ts::now().secs_until(until).max(1),
+            }),
+            CodeVerdict::Blocked => Err(Error::Blocked),
+            CodeVerdict::Expired => Err(Error::CodeExpired),
         }
-        Ok(grant)
     }
 
     /// Resolves a session token for a link: 401 when missing/expired, 403 when it belongs to

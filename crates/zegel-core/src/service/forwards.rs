@@ -6,7 +6,7 @@ use super::content::gone_reason;
 use super::events;
 use super::payloads::{JobPayload, NotifyRecipient};
 use super::{new_id, objects, validate, ClientCtx, Zegel};
-use crate::error::{Conflict, Error, GoneReason, Invalid, NotAllowed, Result};
+use crate::error::{Error, GoneReason, Invalid, NotAllowed, Result};
 use crate::model::*;
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,10 @@ impl Zegel {
             Some(p) => Some(validate::mobile_phone(p)?),
             None => None,
         };
+        if let Some(phone) = &phone {
+            // A forward with a phone number verifies by SMS.
+            validate::sms_country(phone, &policy.sms_countries)?;
+        }
         let note = req
             .note
             .map(|n| n.trim().to_string())
@@ -82,13 +86,6 @@ impl Zegel {
                 max: MAX_NOTE_CHARS,
             }
             .into());
-        }
-        let existing = self.store.recipients_of(&m.id).await?;
-        if existing.iter().any(|r| r.email == email) {
-            return Err(Conflict::AlreadyRecipient { email }.into());
-        }
-        if existing.len() >= self.settings.max_recipients * 2 {
-            return Err(NotAllowed::ForwardedTooOften.into());
         }
         let dek = self
             .dek_of(m)
@@ -124,6 +121,8 @@ impl Zegel {
             notified_at: None,
             created_at: now,
             forwarded_by: Some(a.recipient.id.clone()),
+            wrong_total: 0,
+            blocked_at: None,
             note_ct: note
                 .as_ref()
                 .map(|n| dek.encrypt_small(&objects::note(&m.id, &rid), n.as_bytes())),
@@ -149,18 +148,28 @@ impl Zegel {
             user_agent: ctx.user_agent.clone(),
             detail: Some("forward".into()),
         };
-        let stored = self
+        let outcome = self
             .store
             .insert_forward(&NewForward {
                 recipient,
                 events: vec![forwarded, sent],
                 job,
+                max_recipients: i64::try_from(self.settings.max_recipients.saturating_mul(2))
+                    .unwrap_or(i64::MAX),
             })
             .await?;
-        if !stored {
-            return Err(Error::Gone(
-                gone_reason(m, now).unwrap_or(GoneReason::Revoked),
-            ));
+        match outcome {
+            ForwardOutcome::Stored => {}
+            ForwardOutcome::NotActive => {
+                return Err(Error::Gone(
+                    gone_reason(m, now).unwrap_or(GoneReason::Revoked),
+                ))
+            }
+            // One answer for both, decided in the store's transaction: a forward never tells
+            // whether an address has the message already.
+            ForwardOutcome::Duplicate | ForwardOutcome::Full => {
+                return Err(NotAllowed::ForwardRefused.into())
+            }
         }
         self.job_wakeup.notify_one();
         tracing::info!(message_id = %m.id, recipient_id = %rid, "message forwarded");

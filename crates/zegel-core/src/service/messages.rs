@@ -241,6 +241,9 @@ impl Zegel {
         let mut recipients: Vec<ValidRecipient> = Vec::with_capacity(requested.len());
         for r in requested {
             let valid = recipient_of(r)?;
+            if let (Verification::Sms, Some(phone)) = (valid.verification, &valid.phone) {
+                validate::sms_country(phone, &policy.sms_countries)?;
+            }
             if recipients.iter().any(|v| v.email == valid.email) {
                 return Err(Invalid::DuplicateRecipient { email: valid.email }.into());
             }
@@ -346,6 +349,8 @@ impl MessageDraft {
                 created_at: now,
                 forwarded_by: None,
                 note_ct: None,
+                wrong_total: 0,
+                blocked_at: None,
             });
             let sealed = z
                 .keys

@@ -80,8 +80,15 @@ pub struct Settings {
     pub code_ttl_secs: i64,
     /// Wrong tries before a lockout.
     pub max_code_attempts: i64,
-    /// Lockout in seconds (15 minutes).
-    pub lockout_secs: i64,
+    /// The first, second, ... lockout in seconds; the last repeats (15 min, 1 h, 4 h, 24 h).
+    pub lockout_steps_secs: Vec<i64>,
+    /// Wrong tries in total (since the last right code) that block the recipient until the
+    /// sender unblocks them (20; 0: never).
+    pub max_wrong_total: i64,
+    /// Codes sent per recipient per window at most (5) ...
+    pub max_codes_per_window: i64,
+    /// ... of this many seconds (15 minutes).
+    pub code_window_secs: i64,
     /// Recipient session lifetime in seconds.
     pub session_ttl_secs: i64,
     /// Lease of a claimed job in milliseconds (a dead worker's job runs again after it).
@@ -108,12 +115,30 @@ impl Default for Settings {
             max_expiry_days: 365,
             code_ttl_secs: 15 * 60,
             max_code_attempts: 5,
-            lockout_secs: 15 * 60,
+            lockout_steps_secs: vec![15 * 60, 60 * 60, 4 * 3600, 24 * 3600],
+            max_wrong_total: 20,
+            max_codes_per_window: 5,
+            code_window_secs: 15 * 60,
             session_ttl_secs: 30 * 60,
             job_lease_ms: 45_000,
             mail_domain: "zegel.localhost".into(),
             retry_first_ms: 30_000,
             notify_max_attempts: 120,
+        }
+    }
+}
+
+impl Settings {
+    /// How wrong codes are counted and locked out.
+    pub fn lockout_policy(&self) -> crate::codes::LockoutPolicy {
+        crate::codes::LockoutPolicy {
+            max_attempts: self.max_code_attempts,
+            steps_ms: self
+                .lockout_steps_secs
+                .iter()
+                .map(|s| s.saturating_mul(1000))
+                .collect(),
+            block_after: self.max_wrong_total,
         }
     }
 }

@@ -24,6 +24,13 @@ pub struct PolicyDoc {
     /// Public contact line for the recipient pages.
     #[serde(default)]
     pub contact: Option<String>,
+    /// SMS codes per day (UTC) at most; absent on a PUT: unchanged.
+    #[serde(default)]
+    pub sms_per_day: Option<i64>,
+    /// Countries whose numbers may get an SMS code (ISO 3166 alpha-2, e.g. `["NL","BE"]`);
+    /// absent on a PUT: unchanged.
+    #[serde(default)]
+    pub sms_countries: Option<Vec<String>>,
 }
 
 impl From<OrgPolicy> for PolicyDoc {
@@ -34,6 +41,8 @@ impl From<OrgPolicy> for PolicyDoc {
             forward_allowed: p.forward_allowed,
             device_days: p.device_days,
             contact: p.contact,
+            sms_per_day: Some(p.sms_per_day),
+            sms_countries: Some(p.sms_countries),
         }
     }
 }
@@ -99,6 +108,23 @@ impl Zegel {
             .map(validate::single_line)
             .map(|c| c.chars().take(200).collect::<String>())
             .filter(|c| !c.trim().is_empty());
+        if doc.sms_per_day.is_some_and(|n| n < 0) {
+            return Err(Invalid::SmsPerDay.into());
+        }
+        let sms_countries = doc
+            .sms_countries
+            .as_deref()
+            .map(validate::sms_countries)
+            .transpose()?;
+        let current = match (doc.sms_per_day, &sms_countries) {
+            (Some(_), Some(_)) => None,
+            _ => Some(
+                self.store
+                    .org_policy(org_id)
+                    .await?
+                    .ok_or(Error::NotFound)?,
+            ),
+        };
         let p = OrgPolicy {
             reply_default: doc.reply_default,
             reply_locked: doc.reply_locked,
@@ -106,6 +132,13 @@ impl Zegel {
             device_days: doc.device_days,
             contact,
             has_logo: false,
+            sms_per_day: doc
+                .sms_per_day
+                .or(current.as_ref().map(|c| c.sms_per_day))
+                .unwrap_or(DEFAULT_SMS_PER_DAY),
+            sms_countries: sms_countries
+                .or(current.map(|c| c.sms_countries))
+                .unwrap_or_default(),
         };
         if !self.store.set_org_policy(org_id, &p).await? {
             return Err(Error::NotFound);

@@ -2,7 +2,7 @@
 //! statuses, events and remembered devices, and revocation.
 
 use super::content::decrypt_text;
-use super::{objects, Zegel};
+use super::{objects, ClientCtx, Zegel};
 use crate::error::{Error, GoneReason, Result};
 use crate::model::*;
 use serde::Serialize;
@@ -47,6 +47,12 @@ pub struct RecipientStatusView {
     /// For a recipient added by a forward: the recipient (id) who forwarded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_by: Option<String>,
+    /// Locked after too many wrong codes, until (RFC 3339); absent when not locked now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
+    /// Blocked after too many wrong codes in total, until the sender unblocks
+    /// (`POST /api/v1/messages/{id}/recipients/{rid}/unblock`).
+    pub blocked: bool,
     /// Events, oldest first (empty in list views).
     pub events: Vec<EventView>,
     /// Remembered devices of this recipient (empty in list views).
@@ -168,6 +174,38 @@ impl Zegel {
         Ok(out)
     }
 
+    /// `POST /api/v1/messages/{id}/recipients/{rid}/unblock`: the sender resets a recipient's
+    /// wrong-code counters, lockout and block (event `unblocked`; nothing when there was
+    /// nothing to reset). Another sender's message, or a recipient of another message: 404.
+    pub async fn unblock_recipient(
+        &self,
+        sender: &User,
+        id: &str,
+        recipient_id: &str,
+        ctx: &ClientCtx,
+    ) -> Result<MessageStatus> {
+        let m = self.own_message(sender, id).await?;
+        let r = self
+            .store
+            .recipient_by_id(recipient_id)
+            .await?
+            .filter(|r| r.message_id == m.id)
+            .ok_or(Error::NotFound)?;
+        let event = super::events::by_sender(
+            sender,
+            &m.id,
+            Some(&r.id),
+            EventKind::Unblocked,
+            Ts::now(),
+            ctx,
+            None,
+        );
+        if self.store.unblock_recipient(&r.id, &event).await? {
+            tracing::info!(message_id = %m.id, recipient_id = %r.id, "recipient unblocked");
+        }
+        self.status_view(&m).await
+    }
+
     /// Revokes a message: its key is destroyed at once, blobs follow.
     pub async fn revoke_message(&self, sender: &User, id: &str) -> Result<MessageStatus> {
         let m = self.own_message(sender, id).await?;
@@ -202,6 +240,7 @@ fn status_of(
     recipients: Vec<RecipientRow>,
     (events, devices): (&[Event], &[DeviceRow]),
 ) -> MessageStatus {
+    let now = Ts::now();
     MessageStatus {
         id: m.id.clone(),
         subject,
@@ -229,6 +268,11 @@ fn status_of(
                     .map(DeviceView::from)
                     .collect(),
                 forwarded_by: r.forwarded_by,
+                locked_until: r
+                    .locked_until
+                    .filter(|t| *t >= now && r.blocked_at.is_none())
+                    .map(Ts::to_rfc3339),
+                blocked: r.blocked_at.is_some(),
                 id: r.id,
                 email: r.email,
                 verification: r.verification,

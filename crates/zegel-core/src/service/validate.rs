@@ -84,6 +84,42 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// An SMS code goes only to a number of one of the organisation's countries (ISO 3166
+/// alpha-2): `Invalid::SmsCountry` otherwise. `e164` is a number [`normalise_phone`] gave.
+pub(crate) fn sms_country(e164: &str, allowed: &[String]) -> Result<()> {
+    let country = phonenumber::parse(None, e164)
+        .ok()
+        .and_then(|n| n.country().id())
+        .map(|id| id.as_ref().to_owned());
+    match country {
+        Some(c) if allowed.iter().any(|a| a.eq_ignore_ascii_case(&c)) => Ok(()),
+        other => Err(Invalid::SmsCountry {
+            country: other.unwrap_or_else(|| "??".into()),
+            allowed: allowed.to_vec(),
+        }
+        .into()),
+    }
+}
+
+/// An organisation's SMS countries: ISO 3166 alpha-2 codes with phone numbers (`nl` is
+/// `NL`), each once, in the order given.
+pub(crate) fn sms_countries(raw: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for c in raw {
+        let code = c.trim().to_ascii_uppercase();
+        let known = code.len() == 2
+            && phonenumber::country::Id::from_str(&code).is_ok()
+            && phonenumber::metadata::DATABASE.by_id(&code).is_some();
+        if !known {
+            return Err(Invalid::SmsCountryCode { input: short(c) }.into());
+        }
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    Ok(out)
+}
+
 /// Removes CR/LF and other control characters (a subject or name reaches mail headers and
 /// single-line displays).
 pub(crate) use crate::outbound::header_safe as single_line;
@@ -216,5 +252,24 @@ mod tests {
         assert!(sender_code("123456").is_ok());
         assert!(sender_code("12345").is_err());
         assert!(sender_code("12345a").is_err());
+    }
+
+    #[test]
+    fn sms_codes_go_only_to_the_organisations_countries() {
+        let allowed =
+            sms_countries(&["nl".into(), "BE".into(), " de ".into(), "NL".into()]).unwrap();
+        assert_eq!(allowed, ["NL", "BE", "DE"]);
+        assert!(sms_country("+31612345678", &allowed).is_ok());
+        assert!(sms_country("+32470123456", &allowed).is_ok());
+        assert!(sms_country("+4915123456789", &allowed).is_ok());
+        let err = sms_country("+447400123456", &allowed).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid: SMS codes go only to numbers from NL, BE, DE; this number is from GB"
+        );
+        assert!(sms_country("+31612345678", &[]).is_err());
+        assert!(sms_countries(&["XX".into()]).is_err());
+        assert!(sms_countries(&["Nederland".into()]).is_err());
+        assert_eq!(sms_countries(&[]).unwrap(), Vec::<String>::new());
     }
 }

@@ -35,121 +35,128 @@ impl AccessStore for DbStore {
         self.access_with(MSG_META_COLS, recipient_id).await
     }
 
-    async fn set_code(
-        &self,
-        recipient_id: &str,
-        code_mac: &[u8],
-        expires_at: Option<Ts>,
-        job: Option<&NewJob>,
-        event: &NewEvent,
-        now: Ts,
-    ) -> StoreResult<Result<(), Ts>> {
+    async fn set_code(&self, req: &CodeRequest<'_>) -> StoreResult<CodeRequestOutcome> {
         let mut tx = self.begin().await?;
-        // Only when not locked at `now`; a lockout that has passed is cleared with its counter.
-        let message_id: Option<String> = sqlx::query_scalar(
-            "UPDATE recipients SET code_mac = $1, code_expires_at = $2, \
-             failed_attempts = CASE WHEN locked_until IS NULL THEN failed_attempts ELSE 0 END, \
-             locked_until = NULL \
-             WHERE id = $3 AND (locked_until IS NULL OR locked_until < $4) \
-             RETURNING message_id",
-        )
-        .bind(code_mac)
-        .bind(expires_at.map(|t| t.0))
-        .bind(recipient_id)
-        .bind(now.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(message_id) = message_id else {
-            let locked: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT locked_until FROM recipients WHERE id = $1")
-                    .bind(recipient_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            tx.rollback().await.map_err(db_err)?;
-            return match locked {
-                None => Err(StoreError::NotFound),
-                Some(Some(until)) => Ok(Err(Ts(until))),
-                Some(None) => Err(StoreError::Database(
-                    "set_code: recipient not updated".into(),
-                )),
-            };
-        };
-        if let Some(job) = job {
-            insert_job(&mut tx, job, Some(&message_id)).await?;
-        }
-        insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Ok(()))
-    }
-
-    async fn record_wrong_code(
-        &self,
-        recipient_id: &str,
-        now: Ts,
-        max_attempts: i64,
-        lock_ms: i64,
-        event: &NewEvent,
-    ) -> StoreResult<WrongCodeOutcome> {
-        let mut tx = self.begin().await?;
-        // All right-hand sides see the old row: a passed lockout restarts the count at 1, a
-        // running one is kept as it is, reaching `max_attempts` starts one.
-        let row = sqlx::query(
-            "UPDATE recipients SET \
-               failed_attempts = CASE WHEN locked_until IS NOT NULL AND locked_until < $2 THEN 1 \
-                                      ELSE failed_attempts + 1 END, \
-               locked_until = CASE \
-                 WHEN locked_until IS NOT NULL AND locked_until >= $2 THEN locked_until \
-                 WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until < $2 THEN 1 \
-                            ELSE failed_attempts + 1 END) >= $3 THEN $2 + $4 \
-                 ELSE NULL END \
-             WHERE id = $1 \
-             RETURNING failed_attempts, locked_until",
-        )
-        .bind(recipient_id)
-        .bind(now.0)
-        .bind(max_attempts)
-        .bind(lock_ms)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else {
+        // Holds the recipient's row: concurrent requests for it are decided one by one.
+        let sql = format!(
+            "SELECT message_id, locked_until, blocked_at FROM recipients WHERE id = $1{}",
+            db::FOR_UPDATE
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(req.recipient_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+        else {
             tx.rollback().await.map_err(db_err)?;
             return Err(StoreError::NotFound);
         };
-        let failed_attempts: i64 = row.try_get("failed_attempts").map_err(db_err)?;
+        let message_id: String = row.try_get("message_id").map_err(db_err)?;
         let locked_until: Option<i64> = row.try_get("locked_until").map_err(db_err)?;
-        insert_event(&mut tx, event).await?;
+        let blocked_at: Option<i64> = row.try_get("blocked_at").map_err(db_err)?;
+        let refused = if blocked_at.is_some() {
+            Some(CodeRequestOutcome::Blocked)
+        } else if let Some(until) = locked_until.filter(|u| *u >= req.now.0) {
+            Some(CodeRequestOutcome::Locked { until: Ts(until) })
+        } else {
+            recent_requests(&mut tx, &message_id, req).await?
+        };
+        if let Some(outcome) = refused {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(outcome);
+        }
+        if let Some(budget) = &req.sms_budget {
+            if !count_sms(&mut tx, budget).await? {
+                // Only the refusal is kept.
+                tx.commit().await.map_err(db_err)?;
+                return Ok(CodeRequestOutcome::SmsBudgetSpent);
+            }
+        }
+        // A lockout that has passed is cleared: a new round of tries (the total goes on).
+        sqlx::query(
+            "UPDATE recipients SET code_mac = $1, code_expires_at = $2, \
+             failed_attempts = CASE WHEN locked_until IS NULL THEN failed_attempts ELSE 0 END, \
+             locked_until = NULL WHERE id = $3",
+        )
+        .bind(req.code_mac)
+        .bind(req.expires_at.map(|t| t.0))
+        .bind(req.recipient_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(job) = req.job {
+            insert_job(&mut tx, job, Some(&message_id)).await?;
+        }
+        insert_event(&mut tx, req.event).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(WrongCodeOutcome {
-            failed_attempts,
-            locked_until: locked_until.map(Ts),
-        })
+        Ok(CodeRequestOutcome::Stored)
     }
 
-    async fn accept_code(
-        &self,
-        recipient_id: &str,
-        code_mac: &[u8],
-        one_time: bool,
-        session: &SessionRow,
-        event: &NewEvent,
-        now: Ts,
-    ) -> StoreResult<bool> {
+    async fn check_code(&self, c: &CodeCheck<'_>) -> StoreResult<CodeVerdict> {
+        let mut tx = self.begin().await?;
+        // Holds the recipient's row: the read, the comparison and the count are one step.
+        let sql = format!(
+            "SELECT code_mac, code_expires_at, failed_attempts, wrong_total, locked_until, \
+             blocked_at FROM recipients WHERE id = $1{}",
+            db::FOR_UPDATE
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(c.recipient_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+        else {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(StoreError::NotFound);
+        };
+        let state = rows::code_state(&row)?;
+        let (verdict, next) = c.policy.decide(&state, c.presented_mac, c.one_time, c.now);
+        let kinds = verdict.event_kinds();
+        if kinds.is_empty() {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(verdict);
+        }
+        let accepted = verdict == CodeVerdict::Accepted;
+        sqlx::query(
+            "UPDATE recipients SET code_mac = $2, code_expires_at = $3, failed_attempts = $4, \
+             wrong_total = $5, locked_until = $6, blocked_at = $7, \
+             status = CASE WHEN $8 AND status IN ('queued', 'notified', 'failed') \
+                           THEN 'opened' ELSE status END \
+             WHERE id = $1",
+        )
+        .bind(c.recipient_id)
+        .bind(&next.code_mac)
+        .bind(next.code_expires_at.map(|t| t.0))
+        .bind(next.failed_attempts)
+        .bind(next.wrong_total)
+        .bind(next.locked_until.map(|t| t.0))
+        .bind(next.blocked.then_some(c.now.0))
+        .bind(accepted)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if accepted {
+            insert_session(&mut tx, c.session).await?;
+        }
+        for kind in kinds {
+            let event = NewEvent {
+                kind: *kind,
+                ..c.event.clone()
+            };
+            insert_event(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(verdict)
+    }
+
+    async fn unblock_recipient(&self, recipient_id: &str, event: &NewEvent) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE recipients SET failed_attempts = 0, locked_until = NULL, \
-               code_mac = CASE WHEN $3 THEN NULL ELSE code_mac END, \
-               code_expires_at = CASE WHEN $3 THEN NULL ELSE code_expires_at END, \
-               status = CASE WHEN status IN ('queued', 'notified', 'failed') THEN 'opened' \
-                             ELSE status END \
-             WHERE id = $1 AND code_mac = $2 AND (locked_until IS NULL OR locked_until < $4)",
+            "UPDATE recipients SET failed_attempts = 0, wrong_total = 0, locked_until = NULL, \
+             blocked_at = NULL WHERE id = $1 AND (failed_attempts > 0 OR wrong_total > 0 \
+             OR locked_until IS NOT NULL OR blocked_at IS NOT NULL)",
         )
         .bind(recipient_id)
-        .bind(code_mac)
-        .bind(one_time)
-        .bind(now.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -157,7 +164,6 @@ impl AccessStore for DbStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        insert_session(&mut tx, session).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
@@ -193,6 +199,69 @@ impl AccessStore for DbStore {
         }
         tx.commit().await.map_err(db_err)
     }
+}
+
+/// Refuses a code request when the recipient had `max_per_window` requests (events of the
+/// request's kind) in the window; `retry_at` is when the oldest of them leaves it.
+async fn recent_requests(
+    conn: &mut db::Conn,
+    message_id: &str,
+    req: &CodeRequest<'_>,
+) -> StoreResult<Option<CodeRequestOutcome>> {
+    let max = req.max_per_window.max(0);
+    let recent: Vec<i64> = sqlx::query_scalar(
+        "SELECT at FROM events WHERE message_id = $1 AND recipient_id = $2 AND kind = $3 \
+         AND at > $4 ORDER BY at DESC LIMIT $5",
+    )
+    .bind(message_id)
+    .bind(req.recipient_id)
+    .bind(req.event.kind.as_str())
+    .bind(req.now.0.saturating_sub(req.window_ms))
+    .bind(max)
+    .fetch_all(conn)
+    .await
+    .map_err(db_err)?;
+    if i64::try_from(recent.len()).unwrap_or(i64::MAX) < max {
+        return Ok(None);
+    }
+    let oldest = recent.last().copied().unwrap_or(req.now.0);
+    Ok(Some(CodeRequestOutcome::TooMany {
+        retry_at: Ts(oldest.saturating_add(req.window_ms)),
+    }))
+}
+
+/// Counts one SMS on the organisation's day, unless its budget is spent: then counts the
+/// refusal and returns false. The day's row is updated in place, so concurrent requests of
+/// one organisation (on any node) are counted one after another.
+async fn count_sms(conn: &mut db::Conn, b: &SmsBudget<'_>) -> StoreResult<bool> {
+    sqlx::query(
+        "INSERT INTO sms_usage (org_id, day, sent, refused) VALUES ($1, $2, 0, 0) \
+         ON CONFLICT (org_id, day) DO NOTHING",
+    )
+    .bind(b.org_id)
+    .bind(b.day)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let counted = sqlx::query(
+        "UPDATE sms_usage SET sent = sent + 1 WHERE org_id = $1 AND day = $2 AND sent < $3",
+    )
+    .bind(b.org_id)
+    .bind(b.day)
+    .bind(b.per_day)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if counted.rows_affected() == 1 {
+        return Ok(true);
+    }
+    sqlx::query("UPDATE sms_usage SET refused = refused + 1 WHERE org_id = $1 AND day = $2")
+        .bind(b.org_id)
+        .bind(b.day)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(false)
 }
 
 impl DbStore {

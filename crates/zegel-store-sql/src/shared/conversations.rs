@@ -60,10 +60,11 @@ impl ConversationStore for DbStore {
             .map_err(db_err)
     }
 
-    async fn insert_forward(&self, f: &NewForward) -> StoreResult<bool> {
+    async fn insert_forward(&self, f: &NewForward) -> StoreResult<ForwardOutcome> {
         let r = &f.recipient;
         let mut tx = self.begin().await?;
-        // Locks the message row against a concurrent destroy (PostgreSQL).
+        // Holds the message row (PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds the database):
+        // a concurrent destroy or forward waits, so the checks below stay true until commit.
         let active =
             sqlx::query("UPDATE messages SET state = state WHERE id = $1 AND state = 'active'")
                 .bind(&r.message_id)
@@ -72,22 +73,44 @@ impl ConversationStore for DbStore {
                 .map_err(db_err)?;
         if active.rows_affected() == 0 {
             tx.rollback().await.map_err(db_err)?;
-            return Ok(false);
+            return Ok(ForwardOutcome::NotActive);
         }
-        let position: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(position), -1) + 1 FROM recipients WHERE message_id = $1",
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(position), -1) + 1 AS next, \
+             COALESCE(SUM(CASE WHEN email = $2 THEN 1 ELSE 0 END), 0) AS same \
+             FROM recipients WHERE message_id = $1",
         )
         .bind(&r.message_id)
+        .bind(&r.email)
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        insert_recipient(&mut tx, position, r).await?;
+        let count: i64 = row.try_get("n").map_err(db_err)?;
+        let position: i64 = row.try_get("next").map_err(db_err)?;
+        let same: i64 = row.try_get("same").map_err(db_err)?;
+        let refused = if same > 0 {
+            Some(ForwardOutcome::Duplicate)
+        } else if count >= f.max_recipients {
+            Some(ForwardOutcome::Full)
+        } else {
+            None
+        };
+        if let Some(outcome) = refused {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(outcome);
+        }
+        match insert_recipient(&mut tx, position, r).await {
+            Ok(()) => {}
+            // The unique index (message, address): the same answer as the check above.
+            Err(StoreError::Conflict(_)) => return Ok(ForwardOutcome::Duplicate),
+            Err(e) => return Err(e),
+        }
         for e in &f.events {
             insert_event(&mut tx, e).await?;
         }
         insert_job(&mut tx, &f.job, Some(&r.message_id)).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(true)
+        Ok(ForwardOutcome::Stored)
     }
 
     async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<MessageRow>> {

@@ -76,7 +76,7 @@ impl DeviceStore for DbStore {
                status = CASE WHEN status IN ('queued', 'notified', 'failed') THEN 'opened' \
                              ELSE status END \
              WHERE id = $1 AND (locked_until IS NULL OR locked_until < $2) \
-             AND status NOT IN ('revoked', 'expired')",
+             AND blocked_at IS NULL AND status NOT IN ('revoked', 'expired')",
         )
         .bind(&session.recipient_id)
         .bind(now.0)

@@ -239,6 +239,7 @@ impl MessageStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        destroy_replies(&mut tx, message_id, (state, kind), at, actor).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -281,4 +282,62 @@ impl MessageStore for DbStore {
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
+}
+
+/// Destroys the active replies of message `parent_id` with it (they quote its subject as
+/// "Re: ..."): their keys, subject, body and attachment meta, state, pending jobs; their blobs
+/// are queued for deletion; one event per reply on the parent, for the recipient who wrote it.
+async fn destroy_replies(
+    conn: &mut db::Conn,
+    parent_id: &str,
+    (state, kind): (&str, &str),
+    at: Ts,
+    actor: &str,
+) -> StoreResult<()> {
+    let replies = sqlx::query(
+        "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL \
+         WHERE parent_id = $3 AND kind = 'reply' AND state = 'active' \
+         RETURNING id, from_recipient_id",
+    )
+    .bind(state)
+    .bind(at.0)
+    .bind(parent_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if replies.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(replies.len());
+    for r in &replies {
+        let id: String = r.try_get("id").map_err(db_err)?;
+        let from: Option<String> = r.try_get("from_recipient_id").map_err(db_err)?;
+        ids.push(id.clone());
+        let event = NewEvent {
+            message_id: parent_id.to_owned(),
+            recipient_id: from,
+            kind: EventKind::parse(kind)
+                .ok_or_else(|| StoreError::Database(format!("unknown event kind {kind}")))?,
+            at,
+            actor: actor.to_owned(),
+            ip: None,
+            user_agent: None,
+            detail: Some(id),
+        };
+        insert_event(&mut *conn, &event).await?;
+    }
+    // Differs per backend: how a list of ids is bound (`db::IN_TEXT_LIST`).
+    let list = db::text_list(&ids)?;
+    for sql in [
+        "DELETE FROM message_keys WHERE message_id {}",
+        "DELETE FROM jobs WHERE dead = FALSE AND message_id {}",
+        "UPDATE attachments SET meta_ct = NULL, blob_pending_delete = TRUE WHERE message_id {}",
+    ] {
+        sqlx::query(&sql.replace("{}", db::IN_TEXT_LIST))
+            .bind(list.clone())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ mod prelude {
     pub(crate) use crate::per_backend;
     pub(crate) use async_trait::async_trait;
     pub(crate) use sqlx::Row;
+    pub(crate) use zegel_core::codes::*;
     pub(crate) use zegel_core::model::*;
     pub(crate) use zegel_core::store::*;
     pub(crate) use zegel_core::{StoreError, StoreResult};

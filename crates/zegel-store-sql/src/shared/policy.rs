@@ -6,14 +6,12 @@ use super::prelude::*;
 #[async_trait]
 impl PolicyStore for DbStore {
     async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>> {
-        let row = sqlx::query(
-            "SELECT reply_default, reply_locked, forward_allowed, device_days, contact, \
-             (logo IS NOT NULL) AS has_logo FROM organisations WHERE id = $1",
-        )
-        .bind(org_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let sql = format!("SELECT {POLICY_COLS} FROM organisations o WHERE o.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.as_ref().map(rows::org_policy).transpose()
     }
 
@@ -21,13 +19,16 @@ impl PolicyStore for DbStore {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE organisations SET reply_default = $1, reply_locked = $2, \
-             forward_allowed = $3, device_days = $4, contact = $5 WHERE id = $6",
+             forward_allowed = $3, device_days = $4, contact = $5, sms_per_day = $6, \
+             sms_countries = $7 WHERE id = $8",
         )
         .bind(p.reply_default.as_str())
         .bind(p.reply_locked)
         .bind(p.forward_allowed)
         .bind(p.device_days)
         .bind(&p.contact)
+        .bind(p.sms_per_day)
+        .bind(rows::countries_text(&p.sms_countries))
         .bind(org_id)
         .execute(&mut *tx)
         .await
@@ -65,5 +66,18 @@ impl PolicyStore for DbStore {
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn sms_usage(&self, day: i64) -> StoreResult<Vec<SmsUsage>> {
+        let rows = sqlx::query(
+            "SELECT o.slug, o.sms_per_day, COALESCE(u.sent, 0) AS sent, \
+             COALESCE(u.refused, 0) AS refused FROM organisations o \
+             LEFT JOIN sms_usage u ON u.org_id = o.id AND u.day = $1 ORDER BY o.slug",
+        )
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(rows::sms_usage).collect()
     }
 }

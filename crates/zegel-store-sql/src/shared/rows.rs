@@ -5,6 +5,7 @@
 
 use crate::db::{db_err, Db, DbRow};
 use sqlx::{Decode, Row, Type};
+use zegel_core::codes::{CodeState, SmsUsage};
 use zegel_core::model::*;
 use zegel_core::store::SentMessage;
 use zegel_core::{StoreError, StoreResult};
@@ -119,6 +120,21 @@ pub(crate) fn recipient(row: &DbRow) -> StoreResult<RecipientRow> {
         created_at: ts(row, "r_created_at")?,
         forwarded_by: get(row, "r_forwarded_by")?,
         note_ct: get(row, "r_note_ct")?,
+        wrong_total: get(row, "r_wrong_total")?,
+        blocked_at: opt_ts(row, "r_blocked_at")?,
+    })
+}
+
+/// A recipient's code and counters: `code_mac, code_expires_at, failed_attempts,
+/// wrong_total, locked_until, blocked_at`.
+pub(crate) fn code_state(row: &DbRow) -> StoreResult<CodeState> {
+    Ok(CodeState {
+        code_mac: get(row, "code_mac")?,
+        code_expires_at: opt_ts(row, "code_expires_at")?,
+        failed_attempts: get(row, "failed_attempts")?,
+        wrong_total: get(row, "wrong_total")?,
+        locked_until: opt_ts(row, "locked_until")?,
+        blocked: get::<Option<i64>>(row, "blocked_at")?.is_some(),
     })
 }
 
@@ -208,7 +224,24 @@ pub(crate) fn org_policy(row: &DbRow) -> StoreResult<OrgPolicy> {
         device_days: get(row, "device_days")?,
         contact: get(row, "contact")?,
         has_logo: get(row, "has_logo")?,
+        sms_per_day: get(row, "sms_per_day")?,
+        sms_countries: countries(&get::<String>(row, "sms_countries")?),
     })
+}
+
+/// A stored country list (`NL,BE,DE`).
+fn countries(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A stored country list from the model's.
+pub(crate) fn countries_text(countries: &[String]) -> String {
+    countries.join(",")
 }
 
 pub(crate) fn device(row: &DbRow) -> StoreResult<DeviceRow> {
@@ -240,5 +273,15 @@ pub(crate) fn sent(row: &DbRow) -> StoreResult<SentMessage> {
         message,
         key,
         attachment_count: get(row, "attachment_count")?,
+    })
+}
+
+/// A row of [`zegel_core::store::PolicyStore::sms_usage`].
+pub(crate) fn sms_usage(row: &DbRow) -> StoreResult<SmsUsage> {
+    Ok(SmsUsage {
+        org_slug: get(row, "slug")?,
+        per_day: get(row, "sms_per_day")?,
+        sent: get(row, "sent")?,
+        refused: get(row, "refused")?,
     })
 }

@@ -109,9 +109,9 @@ pub(crate) async fn insert_recipient(
         "INSERT INTO recipients (id, message_id, position, email, phone, verification, \
          code_hint_ct, link_hash, status, failed_reason, code_mac, code_expires_at, \
          failed_attempts, locked_until, language, notified_at, created_at, forwarded_by, \
-         note_ct) \
+         note_ct, wrong_total, blocked_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19)",
+         $18, $19, $20, $21)",
     )
     .bind(&r.id)
     .bind(&r.message_id)
@@ -132,6 +132,8 @@ pub(crate) async fn insert_recipient(
     .bind(r.created_at.0)
     .bind(&r.forwarded_by)
     .bind(&r.note_ct)
+    .bind(r.wrong_total)
+    .bind(r.blocked_at.map(|t| t.0))
     .execute(conn)
     .await
     .map_err(db_err)?;

@@ -152,6 +152,8 @@ async fn case_api_token_lookup(store: DynStore) {
         device_days: 7,
         contact: Some("Balie, 010 000 00 00".into()),
         has_logo: false,
+        sms_per_day: 3,
+        sms_countries: vec!["BE".into()],
     };
     assert!(store
         .set_org_policy(&sender.org.id, &policy)

@@ -1,6 +1,6 @@
 //! `DeviceStore`: remembered devices.
 
-use super::support::{ev, hash32, recipient, seeded_message, wrong, LOCK_MS, MAX_TRIES};
+use super::support::{ev, hash32, recipient, seeded_message, set_code, wrong, LOCK_MS, MAX_TRIES};
 use super::Case;
 use crate::fixtures::{self as fx, T0};
 use zegel_core::model::*;
@@ -78,6 +78,7 @@ async fn case_devices_accept_revoke_expire(store: DynStore) {
         .await
         .expect("accept"));
     // Locked recipient: refused.
+    set_code(&store, &r, b"mac", later).await;
     for i in 0..MAX_TRIES {
         wrong(&store, &r, later.plus_secs(i)).await;
     }

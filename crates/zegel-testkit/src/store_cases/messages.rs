@@ -1,8 +1,11 @@
 //! `MessageStore`: storing, listing and destroying messages.
 
-use super::support::{claim, counts, enqueue, ev, event_kinds, hash32, seeded_message};
+use super::support::{
+    check_with, claim, counts, enqueue, ev, event_kinds, hash32, request, seeded_message,
+};
 use super::Case;
 use crate::fixtures::{self as fx, MINUTE_MS, T0};
+use zegel_core::codes::{CodeRequestOutcome, CodeVerdict};
 use zegel_core::model::*;
 use zegel_core::{DynStore, StoreError};
 
@@ -308,10 +311,13 @@ async fn case_recipients_of_messages_grouped_in_order(store: DynStore) {
         "derde@mail.example",
         T0.plus_millis(5000),
     );
-    assert!(store
-        .insert_forward(&forward)
-        .await
-        .expect("insert_forward"));
+    assert_eq!(
+        store
+            .insert_forward(&forward)
+            .await
+            .expect("insert_forward"),
+        ForwardOutcome::Stored
+    );
 
     let of = |id: &str| {
         let store = store.clone();
@@ -440,24 +446,15 @@ async fn case_destroy_message_revoke(store: DynStore) {
         serde_json::json!({ "recipient_id": r0.id }),
         T0,
     );
+    let event = ev(r0, "code_requested", T0);
     let set = store
-        .set_code(
-            &r0.id,
-            b"mac-1",
-            Some(T0.plus_millis(MINUTE_MS)),
-            Some(&code_job),
-            &ev(r0, "code_sent", T0),
-            T0,
-        )
+        .set_code(&request(r0, b"mac-1", Some(&code_job), &event, T0))
         .await
         .expect("set_code");
-    assert_eq!(set, Ok(()));
-    let session = fx::session(&r1.id, T0, 30 * MINUTE_MS);
+    assert_eq!(set, CodeRequestOutcome::Stored);
     let mac = r1.code_mac.clone().expect("fixed code");
-    assert!(store
-        .accept_code(&r1.id, &mac, false, &session, &ev(r1, "opened", T0), T0)
-        .await
-        .expect("accept_code"));
+    let (verdict, session) = check_with(&store, r1, &mac, false, T0).await;
+    assert_eq!(verdict, CodeVerdict::Accepted);
     enqueue(&store, serde_json::json!({ "message_id": id, "n": 1 }), T0).await;
     enqueue(
         &store,

@@ -22,6 +22,7 @@ macro_rules! case {
 
 mod access;
 mod accounts;
+mod codes;
 mod conversations;
 mod devices;
 mod jobs;
@@ -61,6 +62,7 @@ pub fn all() -> Vec<Case> {
         accounts::CASES,
         messages::CASES,
         access::CASES,
+        codes::CASES,
         conversations::CASES,
         policy::CASES,
         devices::CASES,

@@ -23,6 +23,8 @@ async fn case_org_policy_and_logo(store: DynStore) {
         device_days: 30,
         contact: Some("Polikliniek, 010 123 45 67".into()),
         has_logo: false,
+        sms_per_day: 250,
+        sms_countries: vec!["NL".into(), "LU".into()],
     };
     assert!(store.set_org_policy(org, &p).await.expect("set"));
     assert_eq!(
@@ -30,6 +32,12 @@ async fn case_org_policy_and_logo(store: DynStore) {
         Some(p.clone())
     );
     assert!(!store.set_org_policy("no-such-org", &p).await.expect("set"));
+    let usage = store.sms_usage(0).await.expect("sms_usage");
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        (usage[0].org_slug.as_str(), usage[0].per_day, usage[0].sent),
+        (sender.org.slug.as_str(), 250, 0)
+    );
 
     assert_eq!(store.org_logo(org).await.expect("logo"), None);
     assert!(store

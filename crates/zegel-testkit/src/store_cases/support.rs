@@ -1,13 +1,27 @@
 //! Helpers the cases share.
 
 use crate::fixtures::{self as fx, MINUTE_MS, T0};
+use zegel_core::codes::*;
 use zegel_core::model::*;
 use zegel_core::DynStore;
 
-/// Lockout length used by the code cases.
+/// The first lockout of the code cases.
 pub(super) const LOCK_MS: i64 = 15 * MINUTE_MS;
-/// Wrong tries before the lockout.
+/// Wrong tries before a lockout.
 pub(super) const MAX_TRIES: i64 = 5;
+/// Wrong tries in total that block.
+pub(super) const BLOCK_AFTER: i64 = 20;
+/// The HMAC the code cases present as a wrong code.
+pub(super) const WRONG_MAC: &[u8] = b"wrong-mac";
+
+/// The code cases' rules: 5 tries, lockouts of 15 min, 1 h, 4 h, 24 h, a block after 20.
+pub(super) fn lockout_policy() -> LockoutPolicy {
+    LockoutPolicy {
+        max_attempts: MAX_TRIES,
+        steps_ms: vec![LOCK_MS, 4 * LOCK_MS, 16 * LOCK_MS, 96 * LOCK_MS],
+        block_after: BLOCK_AFTER,
+    }
+}
 
 pub(super) async fn seeded_message(store: &DynStore) -> (fx::Sender, NewMessage) {
     let sender = fx::seed_sender(store).await;
@@ -46,28 +60,74 @@ pub(super) fn ev(r: &RecipientRow, kind: &str, at: Ts) -> NewEvent {
     fx::event(&r.message_id, Some(&r.id), kind, at)
 }
 
-pub(super) async fn wrong(store: &DynStore, r: &RecipientRow, at: Ts) -> WrongCodeOutcome {
-    store
-        .record_wrong_code(&r.id, at, MAX_TRIES, LOCK_MS, &ev(r, "code_wrong", at))
+/// `check_code` of `mac` for `r` at `at` (one-time when `one_time`), with a fresh session;
+/// returns the verdict and that session.
+pub(super) async fn check_with(
+    store: &DynStore,
+    r: &RecipientRow,
+    mac: &[u8],
+    one_time: bool,
+    at: Ts,
+) -> (CodeVerdict, SessionRow) {
+    let session = fx::session(&r.id, at, 30 * MINUTE_MS);
+    let policy = lockout_policy();
+    let event = ev(r, "code_wrong", at);
+    let verdict = store
+        .check_code(&CodeCheck {
+            recipient_id: &r.id,
+            presented_mac: Some(mac),
+            one_time,
+            now: at,
+            policy: &policy,
+            session: &session,
+            event: &event,
+        })
         .await
-        .expect("record_wrong_code")
+        .expect("check_code");
+    (verdict, session)
 }
 
+/// A one-time code `mac` checked for `r` at `at`.
+pub(super) async fn check(store: &DynStore, r: &RecipientRow, mac: &[u8], at: Ts) -> CodeVerdict {
+    check_with(store, r, mac, true, at).await.0
+}
+
+/// A wrong code for `r` at `at`.
+pub(super) async fn wrong(store: &DynStore, r: &RecipientRow, at: Ts) -> CodeVerdict {
+    check(store, r, WRONG_MAC, at).await
+}
+
+/// A code request for `r` with its own limits (no SMS budget).
+pub(super) fn request<'a>(
+    r: &'a RecipientRow,
+    mac: &'a [u8],
+    job: Option<&'a NewJob>,
+    event: &'a NewEvent,
+    at: Ts,
+) -> CodeRequest<'a> {
+    CodeRequest {
+        recipient_id: &r.id,
+        code_mac: mac,
+        expires_at: Some(at.plus_millis(15 * MINUTE_MS)),
+        job,
+        event,
+        now: at,
+        max_per_window: 1000,
+        window_ms: 15 * MINUTE_MS,
+        sms_budget: None,
+    }
+}
+
+/// A new code `mac` for `r` at `at` (a `code_requested` event, no job, no caps to speak of).
 pub(super) async fn set_code(
     store: &DynStore,
     r: &RecipientRow,
     mac: &[u8],
     at: Ts,
-) -> Result<(), Ts> {
+) -> CodeRequestOutcome {
+    let event = ev(r, "code_requested", at);
     store
-        .set_code(
-            &r.id,
-            mac,
-            Some(at.plus_millis(15 * MINUTE_MS)),
-            None,
-            &ev(r, "code_sent", at),
-            at,
-        )
+        .set_code(&request(r, mac, None, &event, at))
         .await
         .expect("set_code")
 }
@@ -76,10 +136,16 @@ pub(super) async fn set_code(
 pub(super) async fn lock_out(store: &DynStore, r: &RecipientRow, at: Ts) -> Ts {
     let mut last = None;
     for i in 1..=MAX_TRIES {
-        last = wrong(store, r, at.plus_millis(i)).await.locked_until;
+        last = Some(wrong(store, r, at.plus_millis(i)).await);
     }
-    let until = last.expect("locked after MAX_TRIES wrong codes");
-    assert_eq!(until, at.plus_millis(MAX_TRIES + LOCK_MS));
+    let Some(CodeVerdict::Wrong {
+        remaining: 0,
+        locked_until: Some(until),
+        blocked: false,
+    }) = last
+    else {
+        panic!("locked after MAX_TRIES wrong codes, got {last:?}");
+    };
     until
 }
 

@@ -29,6 +29,11 @@ pub fn routes(s: &AppState) -> ApiRoutes {
         .add(Method::GET, "/api/v1/messages", list_messages)
         .add(Method::GET, "/api/v1/messages/{id}", get_message)
         .add(Method::POST, "/api/v1/messages/{id}/revoke", revoke_message)
+        .add(
+            Method::POST,
+            "/api/v1/messages/{id}/recipients/{rid}/unblock",
+            unblock_recipient,
+        )
         .add(Method::GET, "/api/v1/inbox", inbox)
         .add(Method::GET, "/api/v1/inbox/{id}", read_reply)
         .add(
@@ -97,6 +102,15 @@ async fn revoke_message(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.revoke_message(&sender, &id).await?).into_response())
+}
+
+async fn unblock_recipient(
+    State(s): State<AppState>,
+    Sender(Principal { user: sender, .. }): Sender,
+    Path((id, rid)): Path<(String, String)>,
+    Client(ctx): Client,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.z.unblock_recipient(&sender, &id, &rid, &ctx).await?).into_response())
 }
 
 async fn openapi() -> Response {

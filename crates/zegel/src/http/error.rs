@@ -7,6 +7,10 @@ use axum::Json;
 use serde_json::json;
 use zegel_core::Error;
 
+/// `Retry-After` of a blocked recipient (429): the block lasts until the sender unblocks, so a
+/// client is told to come back no sooner than a day later.
+pub const BLOCKED_RETRY_AFTER_SECS: u64 = 86_400;
+
 /// An API error: `{"error": "...", "detail": ...}`.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -25,7 +29,10 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::WrongCode { .. } | Error::CodeExpired | Error::Unauthorized => {
             StatusCode::UNAUTHORIZED
         }
-        Error::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Locked { .. } | Error::Blocked | Error::TooManyCodes { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Error::SmsBudgetSpent { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -33,6 +40,18 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Forbidden | Error::NotAllowed(_) => StatusCode::FORBIDDEN,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The `Retry-After` (seconds) of an error that has one: every 429, and the 503 of a spent
+/// SMS budget.
+pub fn retry_after(e: &Error) -> Option<u64> {
+    match e {
+        Error::Locked { retry_after_secs }
+        | Error::TooManyCodes { retry_after_secs }
+        | Error::SmsBudgetSpent { retry_after_secs } => Some(*retry_after_secs),
+        Error::Blocked => Some(BLOCKED_RETRY_AFTER_SECS),
+        _ => None,
     }
 }
 
@@ -49,6 +68,18 @@ impl IntoResponse for ApiError {
             Error::Locked { retry_after_secs } => {
                 json!({"error": "locked", "detail": {"retry_after_seconds": retry_after_secs}})
             }
+            Error::Blocked => json!({
+                "error": "blocked",
+                "detail": "too many wrong codes; the sender can unblock this recipient"
+            }),
+            Error::TooManyCodes { retry_after_secs } => json!({
+                "error": "too_many_codes",
+                "detail": {"retry_after_seconds": retry_after_secs}
+            }),
+            Error::SmsBudgetSpent { retry_after_secs } => json!({
+                "error": "sms_unavailable",
+                "detail": {"retry_after_seconds": retry_after_secs}
+            }),
             Error::TooLarge(d) => json!({"error": "too_large", "detail": d.to_string()}),
             Error::BadRequest(d) => json!({"error": "bad_request", "detail": d.to_string()}),
             Error::UnsupportedMediaType { expected } => json!({
@@ -63,8 +94,8 @@ impl IntoResponse for ApiError {
             Error::Internal(_) => json!({"error": "internal"}),
         };
         let mut res = (status, Json(body)).into_response();
-        if let Error::Locked { retry_after_secs } = &self.0 {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        if let Some(secs) = retry_after(&self.0) {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }

@@ -195,7 +195,62 @@ async fn metrics(State(s): State<AppState>) -> Response {
         }
         Err(e) => tracing::error!(error = %e, "metrics: job counts failed"),
     }
+    write_sms_metrics(&s.z, &mut out).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// An SMS gauge: its name, its help text and its value for one organisation.
+type Gauge = (
+    &'static str,
+    &'static str,
+    fn(&zegel_core::codes::SmsUsage) -> i64,
+);
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The SMS budget on `/metrics`: per organisation, today's (UTC) SMS codes sent, refused
+/// because the budget was spent, and the budget itself. Read from the database, so every node
+/// reports the same, cluster-wide numbers (gauges, not node-local counters). Nothing when the
+/// database cannot be read (logged).
+async fn write_sms_metrics(z: &Zegel, out: &mut String) {
+    use std::fmt::Write;
+    let today = zegel_core::codes::utc_day(zegel_core::model::Ts::now());
+    let usage = match z.store.sms_usage(today).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: SMS usage failed");
+            return;
+        }
+    };
+    let gauges: [Gauge; 3] = [
+        (
+            "zegel_sms_sent_today",
+            "SMS codes sent today (UTC) per organisation.",
+            |u| u.sent,
+        ),
+        (
+            "zegel_sms_refused_today",
+            "SMS codes refused today (UTC) because the organisation's budget was spent.",
+            |u| u.refused,
+        ),
+        (
+            "zegel_sms_budget_per_day",
+            "The organisation's SMS budget per day (sms_per_day).",
+            |u| u.per_day,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for u in &usage {
+            let _ = writeln!(out, "{name}{{org=\"{}\"}} {}", label(&u.org_slug), value(u));
+        }
+    }
 }
 
 async fn not_found(req: Request) -> Response {

@@ -151,11 +151,20 @@ pub(super) async fn forward_post(
     };
     Ok(match s.z.forward(&session, req, &ctx).await {
         Ok(_) => see_other(here(&token, "/bericht?doorgestuurd=1")),
-        Err(Error::NotAllowed(NotAllowed::ForwardedTooOften)) => {
-            again(tr(l, "forward-too-often"), StatusCode::FORBIDDEN)
-        }
+        // One message whether the address has the message already or the cap is reached.
+        Err(Error::NotAllowed(NotAllowed::ForwardRefused)) => again(
+            tr_args(
+                l,
+                "forward-refused",
+                &[("sender", &session.access.sender_name)],
+            ),
+            StatusCode::FORBIDDEN,
+        ),
         Err(Error::NotAllowed(_)) => forward_off_page(&v, &session.access),
-        Err(Error::Conflict(_)) => again(tr(l, "forward-already"), StatusCode::CONFLICT),
+        Err(Error::Invalid(Invalid::SmsCountry { .. })) => again(
+            tr(l, "forward-phone-country"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(Error::Invalid(Invalid::Phone { .. })) => {
             again(tr(l, "forward-bad-phone"), StatusCode::UNPROCESSABLE_ENTITY)
         }

@@ -18,6 +18,7 @@
 mod forward;
 mod link;
 mod message;
+mod refusals;
 mod reply;
 mod verify;
 

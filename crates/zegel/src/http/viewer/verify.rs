@@ -3,6 +3,9 @@
 //! device"), and "this is not my number".
 
 use super::link::{checked_post, gone_page, here, link_or_page, CSRF_PATH, SESSION_COOKIE};
+use super::refusals::{
+    after_last_try, blocked_page, refused_now, sms_unavailable_page, too_many_codes_page,
+};
 use crate::http::pages::{
     csrf_token, error_page, locked_page, problem, render, see_other, Chrome, CsrfForm, PageError,
     PageLang, View,
@@ -16,7 +19,7 @@ use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use zegel_core::i18n::{self, tr, tr_args, tr_with, Args};
-use zegel_core::model::{Ts, Verification};
+use zegel_core::model::Verification;
 use zegel_core::service::{LinkInfo, SessionGrant};
 use zegel_core::{ClientCtx, Error};
 
@@ -147,9 +150,8 @@ pub(super) async fn start(
             return Ok((jar.add(cookie), see_other(here(&token, "/bericht"))).into_response());
         }
     }
-    if let Some(until) = info.locked_until {
-        let wait = Ts::now().secs_until(until).max(1);
-        return Err(locked_page(&v, &info.org_name, wait).into());
+    if let Some(page) = refused_now(&v, &info) {
+        return Err(page.into());
     }
     Ok(match info.verification {
         Verification::Code => see_other(here(&token, "/code")),
@@ -178,6 +180,9 @@ async fn show_send_page(
     let info = link_or_page(s, v, token).await?;
     if info.verification == Verification::Code {
         return Ok(see_other(here(token, "/code")));
+    }
+    if let Some(page) = refused_now(v, &info) {
+        return Err(page.into());
     }
     let (jar, csrf) = csrf_token(jar, CSRF_PATH, s.opts.secure_cookies);
     let page = render(
@@ -211,6 +216,13 @@ pub(super) async fn send_code(
         Ok(_) => see_other(here(&token, "/code?verstuurd=1")),
         Err(Error::Locked { retry_after_secs }) => {
             locked_page(&v, &info.org_name, retry_after_secs)
+        }
+        Err(Error::Blocked) => blocked_page(&v, &info),
+        Err(Error::TooManyCodes { retry_after_secs }) => {
+            too_many_codes_page(&v, &info, retry_after_secs)
+        }
+        Err(Error::SmsBudgetSpent { retry_after_secs }) => {
+            sms_unavailable_page(&v, &info, retry_after_secs)
         }
         Err(Error::Invalid(_)) => see_other(here(&token, "/code")),
         Err(e) => error_page(&v, &e),
@@ -263,9 +275,8 @@ async fn show_code_page(
     q: CodeQuery,
 ) -> Result<Response, PageError> {
     let info = link_or_page(s, v, token).await?;
-    if let Some(until) = info.locked_until {
-        let wait = Ts::now().secs_until(until).max(1);
-        return Err(locked_page(v, &info.org_name, wait).into());
+    if let Some(page) = refused_now(v, &info) {
+        return Err(page.into());
     }
     let (jar, csrf) = csrf_token(jar, CSRF_PATH, s.opts.secure_cookies);
     let notice = q.verstuurd.map(|_| match info.verification {
@@ -303,9 +314,7 @@ pub(super) async fn verify(
             let cookie = session_cookie(&s, &token, grant);
             (jar.add(cookie), see_other(here(&token, "/bericht"))).into_response()
         }
-        Err(Error::WrongCode { remaining: 0 }) => {
-            locked_page(&v, &info.org_name, s.z.settings.lockout_secs as u64)
-        }
+        Err(Error::WrongCode { remaining: 0 }) => after_last_try(&s, &v, &token).await,
         Err(Error::WrongCode { remaining }) => again(tr_with(
             v.lang,
             "code-wrong",
@@ -315,6 +324,7 @@ pub(super) async fn verify(
         Err(Error::Locked { retry_after_secs }) => {
             locked_page(&v, &info.org_name, retry_after_secs)
         }
+        Err(Error::Blocked) => blocked_page(&v, &info),
         Err(Error::Gone(reason)) => gone_page(&v, reason, &info),
         Err(e) => error_page(&v, &e),
     })
