@@ -142,3 +142,7 @@ pub(crate) async fn stream_attachments(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "upload_props.rs"]
+mod props;
