@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod download;
 mod error;
+mod extract;
 mod json;
 mod pages;
 mod ratelimit;
