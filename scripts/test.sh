@@ -13,7 +13,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zegel-target}"
 PG_HOST=127.0.0.1
 PG_PORT=5432
 
-log() { printf '==> %s\n' "$*" >&2; }
+# Each step with the seconds since the start, so a slow step shows in the CI log.
+log() { printf '==> [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
