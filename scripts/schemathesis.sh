@@ -73,7 +73,7 @@ tools_log "zegel serve at $base (data $ZEGEL_DATA_DIR)"
 # A real message with an attachment to a recipient who verifies by e-mail, a real session for
 # it, and a reply with an attachment (so the sender's inbox has something to read). Python's
 # standard library reads the dev outbox (.eml files) and speaks HTTP.
-eval "$(python3 - "$base" "$api_token" "$ZEGEL_DATA_DIR/outbox/mail" <<'PY'
+st_env="$(python3 - "$base" "$api_token" "$ZEGEL_DATA_DIR/outbox/mail" <<'PY'
 import email, email.policy, glob, json, os, re, shlex, sys, time, urllib.request, uuid
 
 base, api_token, outbox = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -147,6 +147,7 @@ for k, v in values.items():
     print(f"export {k}={shlex.quote(v)}")
 PY
 )"
+eval "$st_env"
 tools_log "sender token, message $ZEGEL_ST_MESSAGE_ID, recipient session and a reply are ready"
 
 mkdir -p "$reports"
