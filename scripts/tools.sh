@@ -20,8 +20,12 @@ install_cargo_tool() {
     tools_log "cargo install $name@$version into $ZEGEL_TOOLS (once)"
     local build
     build="$(mktemp -d)"
-    CARGO_TARGET_DIR="$build" cargo install --locked --quiet --force \
-        --root "$ZEGEL_TOOLS" "$name@$version"
+    # A quick build, not a fast binary: these run for a second per CI run, and cargo-deny's own
+    # release profile (fat LTO, one codegen unit) would take minutes longer on two cores.
+    CARGO_TARGET_DIR="$build" CARGO_PROFILE_RELEASE_LTO=false \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+        CARGO_PROFILE_RELEASE_DEBUG=0 \
+        cargo install --locked --quiet --force --root "$ZEGEL_TOOLS" "$name@$version"
     rm -rf "$build"
 }
 
