@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README and CI run exactly this): installs what the tests need when it
-# is missing, makes sure PostgreSQL is up, then runs fmt, clippy and every test of the workspace
-# (the Store suite and the API tests on SQLite and PostgreSQL, the end-to-end tests on the
-# binary with a real SMTP server).
+# is missing, makes sure PostgreSQL is up, then runs fmt, the supply-chain checks (offline), clippy
+# and every test of the workspace (the Store suite and the API tests on SQLite and PostgreSQL,
+# the property tests, the end-to-end tests on the binary with a real SMTP server), schemathesis
+# against a running server, and the browser tests.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,7 +13,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zegel-target}"
 PG_HOST=127.0.0.1
 PG_PORT=5432
 
-log() { printf '==> %s\n' "$*" >&2; }
+# Each step with the seconds since the start, so a slow step shows in the CI log.
+log() { printf '==> [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -84,11 +86,25 @@ cargo fmt --all -- --check
 log "scripts/module_cycles.py (no import cycles among sibling modules)"
 python3 scripts/module_cycles.py
 
+# Supply chain, offline (scripts/supply-chain.sh): cargo deny and cargo audit against the
+# advisory-db snapshot in ../shared/advisory-db ($ZEGEL_ADVISORY_DB); exceptions with their
+# reasons in deny.toml and .cargo/audit.toml. The pinned tools are installed once into
+# ~/.cache/zegel-tools (scripts/tools.sh).
+log "scripts/supply-chain.sh (cargo deny, cargo audit; offline)"
+bash scripts/supply-chain.sh
+
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test --workspace (CARGO_TARGET_DIR=$CARGO_TARGET_DIR, PostgreSQL at $ZEGEL_TEST_POSTGRES_URL)"
 cargo test --workspace
+
+# --- API fuzzing --------------------------------------------------------------------------------
+# schemathesis against /api/v1/openapi.json of a running `zegel serve` (SQLite, dev outbox) with a
+# real sender token and recipient session: no 5xx, no response the document does not describe.
+# Fixed seed and examples per operation, bounded in time (scripts/schemathesis.sh).
+log "scripts/schemathesis.sh"
+ZEGEL_SCHEMATHESIS_BIN="$CARGO_TARGET_DIR/debug/zegel" bash scripts/schemathesis.sh
 
 # --- Browser tests -----------------------------------------------------------------------------
 # The patient flow in Debian's chromium (playwright-core + axe-core), on SQLite and PostgreSQL

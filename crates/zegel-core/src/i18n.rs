@@ -285,6 +285,10 @@ pub fn file_kind(lang: Lang, content_type: &str, name: &str) -> String {
 }
 
 #[cfg(test)]
+#[path = "i18n_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use fluent_syntax::ast::{Entry, Expression, InlineExpression, Pattern, PatternElement};

@@ -73,3 +73,20 @@ async fn every_route_is_documented_and_every_documented_path_is_routed() {
         .expect("request");
     assert_eq!(res.status(), 404);
 }
+
+#[test]
+fn the_documented_event_types_are_the_stored_event_kinds() {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
+    let documented: Vec<&str> = doc["components"]["schemas"]["EventType"]["enum"]
+        .as_array()
+        .expect("EventType enum")
+        .iter()
+        .map(|v| v.as_str().expect("a string"))
+        .collect();
+    let stored: Vec<&str> = zegel_core::model::EventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(documented, stored);
+}

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use lettre::message::header::{
-    ContentDisposition, ContentTransferEncoding, ContentType, Date, From, Headers, MimeVersion,
-    Subject, To,
+    ContentDisposition, ContentTransferEncoding, ContentType, Date, From, HeaderName, HeaderValue,
+    Headers, MimeVersion, Subject, To,
 };
 use lettre::message::{Mailbox, Mailboxes};
 
@@ -60,6 +60,103 @@ fn base64_lines(inner: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, 
         },
     )
     .boxed()
+}
+
+/// The `.eml`'s message headers and the start of its text part (base64 follows): from
+/// `from_name` at no-reply@`mail_domain`, to `to` (left out when it is not an address).
+fn eml_head(
+    boundary: &str,
+    from_name: &str,
+    mail_domain: &str,
+    to: &str,
+    subject: &str,
+) -> Result<String> {
+    let mut h = Headers::new();
+    h.set(MimeVersion::default());
+    h.set(Date::new(std::time::SystemTime::now()));
+    let org_box = Mailbox::new(
+        Some(from_name.to_owned()),
+        format!("no-reply@{mail_domain}")
+            .parse()
+            .map_err(|_| Error::Internal("mail domain is not a valid address".into()))?,
+    );
+    h.set(From::from(Mailboxes::from(org_box)));
+    if let Ok(to) = to.parse::<Mailbox>() {
+        h.set(To::from(Mailboxes::from(to)));
+    }
+    if subject.is_ascii() && !subject.contains("=?") {
+        h.set(Subject::from(subject.to_owned()));
+    } else {
+        // lettre would leave a literal `=?...?=` as it is (a mail program then decodes it as an
+        // encoded word) and drops the spaces between two encoded words: encode it all here.
+        h.insert_raw(HeaderValue::dangerous_new_pre_encoded(
+            HeaderName::new_from_ascii_str("Subject"),
+            subject.to_owned(),
+            encoded_words(subject),
+        ));
+    }
+    h.set(content_type(&format!(
+        "multipart/mixed; boundary=\"{boundary}\""
+    )));
+    let mut head = h.to_string();
+    head.push_str("\r\n");
+    let mut text = Headers::new();
+    text.set(ContentType::TEXT_PLAIN);
+    text.set(ContentTransferEncoding::Base64);
+    head.push_str(&format!("--{boundary}\r\n{text}\r\n"));
+    Ok(head)
+}
+
+/// `text` as RFC 2047 encoded words (UTF-8, base64), at most 75 characters each, folded
+/// between words (white space between encoded words is not part of the text).
+fn encoded_words(text: &str) -> String {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        // 45 bytes are 60 base64 characters: with `=?utf-8?b?` and `?=`, 72.
+        if word.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut word));
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?utf-8?b?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// The headers of one attachment part (its base64 follows).
+fn attachment_head(boundary: &str, content_type_text: &str, name: &str) -> String {
+    let mut ph = Headers::new();
+    ph.set(content_type(content_type_text));
+    if name.contains("=?") {
+        // lettre would quote it as it is, and mail programs decode a quoted `=?...?=` as an
+        // encoded word: give the name in RFC 2231 form only (at most 255 characters, so one line).
+        let pct = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        ph.insert_raw(HeaderValue::dangerous_new_pre_encoded(
+            HeaderName::new_from_ascii_str("Content-Disposition"),
+            format!("attachment; filename=\"{name}\""),
+            format!("attachment; filename*=utf-8''{pct}"),
+        ));
+    } else {
+        ph.set(ContentDisposition::attachment(name));
+    }
+    ph.set(ContentTransferEncoding::Base64);
+    format!("\r\n--{boundary}\r\n{ph}\r\n")
+}
+
+/// The end of the `.eml`.
+fn eml_tail(boundary: &str) -> String {
+    format!("\r\n--{boundary}--\r\n")
 }
 
 fn text_of(items: &[ThreadItem], lang: Lang) -> String {
@@ -116,31 +213,13 @@ impl Zegel {
                 Error::Internal("the current message is not in its thread".into())
             })?;
         let boundary = format!("zegel-{}", zegel_crypto::random_token());
-        let mut h = Headers::new();
-        h.set(MimeVersion::default());
-        h.set(Date::new(std::time::SystemTime::now()));
-        let org_box = Mailbox::new(
-            Some(format!("{} ({})", a.sender_name, a.org_name)),
-            format!("no-reply@{}", self.settings.mail_domain)
-                .parse()
-                .map_err(|_| Error::Internal("mail domain is not a valid address".into()))?,
-        );
-        h.set(From::from(Mailboxes::from(org_box)));
-        if let Ok(to) = a.recipient.email.parse::<Mailbox>() {
-            h.set(To::from(Mailboxes::from(to)));
-        }
-        h.set(Subject::from(
-            current.subject.clone().unwrap_or_else(|| "Zegel".into()),
-        ));
-        h.set(content_type(&format!(
-            "multipart/mixed; boundary=\"{boundary}\""
-        )));
-        let mut head = h.to_string();
-        head.push_str("\r\n");
-        let mut text = Headers::new();
-        text.set(ContentType::TEXT_PLAIN);
-        text.set(ContentTransferEncoding::Base64);
-        head.push_str(&format!("--{boundary}\r\n{text}\r\n"));
+        let head = eml_head(
+            &boundary,
+            &format!("{} ({})", a.sender_name, a.org_name),
+            &self.settings.mail_domain,
+            &a.recipient.email,
+            current.subject.as_deref().unwrap_or("Zegel"),
+        )?;
         let body = text_of(&thread.items, a.recipient.language);
         let mut parts: Vec<BoxStream<'static, Result<Bytes>>> = vec![
             stream::iter([Ok(Bytes::from(head))]).boxed(),
@@ -161,14 +240,8 @@ impl Zegel {
                 let Some(row) = rows.iter().find(|r| r.id == view.id) else {
                     continue;
                 };
-                let mut ph = Headers::new();
-                ph.set(content_type(&view.content_type));
-                ph.set(ContentDisposition::attachment(&view.name));
-                ph.set(ContentTransferEncoding::Base64);
-                parts.push(
-                    stream::iter([Ok(Bytes::from(format!("\r\n--{boundary}\r\n{ph}\r\n")))])
-                        .boxed(),
-                );
+                let ph = attachment_head(&boundary, &view.content_type, &view.name);
+                parts.push(stream::iter([Ok(Bytes::from(ph))]).boxed());
                 let blobs = self.blobs.clone();
                 let key = row.blob_key.clone();
                 let dec = dek.decryptor(&objects::attachment(&m.id, &row.id));
@@ -183,7 +256,7 @@ impl Zegel {
                 parts.push(opened);
             }
         }
-        parts.push(stream::iter([Ok(Bytes::from(format!("\r\n--{boundary}--\r\n")))]).boxed());
+        parts.push(stream::iter([Ok(Bytes::from(eml_tail(&boundary)))]).boxed());
         self.store
             .record_event(
                 &events::by_recipient(a, EventKind::Exported, ctx, None),
@@ -195,3 +268,7 @@ impl Zegel {
         Ok((name, stream::iter(parts).flatten().boxed()))
     }
 }
+
+#[cfg(test)]
+#[path = "export_props.rs"]
+mod props;

@@ -2,11 +2,12 @@
 
 use super::auth::Recipient;
 use super::download::{download_response, eml_response};
+use super::extract::ApiPath;
 use super::json::{max_json_bytes, JsonBody, Required};
 use super::routes::ApiRoutes;
 use super::upload::{stream_attachments, MessageBody};
 use super::{ApiError, AppState, Client};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -51,7 +52,7 @@ impl Required for ChallengeReq {
 
 async fn challenge(
     State(s): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     Client(ctx): Client,
     JsonBody(req): JsonBody<ChallengeReq>,
 ) -> Result<Response, ApiError> {
@@ -76,7 +77,7 @@ impl Required for VerifyReq {
 
 async fn verify(
     State(s): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     Client(ctx): Client,
     JsonBody(req): JsonBody<VerifyReq>,
 ) -> Result<Response, ApiError> {
@@ -96,7 +97,7 @@ async fn message(
 async fn attachment(
     State(s): State<AppState>,
     Recipient(session): Recipient,
-    Path((_, id)): Path<(String, String)>,
+    ApiPath((_, id)): ApiPath<(String, String)>,
     Client(ctx): Client,
 ) -> Result<Response, ApiError> {
     let (view, stream) = s.z.open_thread_attachment(&session, &id, &ctx).await?;

@@ -2,11 +2,12 @@
 
 use super::auth::Sender;
 use super::download::download_response;
+use super::extract::{ApiPath, ApiQuery};
 use super::json::{max_json_bytes, JsonBody};
 use super::routes::ApiRoutes;
 use super::upload::{stream_attachments, MessageBody};
 use super::{ApiError, AppState, Client};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -79,7 +80,7 @@ struct ListQuery {
 async fn list_messages(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let before = parse_before(q.before.as_deref())?;
     let list =
@@ -91,7 +92,7 @@ async fn list_messages(
 async fn get_message(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
 }
@@ -99,7 +100,7 @@ async fn get_message(
 async fn revoke_message(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.revoke_message(&sender, &id).await?).into_response())
 }
@@ -107,7 +108,7 @@ async fn revoke_message(
 async fn unblock_recipient(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path((id, rid)): Path<(String, String)>,
+    ApiPath((id, rid)): ApiPath<(String, String)>,
     Client(ctx): Client,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.unblock_recipient(&sender, &id, &rid, &ctx).await?).into_response())
@@ -135,7 +136,7 @@ fn parse_before(before: Option<&str>) -> Result<Option<Ts>, Error> {
 async fn inbox(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let before = parse_before(q.before.as_deref())?;
     let items = s.z.inbox(&sender, before, q.limit.unwrap_or(50)).await?;
@@ -145,7 +146,7 @@ async fn inbox(
 async fn read_reply(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.read_reply(&sender, &id).await?).into_response())
 }
@@ -153,7 +154,7 @@ async fn read_reply(
 async fn reply_attachment(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path((id, aid)): Path<(String, String)>,
+    ApiPath((id, aid)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (view, stream) = s.z.open_reply_attachment(&sender, &id, &aid).await?;
     Ok(download_response(&view, stream))
@@ -162,7 +163,7 @@ async fn reply_attachment(
 async fn thread(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.sender_thread(&sender, &id).await?).into_response())
 }
@@ -170,7 +171,7 @@ async fn thread(
 async fn revoke_device(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     s.z.revoke_device(&sender, &id).await?;
     Ok(Json(serde_json::json!({ "id": id, "revoked": true })).into_response())

@@ -82,6 +82,10 @@ fn stream_download(
 }
 
 #[cfg(test)]
+#[path = "download_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -207,6 +207,10 @@ pub(crate) async fn read_body(req: Request, s: &AppState) -> Result<axum::body::
 }
 
 #[cfg(test)]
+#[path = "json_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde::Deserialize;

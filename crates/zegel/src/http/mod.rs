@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod download;
 mod error;
+mod extract;
 mod json;
 mod multipart;
 mod pages;

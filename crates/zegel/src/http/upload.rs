@@ -120,3 +120,7 @@ pub(crate) async fn stream_attachments(mp: &mut Parts, uploads: &mut Uploads) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "upload_props.rs"]
+mod props;

@@ -112,6 +112,10 @@ impl FromRequestParts<AppState> for PageLang {
 }
 
 #[cfg(test)]
+#[path = "lang_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
