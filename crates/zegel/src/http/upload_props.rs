@@ -77,8 +77,9 @@ impl App {
         let opts = HttpOptions {
             rate_limit_per_minute: 100_000,
             rate_limit_burst: 100_000,
-            trust_forwarded_for: false,
+            proxies: crate::http::TrustedProxies::none(),
             secure_cookies: false,
+            metrics_elsewhere: false,
         };
         App {
             router: router(z, opts),
