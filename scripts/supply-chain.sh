@@ -2,16 +2,28 @@
 # Supply-chain checks, offline: `cargo deny check` (advisories, bans, licenses, sources; policy
 # and every exception with its reason in deny.toml) and `cargo audit` (exceptions in
 # .cargo/audit.toml), both against a snapshot of the RustSec advisory database on this machine,
-# never fetched: $ZEGEL_ADVISORY_DB, default ../shared/advisory-db beside the clone.
+# never fetched (where it is looked for: below).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/tools.sh
 . scripts/tools.sh
 
-ADVISORY_DB="${ZEGEL_ADVISORY_DB:-../shared/advisory-db}"
-if [ ! -d "$ADVISORY_DB/crates" ]; then
-    echo "no advisory database at $ADVISORY_DB (set ZEGEL_ADVISORY_DB to a copy of rustsec/advisory-db)" >&2
+# The snapshot: $ZEGEL_ADVISORY_DB, else ../shared/advisory-db beside this clone, else the
+# workplace's /work/shared/advisory-db (a fresh clone made elsewhere, as CI's may be), else the
+# copy an earlier run of this script kept in the tools cache.
+ADVISORY_DB=""
+for candidate in "${ZEGEL_ADVISORY_DB:-}" ../shared/advisory-db /work/shared/advisory-db \
+    "$HOME/.cache/zegel-tools/advisory-dbs/advisory-db-3157b0e258782691"; do
+    if [ -n "$candidate" ] && [ -d "$candidate/crates" ]; then
+        ADVISORY_DB="$candidate"
+        break
+    fi
+done
+if [ -z "$ADVISORY_DB" ]; then
+    echo "no advisory database found (looked at \$ZEGEL_ADVISORY_DB, ../shared/advisory-db," \
+        "/work/shared/advisory-db and the tools cache); set ZEGEL_ADVISORY_DB to a copy of" \
+        "rustsec/advisory-db" >&2
     exit 1
 fi
 ADVISORY_DB="$(cd "$ADVISORY_DB" && pwd)"
@@ -25,7 +37,9 @@ tools_log "advisory database: $ADVISORY_DB: $snapshot"
 deny_dbs="$HOME/.cache/zegel-tools/advisory-dbs"
 deny_db="$deny_dbs/advisory-db-3157b0e258782691" # the default URL's directory name
 stamp="$(cat "$ADVISORY_DB/SNAPSHOT.txt" 2>/dev/null || true) $(find "$ADVISORY_DB" -type f | wc -l)"
-if [ ! -f "$deny_db/.zegel-snapshot" ] || [ "$(cat "$deny_db/.zegel-snapshot")" != "$stamp" ]; then
+if [ "$ADVISORY_DB" = "$(cd "$deny_db" 2>/dev/null && pwd)" ]; then
+    tools_log "using the copy in the tools cache (no snapshot found beside the clone)"
+elif [ ! -f "$deny_db/.zegel-snapshot" ] || [ "$(cat "$deny_db/.zegel-snapshot")" != "$stamp" ]; then
     tools_log "copying the advisory database into $deny_db for cargo-deny"
     rm -rf "$deny_db"
     mkdir -p "$deny_db"
