@@ -215,3 +215,12 @@ notify-reply-subject = You have a secure reply
 notify-reply-intro = { $from } has replied securely to your message via { $org }. The reply is waiting, encrypted; it is not in this e-mail.
 notify-reply-how = Read the reply in Zegel ({ $url }) or through your integration (GET /api/v1/inbox).
 notify-reply-received = Received: { $date }
+
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Main menu
+sender-nav-sent = Messages
+sender-nav-compose = New message
+sender-nav-inbox = Inbox
+sender-nav-settings = Settings
+sender-nav-signout = Sign out

@@ -217,3 +217,12 @@ notify-reply-subject = U heeft een beveiligd antwoord
 notify-reply-intro = { $from } heeft via { $org } beveiligd geantwoord op uw bericht. Het antwoord staat versleuteld klaar; het staat niet in deze e-mail.
 notify-reply-how = Lees het antwoord in Zegel ({ $url }) of via uw koppeling (GET /api/v1/inbox).
 notify-reply-received = Ontvangen: { $date }
+
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Hoofdmenu
+sender-nav-sent = Berichten
+sender-nav-compose = Nieuw bericht
+sender-nav-inbox = Inbox
+sender-nav-settings = Instellingen
+sender-nav-signout = Uitloggen

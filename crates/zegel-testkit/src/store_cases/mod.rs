@@ -29,6 +29,7 @@ mod jobs;
 mod messages;
 mod meta;
 mod policy;
+mod sender_sessions;
 mod support;
 
 /// What a case returns.
@@ -67,6 +68,7 @@ pub fn all() -> Vec<Case> {
         policy::CASES,
         devices::CASES,
         jobs::CASES,
+        sender_sessions::CASES,
     ]
     .concat()
 }
