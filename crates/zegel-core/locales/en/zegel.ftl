@@ -290,3 +290,12 @@ acct-notice-totp-removed = The authenticator app was removed.
 acct-notice-passkey-added = The passkey was added.
 acct-notice-passkey-removed = The passkey was removed.
 acct-notice-token-revoked = The API token was revoked.
+
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Main menu
+sender-nav-sent = Messages
+sender-nav-compose = New message
+sender-nav-inbox = Inbox
+sender-nav-settings = Settings
+sender-nav-signout = Sign out

@@ -292,3 +292,12 @@ acct-notice-totp-removed = De verificatie-app is verwijderd.
 acct-notice-passkey-added = De passkey is toegevoegd.
 acct-notice-passkey-removed = De passkey is verwijderd.
 acct-notice-token-revoked = Het API-token is ingetrokken.
+
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Hoofdmenu
+sender-nav-sent = Berichten
+sender-nav-compose = Nieuw bericht
+sender-nav-inbox = Inbox
+sender-nav-settings = Instellingen
+sender-nav-signout = Uitloggen

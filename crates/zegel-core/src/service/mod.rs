@@ -7,7 +7,7 @@
 //   writing:  drafts (streamed uploads), policy
 //   use cases: access (link, code, session, what the page offers), messages (send),
 //             status (the sender's view, revoke), replies, forwards, thread, inbox, devices,
-//             export, admin, sweeper, jobs (the worker)
+//             export, admin, sweeper, jobs (the worker), sessions (the sender web app's)
 mod access;
 mod admin;
 mod content;
@@ -26,6 +26,7 @@ mod passkeys;
 mod payloads;
 mod policy;
 mod replies;
+mod sessions;
 mod signin;
 mod status;
 mod sweeper;
@@ -50,6 +51,7 @@ pub use messages::{
 pub use passkeys::MAX_PASSKEY_NAME;
 pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
 pub use replies::{ReplyCreated, ReplyDraft};
+pub use sessions::{SenderSession, SENDER_SESSION_LIMITS};
 pub use signin::{
     check_password, AccountError, PasswordOutcome, SetupInfo, WeakPassword, ADDRESS_MAX_FAILURES,
     MAX_SIGN_IN_FAILURES, SETUP_LINK_SECS, SIGN_IN_LOCK_SECS,

@@ -29,6 +29,7 @@ mod jobs;
 mod messages;
 mod meta;
 mod policy;
+mod sender_sessions;
 mod signin;
 mod support;
 
@@ -69,6 +70,7 @@ pub fn all() -> Vec<Case> {
         devices::CASES,
         jobs::CASES,
         signin::CASES,
+        sender_sessions::CASES,
     ]
     .concat()
 }
