@@ -32,8 +32,20 @@
       });
     });
   }
+  // Drops null fields (the browser's dictionaries take an absent member, not null).
+  function clean(v) {
+    if (Array.isArray(v)) return v.map(clean);
+    if (v && typeof v === "object") {
+      var out = {};
+      Object.keys(v).forEach(function (k) {
+        if (v[k] !== null && v[k] !== undefined) out[k] = clean(v[k]);
+      });
+      return out;
+    }
+    return v;
+  }
   function creationOptions(o) {
-    var pk = o.publicKey;
+    var pk = clean(o.publicKey);
     pk.challenge = fromB64url(pk.challenge);
     pk.user.id = fromB64url(pk.user.id);
     (pk.excludeCredentials || []).forEach(function (c) {
@@ -42,7 +54,7 @@
     return { publicKey: pk };
   }
   function requestOptions(o) {
-    var pk = o.publicKey;
+    var pk = clean(o.publicKey);
     pk.challenge = fromB64url(pk.challenge);
     (pk.allowCredentials || []).forEach(function (c) {
       c.id = fromB64url(c.id);
