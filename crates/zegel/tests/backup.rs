@@ -5,6 +5,7 @@
 //! with another key, leaves nothing behind; a damaged backup is refused whole; PostgreSQL is
 //! refused with the advice.
 
+#[allow(dead_code)]
 mod common_bin;
 
 use common_bin::{wait_for_files, Env, Mail, Server};
