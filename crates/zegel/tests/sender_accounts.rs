@@ -192,6 +192,26 @@ async fn five_failures_lock_the_account_even_for_the_right_password(b: Backend) 
     assert!(event_kinds(&app, &app.sender.email)
         .await
         .contains(&AccountEventKind::Locked));
+    // An address without an account answers the same: the fifth failure "locks" it too.
+    for _ in 0..4 {
+        let r = sign_in(
+            &app,
+            &c,
+            "niemand@ziekenhuis.example",
+            "fout wachtwoord 123",
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let fifth = sign_in(
+        &app,
+        &c,
+        "niemand@ziekenhuis.example",
+        "fout wachtwoord 123",
+    )
+    .await;
+    assert_eq!(fifth.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(fifth.headers().contains_key("retry-after"));
 }
 
 async fn invite_set_up_with_totp_and_sign_in_with_a_code(b: Backend) {

@@ -168,6 +168,10 @@ async fn verify_password(password: &str, phc: &str) -> AResult<bool> {
         .map_err(|e| AccountError::Core(Error::Internal(format!("password check: {e}"))))
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn address_key(ctx: &ClientCtx) -> String {
     format!("ip:{}", ctx.ip.as_deref().unwrap_or("-"))
 }
@@ -276,10 +280,30 @@ impl Zegel {
         let email = email.trim().to_lowercase();
         let account = self.store.account_by_email(&email).await?;
         let Some(account) = account.filter(|a| a.user.password_hash.is_some()) else {
+            // An address without an account (or without a password) "locks" like an account
+            // after 5 failures, so the answers never tell whether an account exists.
+            let key = format!("acct:{}", hex(&zegel_crypto::token_hash(&email)));
+            let now = Ts::now();
+            let window = SIGN_IN_LOCK_SECS * 1000;
+            if let Some(until) = self
+                .store
+                .throttled_until(&key, now, window, MAX_SIGN_IN_FAILURES)
+                .await?
+            {
+                return Err(AccountError::Locked {
+                    retry_after_secs: now.secs_until(until).max(1),
+                });
+            }
             let _ = verify_password(password, dummy_hash()).await?;
             self.store
-                .throttle_note(&address_key(ctx), Ts::now(), ADDRESS_WINDOW_SECS * 1000)
+                .throttle_note(&address_key(ctx), now, ADDRESS_WINDOW_SECS * 1000)
                 .await?;
+            let n = self.store.throttle_note(&key, now, window).await?;
+            if n >= MAX_SIGN_IN_FAILURES {
+                return Err(AccountError::Locked {
+                    retry_after_secs: now.secs_until(now.plus_millis(window)).max(1),
+                });
+            }
             self.store
                 .record_account_event(&event(
                     None,
