@@ -87,20 +87,26 @@ fi
 # --- A fresh PostgreSQL database, dropped afterwards --------------------------------------------
 
 pg_db=""
+pg_db_sender=""
 cleanup() {
-    if [ -n "$pg_db" ]; then
-        psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 \
-            || echo "warning: could not drop the database $pg_db" >&2
-    fi
+    for db in $pg_db $pg_db_sender; do
+        psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 \
+            || echo "warning: could not drop the database $db" >&2
+    done
 }
 trap cleanup EXIT
 
 pg_url=""
+pg_url_sender=""
 if [[ " $BACKENDS " == *" postgres "* ]]; then
     pg_db="zegel_browser_$(date +%s)_$RANDOM$RANDOM"
     psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $pg_db" >/dev/null
     # The same server and credentials as the admin URL, another database.
     pg_url="${PG_ADMIN_URL%/*}/$pg_db"
+    # The sender-account tests run their own server with its own master key: their own database.
+    pg_db_sender="${pg_db}_sender"
+    psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $pg_db_sender" >/dev/null
+    pg_url_sender="${PG_ADMIN_URL%/*}/$pg_db_sender"
 fi
 
 # --- The tests ----------------------------------------------------------------------------------
@@ -115,6 +121,14 @@ status=0
     ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
     ZEGEL_BROWSER_POSTGRES_URL="$pg_url" \
         node --test-reporter=spec patient-flow.test.js
+) || status=$?
+(
+    cd "$browser_dir"
+    ZEGEL_BIN="$BIN" \
+    ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
+    ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
+    ZEGEL_BROWSER_POSTGRES_URL="${pg_url_sender:-}" \
+        node --test-reporter=spec sender-auth.test.js
 ) || status=$?
 
 log "browser tests took $((SECONDS - started)) s; screenshots and axe/layout summaries: $ARTIFACTS"

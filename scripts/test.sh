@@ -54,6 +54,11 @@ if ! command -v openssl >/dev/null 2>&1; then
     apt_install openssl
 fi
 
+# Passkeys (webauthn-rs) link OpenSSL: its headers and pkg-config to find them.
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+    apt_install libssl-dev pkg-config
+fi
+
 # PostgreSQL: the client tools (pg_dump for the plaintext scan), and a server when this machine has none.
 if ! command -v pg_isready >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1 || ! command -v pg_dump >/dev/null 2>&1; then
     apt_install postgresql-client

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod model;
 pub mod outbound;
 pub mod service;
+pub mod signin;
 pub mod sms;
 pub mod store;
 

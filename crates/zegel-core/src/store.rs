@@ -6,6 +6,7 @@ use crate::codes::LockoutPolicy;
 use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsUsage};
 use crate::error::StoreResult;
 use crate::model::*;
+use crate::signin::*;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 pub mod prelude {
     pub use super::{
         AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore,
-        MessageStore, MetaStore, PolicyStore, SenderSessionStore, Store,
+        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SignInStore, Store,
     };
 }
 
@@ -50,6 +51,7 @@ pub trait Store:
     + DeviceStore
     + JobStore
     + SenderSessionStore
+    + SignInStore
 {
 }
 
@@ -63,6 +65,7 @@ impl<T> Store for T where
         + DeviceStore
         + JobStore
         + SenderSessionStore
+        + SignInStore
 {
 }
 
@@ -336,6 +339,138 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Counts `(pending, dead)` jobs.
     async fn job_counts(&self) -> StoreResult<(i64, i64)>;
+}
+
+/// Sender accounts: sign-in state, lockouts, the per-address throttle, second factors,
+/// set-up links, account events (issue 13). Every write is one transaction; the ones that
+/// take an [`AccountEvent`] record it in that transaction.
+#[async_trait]
+pub trait SignInStore: Send + Sync + 'static {
+    /// A user by (lower-cased) e-mail with its sign-in state.
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
+    /// A user by id with its sign-in state.
+    async fn account_by_id(&self, user_id: &str) -> StoreResult<Option<Account>>;
+    /// A wrong password (or code) for a known user, in one transaction holding the user's
+    /// row: while locked at `now` nothing changes (answers `Locked`); else the count goes up
+    /// and records `event`; at `max_failures` the account is locked until `now + lock_ms`,
+    /// the count starts again and a `locked` event is recorded too.
+    async fn sign_in_failed(
+        &self,
+        user_id: &str,
+        now: Ts,
+        max_failures: i64,
+        lock_ms: i64,
+        event: &AccountEvent,
+    ) -> StoreResult<FailureOutcome>;
+    /// A successful sign-in: the failure count to 0, the lockout lifted, `event` recorded.
+    async fn sign_in_succeeded(&self, user_id: &str, event: &AccountEvent) -> StoreResult<()>;
+    /// Counts one failure of `address` (a client address or another throttle key) in a fixed
+    /// window of `window_ms` (a new window starts when the old one is over); returns the
+    /// failures in the current window, this one included.
+    async fn throttle_note(&self, address: &str, now: Ts, window_ms: i64) -> StoreResult<i64>;
+    /// When `address` has `max` or more failures in its current window: the window's end.
+    async fn throttled_until(
+        &self,
+        address: &str,
+        now: Ts,
+        window_ms: i64,
+        max: i64,
+    ) -> StoreResult<Option<Ts>>;
+    /// Forgets the failures of `address` (after a successful sign-in of a throttle key).
+    async fn throttle_clear(&self, address: &str) -> StoreResult<()>;
+    /// Sets the password hash (`None`: no password) and records `event`. False for an
+    /// unknown user.
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        hash: Option<&str>,
+        event: &AccountEvent,
+    ) -> StoreResult<bool>;
+    /// Records an event outside another unit of work.
+    async fn record_account_event(&self, event: &AccountEvent) -> StoreResult<()>;
+    /// A user's events, oldest first.
+    async fn account_events(&self, user_id: &str) -> StoreResult<Vec<StoredAccountEvent>>;
+
+    /// The user's TOTP row (enrolled or being set up).
+    async fn totp_of(&self, user_id: &str) -> StoreResult<Option<TotpRow>>;
+    /// Starts setting up TOTP: stores the sealed secret, replacing one that is being set up.
+    /// False (nothing changed) when TOTP is enrolled already.
+    async fn totp_begin(&self, row: &TotpRow) -> StoreResult<bool>;
+    /// Enrols the secret being set up once its first code (time step `step`) was right:
+    /// `enabled_at`, `last_step` and `event`. False when nothing is being set up.
+    async fn totp_enable(
+        &self,
+        user_id: &str,
+        step: i64,
+        event: &AccountEvent,
+    ) -> StoreResult<bool>;
+    /// Accepts time step `step` of the enrolled secret once: true (and stored as the last
+    /// step) only when it is later than the last accepted step. Concurrent uses of one step:
+    /// one wins.
+    async fn totp_use_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Removes TOTP (enrolled or not) and records `event` when one was enrolled. False when
+    /// there was none.
+    async fn totp_remove(&self, user_id: &str, event: &AccountEvent) -> StoreResult<bool>;
+
+    /// Stores a passkey and records `event`. Conflict on a known credential id.
+    async fn passkey_add(&self, row: &PasskeyRow, event: &AccountEvent) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
+    /// A passkey by credential id.
+    async fn passkey_by_credential(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRow>>;
+    /// After a sign-in with it: the updated passkey (counter) and `last_used_at`.
+    async fn passkey_used(&self, id: &str, passkey: &str, at: Ts) -> StoreResult<()>;
+    /// Removes the user's passkey `id` and records `event`. False when the user has no such
+    /// passkey.
+    async fn passkey_remove(
+        &self,
+        user_id: &str,
+        id: &str,
+        event: &AccountEvent,
+    ) -> StoreResult<bool>;
+
+    /// Stores a WebAuthn ceremony state (and deletes expired ones).
+    async fn ceremony_put(&self, row: &CeremonyRow) -> StoreResult<()>;
+    /// Takes (reads and deletes) a ceremony state; `None` when unknown or expired at `now`.
+    async fn ceremony_take(
+        &self,
+        token_hash: &[u8; 32],
+        now: Ts,
+    ) -> StoreResult<Option<CeremonyRow>>;
+
+    /// Stores a set-up link and records `event`.
+    async fn setup_link_create(&self, row: &SetupLinkRow, event: &AccountEvent) -> StoreResult<()>;
+    /// A set-up link by token hash (used and expired ones too; the caller decides).
+    async fn setup_link(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SetupLinkRow>>;
+    /// Uses a set-up link: only when unused and not expired at `event.at`; then `used_at`
+    /// and `event`, and the user's other unused links stop working. False otherwise.
+    async fn setup_link_use(
+        &self,
+        token_hash: &[u8; 32],
+        event: &AccountEvent,
+    ) -> StoreResult<bool>;
+    /// An administrator's reset, in one transaction: TOTP, passkeys, the password and unused
+    /// set-up links removed, the lockout lifted, the new link stored, both events recorded.
+    async fn reset_account(
+        &self,
+        user_id: &str,
+        link: &SetupLinkRow,
+        reset: &AccountEvent,
+        issued: &AccountEvent,
+    ) -> StoreResult<()>;
+
+    /// Sets the organisation's second-factor policy. False for an unknown organisation.
+    async fn set_second_factor_required(&self, org_id: &str, required: bool) -> StoreResult<bool>;
+    /// The user's API tokens, newest first.
+    async fn api_tokens_of(&self, user_id: &str) -> StoreResult<Vec<ApiTokenInfo>>;
+    /// Revokes (deletes) the user's API token `id` and records `event`. False when the user
+    /// has no such token.
+    async fn api_token_revoke(
+        &self,
+        user_id: &str,
+        id: &str,
+        event: &AccountEvent,
+    ) -> StoreResult<bool>;
 }
 
 /// A sender session's `last_seen_at` is kept to this resolution (one minute), so a busy

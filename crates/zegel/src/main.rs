@@ -114,6 +114,9 @@ enum OrgCmd {
         /// Countries whose mobile numbers may get an SMS code, e.g. NL,BE,DE (the default).
         #[arg(long, value_delimiter = ',')]
         sms_countries: Option<Vec<String>>,
+        /// Senders must set up a second factor (TOTP or a passkey) (true/false).
+        #[arg(long)]
+        second_factor_required: Option<bool>,
     },
     /// Sets (PNG, JPEG or WebP, at most 256 KiB) or removes the logo on the recipient pages.
     Logo {
@@ -148,6 +151,21 @@ enum UserCmd {
     List {
         #[arg(long, default_value = "default")]
         org: String,
+    },
+    /// Creates sender E when missing and prints only a one-time set-up link (72 hours).
+    Invite {
+        #[arg(long)]
+        email: String,
+    },
+    /// Removes E's password, TOTP and passkeys, ends E's sessions and prints a new set-up link.
+    Reset {
+        #[arg(long)]
+        email: String,
+    },
+    /// Sets E's password, read from standard input (at least 12 characters, not guessable).
+    Password {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -246,6 +264,7 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
                     contact,
                     sms_per_day,
                     sms_countries,
+                    second_factor_required,
                 },
         } => {
             let org = z
@@ -278,7 +297,16 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
                 doc.sms_countries = Some(list);
             }
             let doc = z.set_org_policy_of(&org.id, doc).await?;
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            let mut json = serde_json::to_value(&doc)?;
+            if let Some(required) = second_factor_required {
+                z.set_second_factor_required(&slug, required)
+                    .await
+                    .map_err(account_error)?;
+                if let Some(m) = json.as_object_mut() {
+                    m.insert("second_factor_required".into(), required.into());
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&json)?);
         }
         AdminCmd::Org {
             cmd: OrgCmd::Logo { slug, file, remove },
@@ -334,6 +362,34 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}\t{}", u.id, u.email, u.role, u.name);
             }
         }
+        AdminCmd::User {
+            cmd: UserCmd::Invite { email },
+        } => {
+            // CONTRACT: prints only the set-up link.
+            println!("{}", z.invite_user(&email).await.map_err(account_error)?);
+        }
+        AdminCmd::User {
+            cmd: UserCmd::Reset { email },
+        } => {
+            let (user, link) = z.reset_user(&email).await.map_err(account_error)?;
+            z.end_user_sender_sessions(&user.id, None).await?;
+            println!("{link}");
+        }
+        AdminCmd::User {
+            cmd: UserCmd::Password { email },
+        } => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                .context("reading the password from standard input")?;
+            let password = input.strip_suffix('\n').unwrap_or(&input);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            let user = z
+                .admin_set_password(&email, password)
+                .await
+                .map_err(account_error)?;
+            z.end_user_sender_sessions(&user.id, None).await?;
+            println!("password set for {}", user.email);
+        }
         AdminCmd::Token {
             cmd: TokenCmd::Create { email, label },
         } => {
@@ -349,6 +405,10 @@ async fn demo(mut cfg: config::Config) -> anyhow::Result<()> {
     let listener = app::bind(&mut cfg).await?;
     let z = app::open(&cfg).await?;
     let setup = z.demo_setup().await?;
+    let password = z
+        .demo_password(&setup.sender)
+        .await
+        .map_err(account_error)?;
     let token = z.create_api_token(&setup.sender, "demo").await?;
     let req: zegel_core::service::NewMessageReq = serde_json::from_value(serde_json::json!({
         "subject": "Uitslag bloedonderzoek",
@@ -377,6 +437,8 @@ async fn demo(mut cfg: config::Config) -> anyhow::Result<()> {
         "  Afzender:        {} ({})",
         setup.sender.email, setup.sender.name
     );
+    println!("  Wachtwoord:      {password}");
+    println!("  Inloggen:        {url}/inloggen");
     println!("  API-token:       {token}");
     println!("  Database:        {:?}", cfg.database);
     println!(
@@ -395,6 +457,24 @@ async fn demo(mut cfg: config::Config) -> anyhow::Result<()> {
     println!("  curl -H 'Authorization: Bearer {token}' -F 'message={{\"subject\":\"Test\",\"body\":\"Hallo\",\"recipients\":[{{\"email\":\"jan@example.nl\",\"verification\":\"email\"}}]}};type=application/json' -F attachment=@README.md {url}/api/v1/messages");
     println!();
     app::serve(&cfg, z, listener).await
+}
+
+/// An account error for the command line: its reason in words (weak passwords explained).
+fn account_error(e: zegel_core::service::AccountError) -> anyhow::Error {
+    use zegel_core::service::{AccountError, WeakPassword};
+    match e {
+        AccountError::WeakPassword(WeakPassword::TooShort) => {
+            anyhow::anyhow!("the password must have at least 12 characters")
+        }
+        AccountError::WeakPassword(WeakPassword::Guessable) => {
+            anyhow::anyhow!("the password is too easy to guess; choose a longer or less common one")
+        }
+        AccountError::Core(zegel_core::Error::NotFound) => {
+            anyhow::anyhow!("no such user or organisation")
+        }
+        AccountError::Core(e) => anyhow::Error::from(e),
+        e => anyhow::anyhow!("{e}"),
+    }
 }
 
 /// A role on the command line.

@@ -47,6 +47,17 @@ async fn demo_starts_serves_and_sends_the_sample_notification() {
         "the link {link} does not point at this server {}",
         demo.base
     );
+    // The demo sender's e-mail address and a password that signs in.
+    let password = regex::Regex::new(r"Wachtwoord:\s+(\S+)")
+        .unwrap()
+        .captures(&printed)
+        .unwrap_or_else(|| demo.fail("the demo printed no password"))[1]
+        .to_string();
+    assert!(printed.contains("demo.arts@zegel.localhost"), "{printed}");
+    assert_eq!(
+        sign_in_status(&demo.base, "demo.arts@zegel.localhost", &password).await,
+        303
+    );
 
     let health = demo.client.get(demo.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -462,4 +473,169 @@ async fn admin_org_policy_sets_the_sms_budget_and_countries() {
         .await;
     assert!(!bad.status.success());
     assert!(bad.stderr.contains("Nederland"), "{}", bad.stderr);
+}
+
+/// Signs in on `/inloggen` with a cookie-keeping client: the status of the POST.
+async fn sign_in_status(base: &str, email: &str, password: &str) -> u16 {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = c
+        .get(format!("{base}/inloggen"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
+        .unwrap()
+        .captures(&page)
+        .expect("a CSRF token on the sign-in page")[1]
+        .to_string();
+    c.post(format!("{base}/inloggen"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The `/welkom/{token}` path of a printed set-up link (the only line printed).
+fn setup_path(stdout: &str) -> String {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the set-up link: {stdout:?}");
+    let re = regex::Regex::new(r"^https?://[^/]+(/welkom/[A-Za-z0-9_-]{43})$").unwrap();
+    re.captures(lines[0])
+        .unwrap_or_else(|| panic!("not a set-up link: {:?}", lines[0]))[1]
+        .to_string()
+}
+
+#[tokio::test]
+async fn admin_user_invite_and_reset_print_only_a_set_up_link() {
+    let env = Env::new();
+    let first = setup_path(
+        &env.run_ok(&["admin", "user", "invite", "--email", "nieuw@example.nl"])
+            .await,
+    );
+    let server = env.start(&["serve"]).await;
+    let page = server.client.get(server.url(&first)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    // The user exists now (the invite created it) and has a password after this.
+    let set = env
+        .run_with_stdin(
+            &["admin", "user", "password", "--email", "nieuw@example.nl"],
+            "paarse olifant danst op het dak\n",
+        )
+        .await;
+    assert!(set.status.success(), "{}\n{}", set.stdout, set.stderr);
+    assert_eq!(
+        sign_in_status(
+            &server.base,
+            "nieuw@example.nl",
+            "paarse olifant danst op het dak"
+        )
+        .await,
+        303
+    );
+    // Reset: factors and password gone, the old link gone, a new one works.
+    let second = setup_path(
+        &env.run_ok(&["admin", "user", "reset", "--email", "nieuw@example.nl"])
+            .await,
+    );
+    assert_ne!(first, second);
+    let old = server.client.get(server.url(&first)).send().await.unwrap();
+    assert_eq!(old.status(), 404);
+    let new = server.client.get(server.url(&second)).send().await.unwrap();
+    assert_eq!(new.status(), 200);
+    assert_eq!(
+        sign_in_status(
+            &server.base,
+            "nieuw@example.nl",
+            "paarse olifant danst op het dak"
+        )
+        .await,
+        401,
+        "no password after a reset"
+    );
+    let unknown = env
+        .run(&["admin", "user", "reset", "--email", "niemand@example.nl"])
+        .await;
+    assert!(!unknown.status.success());
+    server.assert_logs_never_contain(&[
+        first.trim_start_matches("/welkom/"),
+        second.trim_start_matches("/welkom/"),
+        "paarse olifant",
+    ]);
+}
+
+#[tokio::test]
+async fn admin_user_password_reads_standard_input_and_refuses_weak_ones() {
+    let env = Env::new();
+    env.run_ok(&["admin", "user", "invite", "--email", "a@example.nl"])
+        .await;
+    let weak = env
+        .run_with_stdin(
+            &["admin", "user", "password", "--email", "a@example.nl"],
+            "wachtwoord1\n",
+        )
+        .await;
+    assert!(!weak.status.success());
+    assert!(weak.stderr.contains("12 characters"), "{}", weak.stderr);
+    let common = env
+        .run_with_stdin(
+            &["admin", "user", "password", "--email", "a@example.nl"],
+            "password1234",
+        )
+        .await;
+    assert!(!common.status.success());
+    assert!(
+        common.stderr.contains("too easy to guess"),
+        "{}",
+        common.stderr
+    );
+    let ok = env
+        .run_with_stdin(
+            &["admin", "user", "password", "--email", "a@example.nl"],
+            "groene giraf leest de krant\r\n",
+        )
+        .await;
+    assert!(ok.status.success(), "{}", ok.stderr);
+    assert!(!ok.stdout.contains("giraf") && !ok.stderr.contains("giraf"));
+    let server = env.start(&["serve"]).await;
+    assert_eq!(
+        sign_in_status(&server.base, "a@example.nl", "groene giraf leest de krant").await,
+        303
+    );
+}
+
+#[tokio::test]
+async fn admin_org_policy_sets_second_factor_required() {
+    let env = Env::new();
+    env.run_ok(&["admin", "user", "invite", "--email", "a@example.nl"])
+        .await;
+    env.run_with_stdin(
+        &["admin", "user", "password", "--email", "a@example.nl"],
+        "groene giraf leest de krant",
+    )
+    .await;
+    let doc: Value = serde_json::from_str(
+        &env.run_ok(&["admin", "org", "policy", "--second-factor-required", "true"])
+            .await,
+    )
+    .expect("the policy as JSON");
+    assert_eq!(doc["second_factor_required"], true);
+    let server = env.start(&["serve"]).await;
+    assert_eq!(
+        sign_in_status(&server.base, "a@example.nl", "groene giraf leest de krant").await,
+        403,
+        "a password alone is not enough any more"
+    );
 }

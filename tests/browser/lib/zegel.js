@@ -47,8 +47,11 @@ export class Zegel {
    * @param {string} [o.databaseUrl] `postgres://...`; SQLite in the data directory when absent
    * @param {string} o.logDir       where the server's stdout/stderr go (server.log)
    */
-  constructor({ bin, dataDir, databaseUrl, logDir }) {
+  constructor({ bin, dataDir, databaseUrl, logDir, publicHost }) {
     this.bin = bin;
+    // The host of ZEGEL_PUBLIC_URL and of `base` (the server listens on 127.0.0.1 either
+    // way): `localhost` for passkeys, which a browser refuses on an IP address.
+    this.publicHost = publicHost || '127.0.0.1';
     this.dataDir = dataDir;
     this.databaseUrl = databaseUrl || null;
     this.logDir = logDir;
@@ -137,7 +140,8 @@ export class Zegel {
   }
 
   async #startOn(port, attempt) {
-    const base = `http://127.0.0.1:${port}`;
+    const listen = `http://127.0.0.1:${port}`;
+    const base = `http://${this.publicHost}:${port}`;
     const log = createWriteStream(join(this.logDir, attempt === 1 ? 'server.log' : `server-${attempt}.log`));
     const proc = spawn(this.bin, ['serve'], {
       env: this.env({
@@ -178,9 +182,9 @@ export class Zegel {
       proc.kill('SIGKILL');
       throw e;
     }
-    if (addr !== base) {
+    if (addr !== listen) {
       proc.kill('SIGKILL');
-      throw new Error(`zegel serve listens on ${addr}, expected ${base}`);
+      throw new Error(`zegel serve listens on ${addr}, expected ${listen}`);
     }
     this.proc = proc;
     this.base = base;
@@ -189,7 +193,7 @@ export class Zegel {
     let last = '';
     while (Date.now() < deadline) {
       try {
-        const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) });
+        const r = await fetch(`${listen}/readyz`, { signal: AbortSignal.timeout(2000) });
         if (r.status === 200) return;
         last = `status ${r.status}`;
       } catch (e) {

@@ -22,13 +22,16 @@ mod jobs;
 mod messages;
 mod notify;
 mod objects;
+mod passkeys;
 mod payloads;
 mod policy;
 mod replies;
 mod sessions;
+mod signin;
 mod status;
 mod sweeper;
 mod thread;
+mod totp;
 mod validate;
 
 pub use access::{
@@ -45,11 +48,17 @@ pub use jobs::Worker;
 pub use messages::{
     MessageCreated, MessageDraft, NewMessageReq, NewRecipientReq, RecipientCreated,
 };
+pub use passkeys::MAX_PASSKEY_NAME;
 pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
 pub use replies::{ReplyCreated, ReplyDraft};
 pub use sessions::{SenderSession, SENDER_SESSION_LIMITS};
+pub use signin::{
+    check_password, AccountError, PasswordOutcome, SetupInfo, WeakPassword, ADDRESS_MAX_FAILURES,
+    MAX_SIGN_IN_FAILURES, SETUP_LINK_SECS, SIGN_IN_LOCK_SECS,
+};
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
 pub use thread::{ThreadItem, ThreadView};
+pub use totp::{TotpSetup, TOTP_STEP_SECS};
 pub use validate::{mask_email, mask_phone, mobile_phone, normalise_phone};
 
 use crate::blobs::Blobs;

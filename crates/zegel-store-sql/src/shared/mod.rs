@@ -16,6 +16,7 @@ mod messages;
 mod meta;
 mod policy;
 mod sender_sessions;
+mod signin;
 
 /// What every stamped file uses.
 mod prelude {

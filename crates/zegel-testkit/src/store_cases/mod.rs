@@ -30,6 +30,7 @@ mod messages;
 mod meta;
 mod policy;
 mod sender_sessions;
+mod signin;
 mod support;
 
 /// What a case returns.
@@ -68,6 +69,7 @@ pub fn all() -> Vec<Case> {
         policy::CASES,
         devices::CASES,
         jobs::CASES,
+        signin::CASES,
         sender_sessions::CASES,
     ]
     .concat()

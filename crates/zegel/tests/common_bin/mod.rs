@@ -143,6 +143,29 @@ impl Env {
         out.stdout
     }
 
+    /// Runs a command that exits by itself with `input` on its standard input.
+    pub async fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn zegel");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(stdin);
+        let out = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("`zegel {}` did not exit in time", args.join(" ")))
+            .expect("wait for zegel");
+        Output {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// `zegel admin token create --email E`: the token.
     pub async fn token(&self, email: &str) -> String {
         let out = self

@@ -6,8 +6,12 @@
 //! - `session`: the `zegel_sender` cookie, the session behind it, sign-in redirect, sign-out;
 //! - `layout`: the frame of every signed-in page (navigation, sign-out button).
 
+mod accounts;
 pub mod layout;
 pub mod session;
+mod settings;
+mod signin;
+mod welkom;
 
 pub use layout::{Section, SenderNav};
 pub use session::SignedIn;
@@ -23,12 +27,16 @@ use serde::Deserialize;
 
 /// The sender's pages for a signed-in sender (a stranger only gets a redirect to sign-in).
 pub fn routes(_s: &AppState) -> Router<AppState> {
-    Router::new().route("/uitloggen", post(sign_out))
+    Router::new()
+        .route("/uitloggen", post(sign_out))
+        .merge(accounts::routes())
 }
 
 /// The sender's pages a stranger reaches (sign-in, set-up): behind the stranger rate limit.
 pub fn public_routes(_s: &AppState) -> Router<AppState> {
-    Router::new().route("/", get(home))
+    Router::new()
+        .route("/", get(home))
+        .merge(accounts::public_routes())
 }
 
 /// `/`: the sent list when signed in, else the sign-in page.
@@ -53,6 +61,7 @@ async fn sign_out(
     lang: PageLang,
     who: SignedIn,
     headers: HeaderMap,
+    super::Client(ctx): super::Client,
     Form(f): Form<SignOutForm>,
 ) -> Response {
     if !who.csrf_ok(&headers, &f.csrf) {
@@ -62,6 +71,9 @@ async fn sign_out(
     if let Err(e) = s.z.end_sender_session(who.token()).await {
         tracing::error!(error = %e, "sign-out failed");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    if let Err(e) = s.z.record_sign_out(&who.principal.user.id, &ctx).await {
+        tracing::error!(error = %e, "recording a sign-out failed");
     }
     tracing::info!(user_id = %who.principal.user.id, "sender signed out");
     let mut res = see_other("/inloggen".to_string());
