@@ -215,3 +215,8 @@ notify-reply-subject = You have a secure reply
 notify-reply-intro = { $from } has replied securely to your message via { $org }. The reply is waiting, encrypted; it is not in this e-mail.
 notify-reply-how = Read the reply in Zegel ({ $url }) or through your integration (GET /api/v1/inbox).
 notify-reply-received = Received: { $date }
+
+## Compose (issue 13, helper B): prefix compose-
+compose-receipt-subject = Read receipt: your secure message was opened
+compose-receipt-opened = { $email } opened your secure message.
+compose-receipt-link = See the message's status here:

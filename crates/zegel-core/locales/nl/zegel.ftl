@@ -217,3 +217,8 @@ notify-reply-subject = U heeft een beveiligd antwoord
 notify-reply-intro = { $from } heeft via { $org } beveiligd geantwoord op uw bericht. Het antwoord staat versleuteld klaar; het staat niet in deze e-mail.
 notify-reply-how = Lees het antwoord in Zegel ({ $url }) of via uw koppeling (GET /api/v1/inbox).
 notify-reply-received = Ontvangen: { $date }
+
+## Compose (issue 13, helper B): prefix compose-
+compose-receipt-subject = Leesbevestiging: uw beveiligd bericht is geopend
+compose-receipt-opened = { $email } heeft uw beveiligd bericht geopend.
+compose-receipt-link = De status van het bericht ziet u hier:

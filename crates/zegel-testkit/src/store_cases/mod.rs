@@ -29,6 +29,7 @@ mod jobs;
 mod messages;
 mod meta;
 mod policy;
+mod sending;
 mod support;
 
 /// What a case returns.
@@ -67,6 +68,7 @@ pub fn all() -> Vec<Case> {
         policy::CASES,
         devices::CASES,
         jobs::CASES,
+        sending::CASES,
     ]
     .concat()
 }
