@@ -138,14 +138,15 @@ mod tests {
 
     #[test]
     fn a_new_address_is_a_first_message_and_a_known_one_is_not() {
-        let w = send_warnings(&s(&["a@x.nl", "b@x.nl"]), &s(&["b@x.nl"]), &s(&["b@x.nl"]));
+        let known = s(&["bert@praktijk.nl"]);
+        let w = send_warnings(&s(&["anna@x.nl", "bert@praktijk.nl"]), &known, &known);
         assert_eq!(
             w,
             vec![SendWarning::FirstMessage {
-                email: "a@x.nl".into()
+                email: "anna@x.nl".into()
             }]
         );
-        assert!(send_warnings(&s(&["b@x.nl"]), &s(&["b@x.nl"]), &[]).is_empty());
+        assert!(send_warnings(&known, &known, &known).is_empty());
     }
 
     #[test]
@@ -160,7 +161,7 @@ mod tests {
             Some("piet@praktijk.nl")
         );
         // Three edits away: no guess.
-        assert_eq!(did_you_mean("pietje@praktijk.nl", &recent), None);
+        assert_eq!(did_you_mean("pietjes@praktijk.nl", &recent), None);
         // The closest one wins.
         assert_eq!(
             did_you_mean("ab@x.nl", &["abcd@x.nl", "abc@x.nl"]).as_deref(),

@@ -291,3 +291,173 @@ pub(crate) fn receipt_mail(
         message_id,
     }
 }
+
+/// A recipient field of the compose form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientField {
+    /// "Aan".
+    Email,
+    /// "Mobiel nummer".
+    Phone,
+    /// "Code".
+    Code,
+    /// "Hint".
+    Hint,
+}
+
+/// What is wrong with one field of one recipient of the compose form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// No address.
+    EmailMissing,
+    /// Not an e-mail address.
+    EmailInvalid,
+    /// The same address twice.
+    EmailTwice,
+    /// `sms` without a number.
+    PhoneMissing,
+    /// Not a phone number.
+    PhoneInvalid,
+    /// A phone number, but not a mobile one.
+    PhoneNotMobile,
+    /// A mobile number of a country the organisation sends no SMS to.
+    PhoneCountry,
+    /// `code` without the code.
+    CodeMissing,
+    /// Not 6 digits.
+    CodeInvalid,
+    /// Too long, or personal data.
+    HintInvalid,
+}
+
+/// One problem: which recipient (from 0), which field, what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecipientProblem {
+    /// The recipient's position in the form.
+    pub recipient: usize,
+    /// The field.
+    pub field: RecipientField,
+    /// What is wrong.
+    pub problem: FieldProblem,
+}
+
+/// Every problem of the compose form's recipients at once (the API stops at the first): an
+/// address for each, a mobile number of an allowed country for `sms`, a 6-digit code for
+/// `code` (the form asks for one: the sender must give it to the recipient), a hint without
+/// personal data. A recipient whose method is missing counts as `email`.
+pub fn recipient_problems(
+    recipients: &[super::NewRecipientReq],
+    policy: &OrgPolicy,
+) -> Vec<RecipientProblem> {
+    use super::validate;
+    let mut out = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (i, r) in recipients.iter().enumerate() {
+        let mut bad = |field, problem| {
+            out.push(RecipientProblem {
+                recipient: i,
+                field,
+                problem,
+            })
+        };
+        match r.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+            None => bad(RecipientField::Email, FieldProblem::EmailMissing),
+            Some(e) => match validate::email(e) {
+                Err(_) => bad(RecipientField::Email, FieldProblem::EmailInvalid),
+                Ok(e) if seen.contains(&e) => bad(RecipientField::Email, FieldProblem::EmailTwice),
+                Ok(e) => seen.push(e),
+            },
+        }
+        let phone = r.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        let code = r.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        match r.verification.unwrap_or(Verification::Email) {
+            Verification::Sms => match phone {
+                None => bad(RecipientField::Phone, FieldProblem::PhoneMissing),
+                Some(p) => match validate::mobile_phone(p) {
+                    Err(Error::Invalid(crate::error::Invalid::NotMobile { .. })) => {
+                        bad(RecipientField::Phone, FieldProblem::PhoneNotMobile)
+                    }
+                    Err(_) => bad(RecipientField::Phone, FieldProblem::PhoneInvalid),
+                    Ok(e164) => {
+                        if validate::sms_country(&e164, &policy.sms_countries).is_err() {
+                            bad(RecipientField::Phone, FieldProblem::PhoneCountry)
+                        }
+                    }
+                },
+            },
+            Verification::Code => {
+                match code {
+                    None => bad(RecipientField::Code, FieldProblem::CodeMissing),
+                    Some(c) if validate::sender_code(c).is_err() => {
+                        bad(RecipientField::Code, FieldProblem::CodeInvalid)
+                    }
+                    Some(_) => {}
+                }
+                if let Some(h) = r.code_hint.as_deref() {
+                    if validate::code_hint(h).is_err() {
+                        bad(RecipientField::Hint, FieldProblem::HintInvalid)
+                    }
+                }
+            }
+            Verification::Email => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::NewRecipientReq;
+
+    fn r(email: &str, v: Verification, phone: &str, code: &str) -> NewRecipientReq {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        NewRecipientReq {
+            email: opt(email),
+            phone: opt(phone),
+            verification: Some(v),
+            code: opt(code),
+            code_hint: None,
+            language: None,
+        }
+    }
+
+    fn policy() -> OrgPolicy {
+        OrgPolicy {
+            sms_countries: vec!["NL".into()],
+            ..OrgPolicy::default()
+        }
+    }
+
+    #[test]
+    fn every_recipient_field_problem_is_reported_at_once() {
+        let got = recipient_problems(
+            &[
+                r("", Verification::Email, "", ""),
+                r("geen-adres", Verification::Sms, "", ""),
+                r("a@b.nl", Verification::Sms, "020 123 4567", ""),
+                r("A@b.nl", Verification::Code, "", ""),
+                r("c@b.nl", Verification::Code, "", "12ab"),
+                r("d@b.nl", Verification::Sms, "+32 470 12 34 56", ""),
+                r("e@b.nl", Verification::Sms, "06 1234 5678", ""),
+                r("f@b.nl", Verification::Code, "", "123456"),
+            ],
+            &policy(),
+        );
+        let want = [
+            (0, RecipientField::Email, FieldProblem::EmailMissing),
+            (1, RecipientField::Email, FieldProblem::EmailInvalid),
+            (1, RecipientField::Phone, FieldProblem::PhoneMissing),
+            (2, RecipientField::Phone, FieldProblem::PhoneNotMobile),
+            (3, RecipientField::Email, FieldProblem::EmailTwice),
+            (3, RecipientField::Code, FieldProblem::CodeMissing),
+            (4, RecipientField::Code, FieldProblem::CodeInvalid),
+            (5, RecipientField::Phone, FieldProblem::PhoneCountry),
+        ];
+        let got: Vec<_> = got
+            .iter()
+            .map(|p| (p.recipient, p.field, p.problem))
+            .collect();
+        assert_eq!(got, want);
+    }
+}

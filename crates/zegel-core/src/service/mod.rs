@@ -38,7 +38,10 @@ pub use access::{
 };
 pub use admin::{DemoSetup, NewUserReq, API_TOKEN_PREFIX, DEFAULT_ORG_SLUG};
 pub use checks::SendWarning;
-pub use compose::{HeldView, RememberedAddress, HOLD_MS};
+pub use compose::{
+    recipient_problems, FieldProblem, HeldView, RecipientField, RecipientProblem,
+    RememberedAddress, HOLD_MS,
+};
 pub use content::AttachmentView;
 pub use drafts::Uploads;
 pub use file_names::{file_name, UNNAMED};
