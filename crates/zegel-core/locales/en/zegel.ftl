@@ -216,6 +216,15 @@ notify-reply-intro = { $from } has replied securely to your message via { $org }
 notify-reply-how = Read the reply in Zegel ({ $url }) or through your integration (GET /api/v1/inbox).
 notify-reply-received = Received: { $date }
 
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Main menu
+sender-nav-sent = Messages
+sender-nav-compose = New message
+sender-nav-inbox = Inbox
+sender-nav-settings = Settings
+sender-nav-signout = Sign out
+
 ## Compose (issue 13, helper B): prefix compose-
 compose-receipt-subject = Read receipt: your secure message was opened
 compose-receipt-opened = { $email } opened your secure message.

@@ -218,6 +218,15 @@ notify-reply-intro = { $from } heeft via { $org } beveiligd geantwoord op uw ber
 notify-reply-how = Lees het antwoord in Zegel ({ $url }) of via uw koppeling (GET /api/v1/inbox).
 notify-reply-received = Ontvangen: { $date }
 
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Hoofdmenu
+sender-nav-sent = Berichten
+sender-nav-compose = Nieuw bericht
+sender-nav-inbox = Inbox
+sender-nav-settings = Instellingen
+sender-nav-signout = Uitloggen
+
 ## Compose (issue 13, helper B): prefix compose-
 compose-receipt-subject = Leesbevestiging: uw beveiligd bericht is geopend
 compose-receipt-opened = { $email } heeft uw beveiligd bericht geopend.

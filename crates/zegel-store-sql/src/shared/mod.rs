@@ -16,6 +16,7 @@ mod jobs;
 mod messages;
 mod meta;
 mod policy;
+mod sender_sessions;
 
 /// What every stamped file uses.
 mod prelude {

@@ -86,7 +86,7 @@ struct Row {
 /// One recipient row as shown.
 struct RowView {
     n: usize,
-    num: usize,
+    legend: String,
     email: String,
     phone: String,
     code: String,
@@ -266,8 +266,11 @@ fn check_fields(s: &AppState, who: &SignedIn, l: Lang, f: &ComposeForm) -> FormE
     let req = f.request();
     let policy = &who.principal.policy;
     for p in recipient_problems(req.recipients.as_deref().unwrap_or_default(), policy) {
-        e.rows
-            .push((p.recipient, p.field, problem_text(l, p.recipient, p.problem)));
+        e.rows.push((
+            p.recipient,
+            p.field,
+            problem_text(l, p.recipient, p.problem),
+        ));
     }
     if f.subject.trim().is_empty() {
         e.subject = Some(tr(l, "compose-error-subject"));
@@ -278,7 +281,13 @@ fn check_fields(s: &AppState, who: &SignedIn, l: Lang, f: &ComposeForm) -> FormE
     let max = s.z.settings.max_expiry_days;
     match f.days.trim().parse::<i64>() {
         Ok(d) if (1..=max).contains(&d) => {}
-        _ => e.days = Some(tr_args(l, "compose-error-days", &[("max", &max.to_string())])),
+        _ => {
+            e.days = Some(tr_args(
+                l,
+                "compose-error-days",
+                &[("max", &max.to_string())],
+            ))
+        }
     }
     if let Some(p) = ReplyPolicy::parse(&f.reply) {
         if policy.reply_locked && p != policy.reply_default {
@@ -356,10 +365,13 @@ async fn render_form(
 ) -> Response {
     let l = v.lang;
     let typed: Vec<String> = f.rows.iter().map(|r| r.email.clone()).collect();
-    let remembered = s.z.remembered(&who.principal, &typed).await.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "address book lookup failed");
-        Vec::new()
-    });
+    let remembered =
+        s.z.remembered(&who.principal, &typed)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "address book lookup failed");
+                Vec::new()
+            });
     let mut errors = Vec::new();
     let mut rows = Vec::new();
     for (n, r) in f.rows.iter_mut().enumerate() {
@@ -401,7 +413,11 @@ async fn render_form(
         }
         rows.push(RowView {
             n,
-            num: n + 1,
+            legend: tr_args(
+                l,
+                "compose-recipient-legend",
+                &[("n", &(n + 1).to_string())],
+            ),
             email: r.email.clone(),
             phone: r.phone.clone(),
             code: r.code.clone(),
@@ -527,10 +543,7 @@ async fn compose_page(State(s): State<AppState>, who: SignedIn, pl: PageLang) ->
 }
 
 /// Reads the text fields up to the first file; returns them and that file part.
-async fn read_fields(
-    s: &AppState,
-    mp: &mut Parts,
-) -> Result<(ComposeForm, Option<Field>), Error> {
+async fn read_fields(s: &AppState, mp: &mut Parts) -> Result<(ComposeForm, Option<Field>), Error> {
     let mut f = ComposeForm::default();
     // Room for "Ontvanger toevoegen" beyond the limit: the check then says "too many".
     let max_rows = s.z.settings.max_recipients + 1;
@@ -600,15 +613,7 @@ async fn compose_post(
     }
     let errors = check_fields(&s, &who, l, &form);
     if !errors.is_empty() {
-        return render_form(
-            &s,
-            &who,
-            &v,
-            form,
-            errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return render_form(&s, &who, &v, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let mut draft = match s.z.begin_message(&who.principal, form.request()).await {
         Ok(d) => d,
@@ -691,7 +696,11 @@ fn warning_line(l: Lang, w: &SendWarning) -> WarningLine {
                 "compose-warning-did-you-mean",
                 &[("suggestion", suggestion)],
             )),
-            text: tr_args(l, "compose-warning-did-you-mean-detail", &[("email", email)]),
+            text: tr_args(
+                l,
+                "compose-warning-did-you-mean-detail",
+                &[("email", email)],
+            ),
         },
         SendWarning::ManyRecipients { count } => WarningLine {
             heading: None,
@@ -707,7 +716,10 @@ async fn check_page(
     pl: PageLang,
     Path(id): Path<String>,
 ) -> Response {
-    let here = format!("/berichten/nieuw/{}/controle", crate::http::pages::chrome::segment(&id));
+    let here = format!(
+        "/berichten/nieuw/{}/controle",
+        crate::http::pages::chrome::segment(&id)
+    );
     let v = pl.view(here);
     let page = match s.z.held_view(&who.principal, &id).await {
         Ok(h) => {
@@ -746,13 +758,19 @@ async fn release(
     Path(id): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let back = format!("/berichten/nieuw/{}/controle", crate::http::pages::chrome::segment(&id));
+    let back = format!(
+        "/berichten/nieuw/{}/controle",
+        crate::http::pages::chrome::segment(&id)
+    );
     let v = pl.view(back.clone());
     if !who.csrf_ok(&headers, &f.csrf) {
         return csrf_failed(&v, back);
     }
     match s.z.release_message(&who.principal, &id, &ctx).await {
-        Ok(()) => see_other(format!("/berichten/{}", crate::http::pages::chrome::segment(&id))),
+        Ok(()) => see_other(format!(
+            "/berichten/{}",
+            crate::http::pages::chrome::segment(&id)
+        )),
         Err(e) => error_page(&v, &e),
     }
 }
@@ -766,7 +784,10 @@ async fn cancel(
     Path(id): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let back = format!("/berichten/nieuw/{}/controle", crate::http::pages::chrome::segment(&id));
+    let back = format!(
+        "/berichten/nieuw/{}/controle",
+        crate::http::pages::chrome::segment(&id)
+    );
     let v = pl.view(back.clone());
     if !who.csrf_ok(&headers, &f.csrf) {
         return csrf_failed(&v, back);
