@@ -114,7 +114,7 @@ status=0
     ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
     ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
     ZEGEL_BROWSER_POSTGRES_URL="$pg_url" \
-        node --test-reporter=spec patient-flow.test.js
+        node --test-reporter=spec patient-flow.test.js sender-compose.test.js
 ) || status=$?
 
 log "browser tests took $((SECONDS - started)) s; screenshots and axe/layout summaries: $ARTIFACTS"
