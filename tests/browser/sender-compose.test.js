@@ -12,7 +12,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Zegel } from './lib/zegel.js';
@@ -34,6 +34,12 @@ const SENDER = {
   orgSlug: 'compose',
   orgName: 'Ziekenhuis Compose',
 };
+
+/** Files under `dir`, recursively (0 when it does not exist). */
+function countFiles(dir) {
+  if (!existsSync(dir)) return 0;
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).length;
+}
 
 for (const backend of BACKENDS) {
   describe(`compose in the browser on ${backend}`, () => {
@@ -144,6 +150,14 @@ for (const backend of BACKENDS) {
         assert.equal(page.url(), s.zegel.url('/berichten/nieuw'));
         const list = await s.zegel.api('GET', '/api/v1/messages', s.token);
         assert.ok(!list.text.includes('stop@example.nl'));
+        // No blob is left of the stopped upload (only the first test's one attachment).
+        const deadline = Date.now() + 5000;
+        let blobs = countFiles(join(s.zegel.dataDir, 'blobs'));
+        while (blobs > 1 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          blobs = countFiles(join(s.zegel.dataDir, 'blobs'));
+        }
+        assert.equal(blobs, 1);
       } finally {
         await ctx.close();
       }

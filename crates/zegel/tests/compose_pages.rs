@@ -22,6 +22,7 @@ backend_tests!(
     another_sender_cannot_see_release_or_cancel_a_held_message,
     ontvanger_toevoegen_without_javascript_keeps_what_was_typed,
     a_typo_of_a_known_address_asks_did_you_mean,
+    an_upload_the_client_breaks_off_leaves_nothing,
 );
 
 const SENDER: &str = "arts@ziekenhuis.example";
@@ -519,4 +520,49 @@ async fn a_typo_of_a_known_address_asks_did_you_mean(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
+}
+
+async fn an_upload_the_client_breaks_off_leaves_nothing(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let cookie = app.sender_cookie(SENDER).await;
+    let csrf = form_csrf(&app, &cookie).await;
+    let boundary = "XyZzY";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"email_0\"\r\n\r\nafgebroken@voorbeeld.nl\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"method_0\"\r\n\r\nemail\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"subject\"\r\n\r\nAfgebroken\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"days\"\r\n\r\n7\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"half.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    // The head, 2 MiB of the file, then the client goes away (the body stream fails).
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(head.into_bytes()))
+        .chain((0..32).map(|_| Ok(vec![7u8; 64 * 1024])))
+        .chain(std::iter::once(Err(std::io::Error::other(
+            "client went away",
+        ))))
+        .collect();
+    let res = app
+        .client
+        .post(app.url("/berichten/nieuw"))
+        .header("cookie", &cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await;
+    assert!(res.is_err() || !res.unwrap().status().is_success());
+    // The server notices, deletes what it wrote and stores nothing.
+    for _ in 0..100 {
+        if app.blob_keys().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    nothing_stored(&app).await;
 }

@@ -6,25 +6,42 @@
 // context. A scenario that signs in for real replaces the call by the sign-in steps; nothing
 // else changes.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
 const TIMEOUT_MS = 60000;
 
+/** psql with `sql` on standard input; resolves to its trimmed standard output. */
+function psqlStdin(args, sql) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('psql', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), TIMEOUT_MS);
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out.trim());
+      else reject(new Error(`psql failed (${code}): ${err}`));
+    });
+    p.stdin.end(sql);
+  });
+}
+
 /** Runs one SQL statement on the server's database; returns its single text value. */
 async function sqlValue(zegel, sql, params) {
   if (zegel.databaseUrl) {
-    // psql variables quote the values (:'name').
+    // psql variables quote the values (:'name'); they apply to SQL read from standard input,
+    // not to -c.
     const args = [zegel.databaseUrl, '-v', 'ON_ERROR_STOP=1', '-qAt'];
     params.forEach((p, i) => args.push('-v', `p${i}=${p}`));
-    const pgSql = sql.replace(/\?/g, (() => {
-      let i = 0;
-      return () => `:'p${i++}'`;
-    })());
-    const { stdout } = await execFileP('psql', [...args, '-c', pgSql], { timeout: TIMEOUT_MS });
-    return stdout.trim();
+    let i = 0;
+    const pgSql = sql.replace(/\?/g, () => `:'p${i++}'`);
+    return psqlStdin(args, `${pgSql};\n`);
   }
   const py = [
     'import sqlite3, sys, json',
