@@ -93,6 +93,40 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Writes a copy of the whole database as it is at one instant into `dest` (a file that
+    /// must not exist yet), while other connections and processes go on reading and writing:
+    /// `VACUUM INTO` runs in one read transaction, so the copy is consistent and includes
+    /// what is still in the WAL. `secure_delete` holds in the copy too (no freed pages).
+    pub async fn snapshot_into(&self, dest: &std::path::Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} exists already",
+                dest.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The blob keys the database still needs: attachments of messages and replies whose key
+    /// is not destroyed (a destroyed message's blobs are the sweeper's to delete).
+    pub async fn live_blob_keys(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT a.blob_key FROM attachments a \
+             JOIN message_keys k ON k.message_id = a.message_id ORDER BY a.blob_key",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, 0).map_err(db_err))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,18 @@ enum Cmd {
     Serve,
     /// Runs the database migrations and exits.
     Migrate,
+    /// A consistent backup (SQLite and local blobs) into a new directory, while serving.
+    Backup {
+        /// The directory to write (new or empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restores a backup into a new installation (the master key must be in place).
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Organisations, users and API tokens.
     Admin {
         #[command(subcommand)]
@@ -177,6 +189,27 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Migrate => {
             let store = app::open_store(&cfg).await?;
             println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Cmd::Backup { to } => {
+            let m = zegel::backup::backup(&cfg, &to).await?;
+            println!(
+                "backup in {}: database {} bytes, {} blobs, {} missing (destroyed during the backup); the master key is not in it",
+                to.display(),
+                m.database.bytes,
+                m.blobs.len(),
+                m.missing.len()
+            );
+            Ok(())
+        }
+        Cmd::Restore { from } => {
+            let m = zegel::backup::restore(&cfg, &from).await?;
+            println!(
+                "restored the backup of {} ({} blobs) into {}",
+                m.created_at,
+                m.blobs.len(),
+                cfg.data_dir.display()
+            );
             Ok(())
         }
         Cmd::Admin { cmd } => {
