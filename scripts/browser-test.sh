@@ -120,7 +120,7 @@ status=0
     ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
     ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
     ZEGEL_BROWSER_POSTGRES_URL="$pg_url" \
-        node --test-reporter=spec patient-flow.test.js
+        node --test-reporter=spec patient-flow.test.js sender-compose.test.js
 ) || status=$?
 (
     cd "$browser_dir"

@@ -15,7 +15,8 @@ use std::sync::Arc;
 pub mod prelude {
     pub use super::{
         AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore,
-        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SignInStore, Store,
+        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore,
+        Store,
     };
 }
 
@@ -52,6 +53,7 @@ pub trait Store:
     + JobStore
     + SenderSessionStore
     + SignInStore
+    + SendingStore
 {
 }
 
@@ -66,6 +68,7 @@ impl<T> Store for T where
         + JobStore
         + SenderSessionStore
         + SignInStore
+        + SendingStore
 {
 }
 
@@ -518,4 +521,35 @@ pub trait SenderSessionStore: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// Deletes every session past `limits` at `now`. Returns how many.
     async fn prune_sender_sessions(&self, now: Ts, limits: SessionLimits) -> StoreResult<u64>;
+}
+
+/// Sending from the browser (issue 13): the organisation's address book, held messages, read
+/// receipts.
+#[async_trait]
+pub trait SendingStore: Send + Sync + 'static {
+    /// The organisation's entries for these (lower-cased) addresses; unknown ones give nothing.
+    async fn address_book(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> StoreResult<Vec<AddressEntry>>;
+    /// The organisation's addresses, most recently used first (at most `limit`).
+    async fn recent_addresses(&self, org_id: &str, limit: u32) -> StoreResult<Vec<String>>;
+    /// A held message (stored with [`SendOptions::hold`], not yet released), whatever its
+    /// state; `None` for an unknown or a released message.
+    async fn held_message(&self, message_id: &str) -> StoreResult<Option<HeldMessage>>;
+    /// Releases a held message in one transaction: only when it is held, active, not past its
+    /// hold and `r.sender_id` sent it (else false, nothing changed). Its jobs become due at
+    /// `r.now`, its expiry becomes `r.now` plus the held availability, it leaves the hold
+    /// (so it is listed), the events are recorded and the address book is updated.
+    async fn release_held(&self, r: &Release) -> StoreResult<bool>;
+    /// Queues the read receipt of a recipient who opened a message that asked for one: in one
+    /// transaction, only the first time (`receipt_queued_at` unset), only when the message
+    /// has `read_receipt` and is active; enqueues `job` then and returns true.
+    async fn queue_read_receipt(
+        &self,
+        recipient_id: &str,
+        job: &NewJob,
+        now: Ts,
+    ) -> StoreResult<bool>;
 }

@@ -10,6 +10,8 @@
 //             export, admin, sweeper, jobs (the worker), sessions (the sender web app's)
 mod access;
 mod admin;
+pub mod checks;
+mod compose;
 mod content;
 mod devices;
 mod drafts;
@@ -39,6 +41,11 @@ pub use access::{
     SenderView, SessionGrant,
 };
 pub use admin::{DemoSetup, NewUserReq, API_TOKEN_PREFIX, DEFAULT_ORG_SLUG};
+pub use checks::SendWarning;
+pub use compose::{
+    recipient_problems, FieldProblem, HeldView, RecipientField, RecipientProblem,
+    RememberedAddress, HOLD_MS,
+};
 pub use content::AttachmentView;
 pub use drafts::Uploads;
 pub use file_names::{file_name, UNNAMED};

@@ -36,12 +36,20 @@ pub(crate) struct NotifySender {
     pub message_id: String,
 }
 
+/// Tell a sender a recipient opened the message (read receipt, issue 13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadReceipt {
+    pub message_id: String,
+    pub recipient_id: String,
+}
+
 /// A job's payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum JobPayload {
     NotifyRecipient(NotifyRecipient),
     SendCode(SendCode),
     NotifySender(NotifySender),
+    ReadReceipt(ReadReceipt),
 }
 
 impl JobPayload {
@@ -51,6 +59,7 @@ impl JobPayload {
             JobPayload::NotifyRecipient(_) => JobKind::NotifyRecipient,
             JobPayload::SendCode(_) => JobKind::SendCode,
             JobPayload::NotifySender(_) => JobKind::NotifySender,
+            JobPayload::ReadReceipt(_) => JobKind::ReadReceipt,
         }
     }
 
@@ -60,6 +69,7 @@ impl JobPayload {
             JobPayload::NotifyRecipient(p) => serde_json::to_string(p),
             JobPayload::SendCode(p) => serde_json::to_string(p),
             JobPayload::NotifySender(p) => serde_json::to_string(p),
+            JobPayload::ReadReceipt(p) => serde_json::to_string(p),
         }
         .map_err(|e| Error::Internal(format!("job payload: {e}")))?;
         Ok(NewJob {
@@ -83,6 +93,9 @@ impl JobPayload {
                 .map_err(bad),
             Some(JobKind::NotifySender) => serde_json::from_str(payload)
                 .map(JobPayload::NotifySender)
+                .map_err(bad),
+            Some(JobKind::ReadReceipt) => serde_json::from_str(payload)
+                .map(JobPayload::ReadReceipt)
                 .map_err(bad),
             None => Err(Error::Internal(format!("unknown job kind {kind:?}"))),
         }
@@ -110,6 +123,10 @@ mod tests {
             }),
             JobPayload::NotifySender(NotifySender {
                 message_id: "m".into(),
+            }),
+            JobPayload::ReadReceipt(ReadReceipt {
+                message_id: "m".into(),
+                recipient_id: "r".into(),
             }),
         ];
         for p in all {

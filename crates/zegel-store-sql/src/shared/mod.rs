@@ -5,6 +5,7 @@
 //! method its own way, the section calls `crate::per_backend::<method>` by name.
 
 pub(crate) mod rows;
+pub(crate) mod sending;
 pub(crate) mod write;
 
 mod access;

@@ -31,6 +31,7 @@ mod meta;
 mod policy;
 mod sender_sessions;
 mod signin;
+mod sending;
 mod support;
 
 /// What a case returns.
@@ -71,6 +72,7 @@ pub fn all() -> Vec<Case> {
         jobs::CASES,
         signin::CASES,
         sender_sessions::CASES,
+        sending::CASES,
     ]
     .concat()
 }

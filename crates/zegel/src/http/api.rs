@@ -27,6 +27,7 @@ pub fn routes(s: &AppState) -> ApiRoutes {
             create_message,
             Some(upload),
         )
+        .add(Method::POST, "/api/v1/messages/check", check_message)
         .add(Method::GET, "/api/v1/messages", list_messages)
         .add(Method::GET, "/api/v1/messages/{id}", get_message)
         .add(Method::POST, "/api/v1/messages/{id}/revoke", revoke_message)
@@ -69,6 +70,17 @@ async fn create_message(
         }
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// `POST /api/v1/messages/check`: a send's JSON, validated as a send would be (the same
+/// errors), answered with the warnings before sending; nothing is stored.
+async fn check_message(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    JsonBody(m): JsonBody<NewMessageReq>,
+) -> Result<Response, ApiError> {
+    let warnings = s.z.check_message(&sender, m).await?;
+    Ok(Json(serde_json::json!({ "warnings": warnings })).into_response())
 }
 
 #[derive(Deserialize)]

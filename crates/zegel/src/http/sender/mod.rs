@@ -4,9 +4,11 @@
 //! nothing.
 //!
 //! - `session`: the `zegel_sender` cookie, the session behind it, sign-in redirect, sign-out;
-//! - `layout`: the frame of every signed-in page (navigation, sign-out button).
+//! - `layout`: the frame of every signed-in page (navigation, sign-out button);
+//! - `compose`: `/berichten/nieuw`, the checks before sending, held messages.
 
 mod accounts;
+pub mod compose;
 pub mod layout;
 pub mod session;
 mod settings;
@@ -26,10 +28,11 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 /// The sender's pages for a signed-in sender (a stranger only gets a redirect to sign-in).
-pub fn routes(_s: &AppState) -> Router<AppState> {
+pub fn routes(s: &AppState) -> Router<AppState> {
     Router::new()
         .route("/uitloggen", post(sign_out))
         .merge(accounts::routes())
+        .merge(compose::routes(s))
 }
 
 /// The sender's pages a stranger reaches (sign-in, set-up): behind the stranger rate limit.
