@@ -60,9 +60,13 @@ const INSERT_MESSAGES_SQL: &str = "WITH \
           u.phone, u.at, COUNT(*) OVER (PARTITION BY u.org_id, u.address) \
           FROM UNNEST($65::text[], $66::text[], $67::text[], $68::text[], $69::bigint[]) \
           WITH ORDINALITY AS u(org_id, address, verification, phone, at, n) \
-          ORDER BY u.org_id, u.address, u.n DESC \
-          ON CONFLICT (org_id, address) DO UPDATE SET verification = excluded.verification, \
-          phone = excluded.phone, uses = address_book.uses + excluded.uses, \
+          ORDER BY u.org_id, u.address, u.at DESC, u.n DESC \
+          ON CONFLICT (org_id, address) DO UPDATE SET \
+          verification = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+          THEN excluded.verification ELSE address_book.verification END, \
+          phone = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+          THEN excluded.phone ELSE address_book.phone END, \
+          uses = address_book.uses + excluded.uses, \
           last_used_at = GREATEST(address_book.last_used_at, excluded.last_used_at)) \
     SELECT 1";
 

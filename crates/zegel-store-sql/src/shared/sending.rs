@@ -7,11 +7,15 @@ use crate::db::{Conn, DbRow};
 
 /// One use of an address: a new entry, or the last method, number and time plus one use.
 /// Concurrent senders to one address each count (the row is updated in place); the latest
-/// time wins.
+/// time wins, also for the method and number (a send that commits late but was made earlier
+/// does not overwrite a newer one's).
 const UPSERT_ADDRESS_SQL: &str = "INSERT INTO address_book \
      (org_id, address, verification, phone, last_used_at, uses) VALUES ($1, $2, $3, $4, $5, 1) \
-     ON CONFLICT (org_id, address) DO UPDATE SET verification = excluded.verification, \
-     phone = excluded.phone, uses = address_book.uses + 1, \
+     ON CONFLICT (org_id, address) DO UPDATE SET \
+     verification = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+     THEN excluded.verification ELSE address_book.verification END, \
+     phone = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+     THEN excluded.phone ELSE address_book.phone END, uses = address_book.uses + 1, \
      last_used_at = CASE WHEN excluded.last_used_at > address_book.last_used_at \
      THEN excluded.last_used_at ELSE address_book.last_used_at END";
 
