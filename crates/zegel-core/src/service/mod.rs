@@ -28,6 +28,7 @@ mod replies;
 mod status;
 mod sweeper;
 mod thread;
+mod tracking;
 mod validate;
 
 pub use access::{
@@ -48,6 +49,7 @@ pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
 pub use replies::{ReplyCreated, ReplyDraft};
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
 pub use thread::{ThreadItem, ThreadView};
+pub use tracking::{SentPage, TimelineEvent, TrackedMessage, TrackedRecipientView};
 pub use validate::{mask_email, mask_phone, mobile_phone, normalise_phone};
 
 use crate::blobs::Blobs;

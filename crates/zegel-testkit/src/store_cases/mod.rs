@@ -30,6 +30,7 @@ mod messages;
 mod meta;
 mod policy;
 mod support;
+mod tracking;
 
 /// What a case returns.
 type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -67,6 +68,7 @@ pub fn all() -> Vec<Case> {
         policy::CASES,
         devices::CASES,
         jobs::CASES,
+        tracking::CASES,
     ]
     .concat()
 }

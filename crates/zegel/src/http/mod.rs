@@ -18,6 +18,7 @@ mod pages;
 pub mod proxy;
 mod ratelimit;
 mod routes;
+pub mod sender;
 pub mod server;
 mod upload;
 mod viewer;
@@ -123,6 +124,7 @@ pub fn router_and_metrics(z: Arc<Zegel>, opts: HttpOptions) -> (Router, Option<R
         .route("/static/zegel.css", get(pages::stylesheet))
         .route("/logo/{org_id}", get(logo))
         .merge(api)
+        .merge(sender::routes(&state))
         .merge(stranger)
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))

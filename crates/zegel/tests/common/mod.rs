@@ -408,6 +408,21 @@ impl TestApp {
             .collect()
     }
 
+    /// STUB until the coordinator's sender sessions land: a `Cookie` header value
+    /// (`zegel_sender=...`) signing in the user with this e-mail address.
+    pub async fn sender_cookie(&self, email: &str) -> String {
+        use zegel_core::store::prelude::*;
+        let user = self
+            .z
+            .store
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .expect("a user with this e-mail address");
+        let token = self.z.create_api_token(&user, "session").await.unwrap();
+        format!("zegel_sender={token}")
+    }
+
     /// Every blob key currently stored.
     pub async fn blob_keys(&self) -> Vec<String> {
         self.z.blobs.list("att").await.unwrap()
