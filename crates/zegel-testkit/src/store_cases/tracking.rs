@@ -183,13 +183,8 @@ async fn case_tracking_sent_list_pages_both_ways_with_ties(store: DynStore) {
     let uid = sender.user.id.as_str();
     // Five messages, the middle three at the same millisecond (keyset ties on the id).
     let mut ms = Vec::new();
-    for i in 0..5_i64 {
-        let at = T0.plus_millis(i.clamp(1, 3) * MINUTE_MS + if i == 4 { MINUTE_MS } else { 0 });
-        let at = if (1..=3).contains(&i) {
-            T0.plus_millis(MINUTE_MS)
-        } else {
-            at
-        };
+    for minute in [0, 1, 1, 1, 2] {
+        let at = T0.plus_millis(minute * MINUTE_MS);
         let m = fx::new_message(&sender, at);
         store.insert_message(&m).await.expect("insert");
         ms.push(m);
