@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub mod prelude {
     pub use super::{
         AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore,
-        MessageStore, MetaStore, PolicyStore, Store, TrackingStore,
+        MessageStore, MetaStore, PolicyStore, SenderSessionStore, Store, TrackingStore,
     };
 }
 
@@ -49,6 +49,7 @@ pub trait Store:
     + PolicyStore
     + DeviceStore
     + JobStore
+    + SenderSessionStore
     + TrackingStore
 {
 }
@@ -62,6 +63,7 @@ impl<T> Store for T where
         + PolicyStore
         + DeviceStore
         + JobStore
+        + SenderSessionStore
         + TrackingStore
 {
 }
@@ -336,6 +338,53 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Counts `(pending, dead)` jobs.
     async fn job_counts(&self) -> StoreResult<(i64, i64)>;
+}
+
+/// A sender session's `last_seen_at` is kept to this resolution (one minute), so a busy
+/// session costs no write per request.
+pub const SESSION_SEEN_RESOLUTION_MS: i64 = 60_000;
+
+/// How long a sender session lives: idle and absolute limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Ends after this long without a request (ms).
+    pub idle_ms: i64,
+    /// Ends this long after sign-in, whatever happens (ms).
+    pub max_ms: i64,
+}
+
+/// The sender web app's server-side sessions (cookie `zegel_sender`; only the SHA-256 of
+/// the cookie value is stored).
+#[async_trait]
+pub trait SenderSessionStore: Send + Sync + 'static {
+    /// Stores a new session for `user_id`, signed in at `now`.
+    async fn create_sender_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: &str,
+        now: Ts,
+    ) -> StoreResult<()>;
+    /// The signed-in user (with organisation and policy) of a live session, and when it
+    /// started; `None` for an unknown session or one past `limits` at `now` (which is then
+    /// deleted). Records `last_seen_at` when the stored one is older than
+    /// [`SESSION_SEEN_RESOLUTION_MS`].
+    async fn sender_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: Ts,
+        limits: SessionLimits,
+    ) -> StoreResult<Option<(Principal, Ts)>>;
+    /// Ends one session. Returns whether it existed.
+    async fn end_sender_session(&self, token_hash: &[u8; 32]) -> StoreResult<bool>;
+    /// Ends every session of a user except `keep` (the one making the change, if any).
+    /// Returns how many ended.
+    async fn end_user_sender_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<u64>;
+    /// Deletes every session past `limits` at `now`. Returns how many.
+    async fn prune_sender_sessions(&self, now: Ts, limits: SessionLimits) -> StoreResult<u64>;
 }
 
 /// What a sender sees as a recipient's status on the message page and filters the sent list

@@ -78,6 +78,18 @@ pub const PRINCIPAL_BY_TOKEN_SQL: &str = concat!(
      WHERE t.token_hash = $1"
 );
 
+/// A live sender session's user, organisation and policy in one row (`$1` the token hash);
+/// `s_created_at` and `s_last_seen_at` are checked by the caller.
+pub const PRINCIPAL_BY_SESSION_SQL: &str = concat!(
+    "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
+     s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+     o.slug AS o_slug, o.name AS o_name, o.active_kek_id AS o_active_kek_id, \
+     o.created_at AS o_created_at, ",
+    policy_cols!(),
+    " FROM sender_sessions s JOIN users u ON u.id = s.user_id \
+     JOIN organisations o ON o.id = u.org_id WHERE s.token_hash = $1"
+);
+
 /// Records a token's use (`$1` now, `$2` hash, `$3` the stale limit) unless a later one is
 /// stored. Each backend runs it its own way (group commit, bookkeeping pool).
 pub const TOUCH_TOKEN_SQL: &str = "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 \

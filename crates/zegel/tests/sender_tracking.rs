@@ -161,7 +161,8 @@ async fn pages_need_a_session_and_another_senders_ids_are_404(b: Backend) {
     for path in ["/berichten", &format!("/berichten/{id}"), "/inbox"] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 303, "{path}");
-        assert_eq!(res.headers()["location"], "/inloggen");
+        let to = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with("/inloggen"), "{path}: {to}");
     }
     // Another sender of the same organisation: 404 on every page and action of the message.
     let other = app

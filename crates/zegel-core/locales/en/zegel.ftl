@@ -216,14 +216,17 @@ notify-reply-intro = { $from } has replied securely to your message via { $org }
 notify-reply-how = Read the reply in Zegel ({ $url }) or through your integration (GET /api/v1/inbox).
 notify-reply-received = Received: { $date }
 
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Main menu
+sender-nav-sent = Messages
+sender-nav-compose = New message
+sender-nav-inbox = Inbox
+sender-nav-settings = Settings
+sender-nav-signout = Sign out
+
 ## Following sent messages and the inbox (sender web app; helper C)
 
-sent-nav-label = Main menu
-sent-nav-sent = Messages
-sent-nav-new = New message
-sent-nav-inbox = Inbox
-sent-nav-settings = Settings
-sent-nav-signout = Sign out
 sent-title = Sent messages
 sent-filter-recipient = Recipient
 sent-filter-status = Status

@@ -218,14 +218,17 @@ notify-reply-intro = { $from } heeft via { $org } beveiligd geantwoord op uw ber
 notify-reply-how = Lees het antwoord in Zegel ({ $url }) of via uw koppeling (GET /api/v1/inbox).
 notify-reply-received = Ontvangen: { $date }
 
+## The sender web app: the frame of every signed-in page
+
+sender-nav-label = Hoofdmenu
+sender-nav-sent = Berichten
+sender-nav-compose = Nieuw bericht
+sender-nav-inbox = Inbox
+sender-nav-settings = Instellingen
+sender-nav-signout = Uitloggen
+
 ## Following sent messages and the inbox (sender web app; helper C)
 
-sent-nav-label = Hoofdmenu
-sent-nav-sent = Berichten
-sent-nav-new = Nieuw bericht
-sent-nav-inbox = Inbox
-sent-nav-settings = Instellingen
-sent-nav-signout = Uitloggen
 sent-title = Verzonden berichten
 sent-filter-recipient = Ontvanger
 sent-filter-status = Status

@@ -7,7 +7,7 @@
 //   writing:  drafts (streamed uploads), policy
 //   use cases: access (link, code, session, what the page offers), messages (send),
 //             status (the sender's view, revoke), replies, forwards, thread, inbox, devices,
-//             export, admin, sweeper, jobs (the worker)
+//             export, admin, sweeper, jobs (the worker), sessions (the sender web app's)
 mod access;
 mod admin;
 mod content;
@@ -25,6 +25,7 @@ mod objects;
 mod payloads;
 mod policy;
 mod replies;
+mod sessions;
 mod status;
 mod sweeper;
 mod thread;
@@ -47,6 +48,7 @@ pub use messages::{
 };
 pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
 pub use replies::{ReplyCreated, ReplyDraft};
+pub use sessions::{SenderSession, SENDER_SESSION_LIMITS};
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
 pub use thread::{ThreadItem, ThreadView};
 pub use tracking::{SentPage, TimelineEvent, TrackedMessage, TrackedRecipientView};

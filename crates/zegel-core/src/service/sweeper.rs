@@ -1,4 +1,5 @@
-//! Expiry and blob deletion: expired messages lose their key at once, blobs follow.
+//! Expiry and blob deletion: expired messages lose their key at once, blobs follow; ended
+//! sender sessions are deleted.
 
 use super::Zegel;
 use crate::error::Result;
@@ -52,6 +53,13 @@ impl Zegel {
             }
             if let Err(e) = self.sweep_blobs().await {
                 tracing::error!(error = %e, "blob sweep failed");
+            }
+            if let Err(e) = self
+                .store
+                .prune_sender_sessions(Ts::now(), super::SENDER_SESSION_LIMITS)
+                .await
+            {
+                tracing::error!(error = %e, "session sweep failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

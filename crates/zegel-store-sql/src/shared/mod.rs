@@ -15,6 +15,7 @@ mod jobs;
 mod messages;
 mod meta;
 mod policy;
+mod sender_sessions;
 mod tracking;
 
 /// What every stamped file uses.

@@ -29,6 +29,7 @@ mod jobs;
 mod messages;
 mod meta;
 mod policy;
+mod sender_sessions;
 mod support;
 mod tracking;
 
@@ -68,6 +69,7 @@ pub fn all() -> Vec<Case> {
         policy::CASES,
         devices::CASES,
         jobs::CASES,
+        sender_sessions::CASES,
         tracking::CASES,
     ]
     .concat()

@@ -110,6 +110,7 @@ pub fn router_and_metrics(z: Arc<Zegel>, opts: HttpOptions) -> (Router, Option<R
     let stranger = Router::new()
         .merge(access)
         .merge(viewer::routes(&state))
+        .merge(sender::public_routes(&state))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,

@@ -253,6 +253,28 @@ impl TestApp {
         }
     }
 
+    /// A signed-in session for the user with `email`, made directly (no sign-in pages): the
+    /// `Cookie` header value (`zegel_sender=...`) and the session's CSRF token.
+    #[allow(dead_code)]
+    pub async fn sender_session(&self, email: &str) -> (String, String) {
+        let user = self
+            .z
+            .store
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .expect("sender_session: no such user");
+        let token = self.z.start_sender_session(&user.id).await.unwrap();
+        let session = self.z.sender_session(&token).await.unwrap().unwrap();
+        (format!("zegel_sender={token}"), session.csrf)
+    }
+
+    /// The `Cookie` header value of a fresh session for the user with `email`.
+    #[allow(dead_code)]
+    pub async fn sender_cookie(&self, email: &str) -> String {
+        self.sender_session(email).await.0
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -406,21 +428,6 @@ impl TestApp {
             .into_iter()
             .flatten()
             .collect()
-    }
-
-    /// STUB until the coordinator's sender sessions land: a `Cookie` header value
-    /// (`zegel_sender=...`) signing in the user with this e-mail address.
-    pub async fn sender_cookie(&self, email: &str) -> String {
-        use zegel_core::store::prelude::*;
-        let user = self
-            .z
-            .store
-            .user_by_email(email)
-            .await
-            .unwrap()
-            .expect("a user with this e-mail address");
-        let token = self.z.create_api_token(&user, "session").await.unwrap();
-        format!("zegel_sender={token}")
     }
 
     /// Every blob key currently stored.

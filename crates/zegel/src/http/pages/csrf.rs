@@ -42,23 +42,8 @@ pub fn csrf_token(jar: CookieJar, path: &'static str, secure: bool) -> (CookieJa
 /// Whether a form POST may proceed: the `presented` token equals its cookie (constant time),
 /// and the `Origin`, when one is sent, is this host.
 pub fn csrf_ok(jar: &CookieJar, headers: &HeaderMap, presented: &str) -> bool {
-    // A real browser's same-origin form POST under our `Referrer-Policy: no-referrer` carries
-    // `Origin: null` (Fetch, "serializing a request origin"), so "null" counts as no Origin.
-    // The double-submit token still decides: its cookie is SameSite=Strict and HttpOnly, so a
-    // cross-site or opaque-origin POST never carries it.
-    if let Some(origin) = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| *o != "null")
-    {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if origin_host != host {
-            return false;
-        }
+    if !origin_ok(headers) {
+        return false;
     }
     match jar.get(CSRF_COOKIE) {
         Some(c) => {
@@ -66,6 +51,28 @@ pub fn csrf_ok(jar: &CookieJar, headers: &HeaderMap, presented: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// Whether the `Origin` of a form POST, when one is sent, is this host.
+pub fn origin_ok(headers: &HeaderMap) -> bool {
+    // A real browser's same-origin form POST under our `Referrer-Policy: no-referrer` carries
+    // `Origin: null` (Fetch, "serializing a request origin"), so "null" counts as no Origin.
+    // The CSRF token still decides: the double-submit cookie is SameSite=Strict and HttpOnly
+    // and a sender session's token is tied to its SameSite=Strict cookie, so a cross-site or
+    // opaque-origin POST never carries them.
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+    origin_host == host
 }
 
 /// The 403 page of a failed check, with a link `back` to where the form can be had again.

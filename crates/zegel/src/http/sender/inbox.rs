@@ -4,8 +4,9 @@
 //! attachments (downloads with safe names) and the answer's POST (CSRF first, attachments
 //! streamed into encrypted storage, never buffered).
 
+use super::layout::{Section, SenderNav};
 use super::session::SignedIn;
-use super::tracking::{chrome, csrf_refused};
+use super::tracking::csrf_refused;
 use crate::http::download::download_response;
 use crate::http::multipart::Parts;
 use crate::http::pages::{error_page, render, see_other, Chrome, PageError, PageLang, View};
@@ -40,7 +41,7 @@ struct InboxLine {
 #[template(path = "sender/inbox.html")]
 struct InboxPage<'a> {
     chrome: Chrome<'a>,
-    csrf: &'a str,
+    nav: SenderNav,
     items: Vec<InboxLine>,
     unread: usize,
 }
@@ -58,6 +59,7 @@ fn parse_rfc3339(s: &str) -> Option<Ts> {
 pub(super) async fn inbox(State(s): State<AppState>, who: SignedIn, pl: PageLang) -> Response {
     let v = pl.view("/inbox".into());
     let l = v.lang;
+    let (chrome, nav) = who.frame(&v, Section::Inbox);
     let res = match s.z.inbox(&who.principal.user, None, INBOX_SIZE).await {
         Ok(items) => {
             let items: Vec<InboxLine> = items
@@ -88,8 +90,8 @@ pub(super) async fn inbox(State(s): State<AppState>, who: SignedIn, pl: PageLang
                 l,
                 StatusCode::OK,
                 &InboxPage {
-                    chrome: chrome(&v, &who.principal),
-                    csrf: &who.csrf,
+                    chrome,
+                    nav,
                     items,
                     unread,
                 },
@@ -111,6 +113,7 @@ struct AttachmentLine {
 #[template(path = "sender/antwoord.html")]
 struct ReplyPage<'a> {
     chrome: Chrome<'a>,
+    nav: SenderNav,
     csrf: &'a str,
     id: &'a str,
     from: &'a str,
@@ -142,11 +145,13 @@ fn reply_page_of(
     let l = v.lang;
     let max = s.z.settings.max_attachments.to_string();
     let size = i18n::file_size(l, s.z.settings.max_upload_bytes as i64);
+    let (chrome, nav) = who.frame(v, Section::Inbox);
     render(
         l,
         status,
         &ReplyPage {
-            chrome: chrome(v, &who.principal),
+            chrome,
+            nav,
             csrf: &who.csrf,
             id: &r.id,
             from: &r.from.email,
@@ -214,7 +219,7 @@ pub(super) async fn attachment(
 #[template(path = "sender/antwoord-code.html")]
 struct CodePage<'a> {
     chrome: Chrome<'a>,
-    csrf: &'a str,
+    nav: SenderNav,
     id: &'a str,
     to: &'a str,
     code: &'a str,
@@ -282,6 +287,7 @@ pub(super) async fn answer(
     };
     let size = i18n::file_size(l, s.z.settings.max_upload_bytes as i64);
     let max = s.z.settings.max_attachments.to_string();
+    let (chrome, nav) = who.frame(&v, Section::Inbox);
     Ok(match stored {
         Ok(created) => {
             let generated = created
@@ -294,8 +300,8 @@ pub(super) async fn answer(
                     l,
                     StatusCode::OK,
                     &CodePage {
-                        chrome: chrome(&v, &who.principal),
-                        csrf: &who.csrf,
+                        chrome,
+                        nav,
                         id: &id,
                         to,
                         code,

@@ -4,8 +4,9 @@
 //! after a confirmation page). GET changes nothing; every POST checks the session's CSRF
 //! token. Another sender's message: 404.
 
+use super::layout::{Section, SenderNav};
 use super::session::SignedIn;
-use crate::http::pages::{error_page, render, see_other, Chrome, Org, PageError, PageLang, View};
+use crate::http::pages::{error_page, render, see_other, Chrome, PageError, PageLang, View};
 use crate::http::{AppState, Client};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -14,18 +15,13 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use zegel_core::i18n::{self, tr, tr_args, Lang};
-use zegel_core::model::{EventKind, MessageState, Principal, Ts};
+use zegel_core::model::{EventKind, MessageState, Ts};
 use zegel_core::service::{TrackedMessage, TrackedRecipientView};
 use zegel_core::store::{SentQuery, ShownStatus};
 use zegel_core::{Error, Invalid};
 
 /// Messages per page of the sent list.
 pub const PAGE_SIZE: u32 = 25;
-
-/// The frame of a sender page: the sender's organisation.
-pub(super) fn chrome<'a>(v: &View, p: &'a Principal) -> Chrome<'a> {
-    v.chrome(Org::new(&p.org.name, &p.org.id, p.policy.has_logo))
-}
 
 /// The words of a shown status.
 pub(super) fn status_text(l: Lang, s: ShownStatus) -> String {
@@ -87,7 +83,7 @@ struct MessageLine {
 #[template(path = "sender/berichten.html")]
 struct ListPage<'a> {
     chrome: Chrome<'a>,
-    csrf: &'a str,
+    nav: SenderNav,
     recipient: &'a str,
     options: Vec<StatusOption>,
     messages: Vec<MessageLine>,
@@ -179,9 +175,10 @@ async fn show_list(
             id: m.id,
         })
         .collect();
+    let (chrome, nav) = who.frame(v, Section::Sent);
     let page_html = ListPage {
-        chrome: chrome(v, &who.principal),
-        csrf: &who.csrf,
+        chrome,
+        nav,
         recipient: q.ontvanger.trim(),
         options: ShownStatus::ALL
             .into_iter()
@@ -232,6 +229,7 @@ struct RecipientBlock {
 #[template(path = "sender/bericht.html")]
 struct MessagePage<'a> {
     chrome: Chrome<'a>,
+    nav: SenderNav,
     csrf: &'a str,
     id: &'a str,
     subject: String,
@@ -308,11 +306,13 @@ fn message_page(
         MessageState::Active if !active => tr(l, "sent-state-expired"),
         MessageState::Active => tr(l, "sent-state-active"),
     };
+    let (chrome, nav) = who.frame(v, Section::Sent);
     render(
         l,
         status,
         &MessagePage {
-            chrome: chrome(v, &who.principal),
+            chrome,
+            nav,
             csrf: &who.csrf,
             id: &m.id,
             subject: subject_or_gone(l, m.subject.clone()),
@@ -458,6 +458,7 @@ pub(super) async fn extend(
 #[template(path = "sender/intrekken.html")]
 struct RevokePage<'a> {
     chrome: Chrome<'a>,
+    nav: SenderNav,
     csrf: &'a str,
     id: &'a str,
     subject: String,
@@ -473,12 +474,14 @@ pub(super) async fn revoke_page(
 ) -> Response {
     let v = pl.view(format!("{}/intrekken", back_to(&id)));
     let l = v.lang;
+    let (chrome, nav) = who.frame(&v, Section::Sent);
     let res = match s.z.tracked_message(&who.principal.user, &id).await {
         Ok(m) if m.state == MessageState::Active => render(
             l,
             StatusCode::OK,
             &RevokePage {
-                chrome: chrome(&v, &who.principal),
+                chrome,
+                nav,
                 csrf: &who.csrf,
                 id: &m.id,
                 subject: subject_or_gone(l, m.subject.clone()),
