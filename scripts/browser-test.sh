@@ -12,6 +12,7 @@
 #
 #   ZEGEL_BROWSER_BACKENDS="sqlite"   only one backend (default: "sqlite postgres")
 #   ZEGEL_BROWSER_BIN=path            test this zegel binary instead of building one
+#   ZEGEL_BROWSER_TESTS="a.test.js"   which test files (default: patient-flow.test.js sender-tracking.test.js)
 #   ZEGEL_BROWSER_PG_ADMIN_URL        where to create the database (default: ZEGEL_TEST_POSTGRES_URL
 #                                     as scripts/test.sh sets it, else postgres://postgres@127.0.0.1:5432/postgres)
 set -euo pipefail
@@ -114,7 +115,7 @@ status=0
     ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
     ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
     ZEGEL_BROWSER_POSTGRES_URL="$pg_url" \
-        node --test-reporter=spec patient-flow.test.js
+        node --test-reporter=spec --test-concurrency=1 ${ZEGEL_BROWSER_TESTS:-patient-flow.test.js sender-tracking.test.js}
 ) || status=$?
 
 log "browser tests took $((SECONDS - started)) s; screenshots and axe/layout summaries: $ARTIFACTS"
