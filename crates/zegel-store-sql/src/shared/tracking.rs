@@ -35,10 +35,17 @@ fn sent_filter(q: &SentQuery) -> (String, Vec<Bind>) {
         ));
     }
     if q.recipient.is_some() || q.status.is_some() {
-        sql.push_str(" AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id");
+        // An address is selective: its messages come from `recipients_email` (`IN`), the few
+        // rows then sorted. A status alone is often not (most recipients are `notified`): the
+        // sender's messages are walked newest first and each checked (`EXISTS`), which stops
+        // after one page.
         if let Some(email) = &q.recipient {
             let e = next(Bind::Text(email.clone()), &mut binds);
-            sql.push_str(&format!(" AND r.email = {e}"));
+            sql.push_str(&format!(
+                " AND m.id IN (SELECT r.message_id FROM recipients r WHERE r.email = {e}"
+            ));
+        } else {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id");
         }
         if let Some(status) = q.status {
             let s = next(Bind::Text(status.stored().as_str().to_owned()), &mut binds);
