@@ -308,6 +308,10 @@ stored_enum! {
         DeviceRemembered = "device_remembered",
         /// A remembered browser was revoked.
         DeviceRevoked = "device_revoked",
+        /// The sender sent the recipient a new link (the old one stopped working).
+        LinkRenewed = "link_renewed",
+        /// The sender extended the message's availability (`detail`: the new expiry).
+        Extended = "extended",
         /// The sender revoked the message.
         Revoked = "revoked",
         /// The message expired.

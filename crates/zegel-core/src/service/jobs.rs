@@ -211,7 +211,10 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
     let Some(a) = z.store.access_meta_by_recipient(&p.recipient_id).await? else {
         return Ok(RunOutcome::Done);
     };
-    if a.message.state != MessageState::Active || a.recipient.notified_at.is_some() {
+    // A new link (`renewal`) is sent although the first notification went out.
+    if a.message.state != MessageState::Active
+        || (a.recipient.notified_at.is_some() && p.renewal.is_none())
+    {
         return Ok(RunOutcome::Done);
     }
     let token = z.keys.seal_key().open(
@@ -219,6 +222,17 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
         &objects::unb64(&p.token_sealed)?,
     )?;
     let token = String::from_utf8(token).map_err(|_| Error::Internal("token not utf-8".into()))?;
+    // A link the sender has replaced since (a new link) is never mailed.
+    if !zegel_crypto::ct_eq(&zegel_crypto::token_hash(&token), &a.recipient.link_hash) {
+        return Ok(RunOutcome::Done);
+    }
+    let message_id = match &p.renewal {
+        None => format!("zegel.notify.{}@{}", p.recipient_id, z.settings.mail_domain),
+        Some(n) => format!(
+            "zegel.notify.{}.{n}@{}",
+            p.recipient_id, z.settings.mail_domain
+        ),
+    };
     let link = format!("{}/m/{}", z.settings.public_url, token);
     let forwarder = z.email_of(a.recipient.forwarded_by.as_deref()).await?;
     let mail = notify::notification(
@@ -229,7 +243,7 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
         &link,
         &z.settings.public_url,
         // CONTRACT: a repeat of the same notification carries the same Message-ID.
-        format!("zegel.notify.{}@{}", p.recipient_id, z.settings.mail_domain),
+        message_id,
     );
     match send_outcome(z.mailer.send(&mail).await) {
         RunOutcome::Done => {

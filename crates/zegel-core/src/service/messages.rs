@@ -400,6 +400,7 @@ impl MessageDraft {
                     message_id: mid.clone(),
                     recipient_id: rid.clone(),
                     token_sealed: objects::b64(&sealed),
+                    renewal: None,
                 })
                 // CONTRACT: retries go on for at least 24 hours (see Settings).
                 .into_job(jobs_at, z.settings.notify_max_attempts)?,

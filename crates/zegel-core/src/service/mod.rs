@@ -34,6 +34,7 @@ mod status;
 mod sweeper;
 mod thread;
 mod totp;
+mod tracking;
 mod validate;
 
 pub use access::{
@@ -66,6 +67,7 @@ pub use signin::{
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
 pub use thread::{ThreadItem, ThreadView};
 pub use totp::{TotpSetup, TOTP_STEP_SECS};
+pub use tracking::{SentPage, TimelineEvent, TrackedMessage, TrackedRecipientView};
 pub use validate::{mask_email, mask_phone, mobile_phone, normalise_phone};
 
 use crate::blobs::Blobs;

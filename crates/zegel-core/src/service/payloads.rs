@@ -15,6 +15,10 @@ pub(crate) struct NotifyRecipient {
     pub recipient_id: String,
     /// The link token sealed with the job key (base64url).
     pub token_sealed: String,
+    /// For a new link the sender sent (`renew_link`): an id of its own, so its mail has a
+    /// Message-ID of its own and is sent although the first notification went out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<String>,
 }
 
 /// Send a recipient a one-time code.
@@ -113,6 +117,13 @@ mod tests {
                 message_id: "m".into(),
                 recipient_id: "r".into(),
                 token_sealed: "t".into(),
+                renewal: None,
+            }),
+            JobPayload::NotifyRecipient(NotifyRecipient {
+                message_id: "m".into(),
+                recipient_id: "r".into(),
+                token_sealed: "t".into(),
+                renewal: Some("n".into()),
             }),
             JobPayload::SendCode(SendCode {
                 message_id: "m".into(),

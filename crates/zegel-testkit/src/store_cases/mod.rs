@@ -33,6 +33,7 @@ mod sender_sessions;
 mod signin;
 mod sending;
 mod support;
+mod tracking;
 
 /// What a case returns.
 type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -73,6 +74,7 @@ pub fn all() -> Vec<Case> {
         signin::CASES,
         sender_sessions::CASES,
         sending::CASES,
+        tracking::CASES,
     ]
     .concat()
 }
