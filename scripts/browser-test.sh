@@ -12,6 +12,7 @@
 #
 #   ZEGEL_BROWSER_BACKENDS="sqlite"   only one backend (default: "sqlite postgres")
 #   ZEGEL_BROWSER_BIN=path            test this zegel binary instead of building one
+#   ZEGEL_BROWSER_TESTS="a.test.js"   which test files (default: patient-flow.test.js sender-tracking.test.js)
 #   ZEGEL_BROWSER_PG_ADMIN_URL        where to create the database (default: ZEGEL_TEST_POSTGRES_URL
 #                                     as scripts/test.sh sets it, else postgres://postgres@127.0.0.1:5432/postgres)
 set -euo pipefail
@@ -84,52 +85,50 @@ else
 fi
 [ -x "$BIN" ] || { echo "no zegel binary at $BIN" >&2; exit 1; }
 
-# --- A fresh PostgreSQL database, dropped afterwards --------------------------------------------
+# --- A fresh PostgreSQL database per test file, dropped afterwards ------------------------------
 
-pg_db=""
-pg_db_sender=""
+pg_dbs=()
 cleanup() {
-    for db in $pg_db $pg_db_sender; do
+    local db
+    for db in "${pg_dbs[@]}"; do
         psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 \
             || echo "warning: could not drop the database $db" >&2
     done
 }
 trap cleanup EXIT
 
-pg_url=""
-pg_url_sender=""
-if [[ " $BACKENDS " == *" postgres "* ]]; then
-    pg_db="zegel_browser_$(date +%s)_$RANDOM$RANDOM"
-    psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $pg_db" >/dev/null
+# Sets pg_url to a new database (a function, not a subshell: pg_dbs must remember it). Each test
+# file starts its own servers, each with its own master key: each needs its own database.
+new_pg_url() {
+    local db="zegel_browser_$(date +%s)_$RANDOM$RANDOM"
+    psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $db" >/dev/null
+    pg_dbs+=("$db")
     # The same server and credentials as the admin URL, another database.
-    pg_url="${PG_ADMIN_URL%/*}/$pg_db"
-    # The sender-account tests run their own server with its own master key: their own database.
-    pg_db_sender="${pg_db}_sender"
-    psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $pg_db_sender" >/dev/null
-    pg_url_sender="${PG_ADMIN_URL%/*}/$pg_db_sender"
-fi
+    pg_url="${PG_ADMIN_URL%/*}/$db"
+}
 
 # --- The tests ----------------------------------------------------------------------------------
 
 mkdir -p "$ARTIFACTS"
 log "browser tests ($BACKENDS) with $($CHROMIUM --version 2>/dev/null | head -n 1)"
 status=0
-(
-    cd "$browser_dir"
-    ZEGEL_BIN="$BIN" \
-    ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
-    ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
-    ZEGEL_BROWSER_POSTGRES_URL="$pg_url" \
-        node --test-reporter=spec patient-flow.test.js
-) || status=$?
-(
-    cd "$browser_dir"
-    ZEGEL_BIN="$BIN" \
-    ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
-    ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
-    ZEGEL_BROWSER_POSTGRES_URL="${pg_url_sender:-}" \
-        node --test-reporter=spec sender-auth.test.js
-) || status=$?
+# Every *.test.js here, one after the other (ZEGEL_BROWSER_TESTS="a.test.js b.test.js": only those).
+tests="${ZEGEL_BROWSER_TESTS:-$(cd "$browser_dir" && ls *.test.js)}"
+for file in $tests; do
+    pg_url=""
+    if [[ " $BACKENDS " == *" postgres "* ]]; then
+        new_pg_url
+    fi
+    log "node --test $file"
+    (
+        cd "$browser_dir"
+        ZEGEL_BIN="$BIN" \
+        ZEGEL_BROWSER_ARTIFACTS="$ARTIFACTS" \
+        ZEGEL_BROWSER_BACKENDS="$BACKENDS" \
+        ZEGEL_BROWSER_POSTGRES_URL="$pg_url" \
+            node --test-reporter=spec "$file"
+    ) || status=$?
+done
 
 log "browser tests took $((SECONDS - started)) s; screenshots and axe/layout summaries: $ARTIFACTS"
 if [ "$status" -ne 0 ]; then

@@ -314,6 +314,18 @@ pub enum Invalid {
     /// A paging cursor that is not an RFC 3339 time.
     #[error("before must be an RFC 3339 time")]
     Before,
+    /// An extension that is no whole number of days from 1, or that would keep the message
+    /// longer than the longest availability from its sending.
+    #[error("days must be at least 1, and the message available at most {max} days from its sending ({left} more at most)")]
+    ExtendDays {
+        /// The longest availability in days.
+        max: i64,
+        /// Whole days the message may still be extended by.
+        left: i64,
+    },
+    /// A sent-list status filter that is not a status.
+    #[error("status must be one of queued, notified, opened, downloaded, replied, failed, revoked, expired")]
+    StatusFilter,
     /// The master key given at start-up does not belong to this database.
     #[error(
         "the master key does not match this database (wrong ZEGEL_MASTER_KEY / master.key file \

@@ -15,7 +15,8 @@ use std::sync::Arc;
 pub mod prelude {
     pub use super::{
         AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore,
-        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SignInStore, Store,
+        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore,
+        Store, TrackingStore,
     };
 }
 
@@ -52,6 +53,8 @@ pub trait Store:
     + JobStore
     + SenderSessionStore
     + SignInStore
+    + SendingStore
+    + TrackingStore
 {
 }
 
@@ -66,6 +69,8 @@ impl<T> Store for T where
         + JobStore
         + SenderSessionStore
         + SignInStore
+        + SendingStore
+        + TrackingStore
 {
 }
 
@@ -518,4 +523,183 @@ pub trait SenderSessionStore: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// Deletes every session past `limits` at `now`. Returns how many.
     async fn prune_sender_sessions(&self, now: Ts, limits: SessionLimits) -> StoreResult<u64>;
+}
+
+/// Sending from the browser (issue 13): the organisation's address book, held messages, read
+/// receipts.
+#[async_trait]
+pub trait SendingStore: Send + Sync + 'static {
+    /// The organisation's entries for these (lower-cased) addresses; unknown ones give nothing.
+    async fn address_book(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> StoreResult<Vec<AddressEntry>>;
+    /// The organisation's addresses, most recently used first (at most `limit`).
+    async fn recent_addresses(&self, org_id: &str, limit: u32) -> StoreResult<Vec<String>>;
+    /// A held message (stored with [`SendOptions::hold`], not yet released), whatever its
+    /// state; `None` for an unknown or a released message.
+    async fn held_message(&self, message_id: &str) -> StoreResult<Option<HeldMessage>>;
+    /// Releases a held message in one transaction: only when it is held, active, not past its
+    /// hold and `r.sender_id` sent it (else false, nothing changed). Its jobs become due at
+    /// `r.now`, its expiry becomes `r.now` plus the held availability, it leaves the hold
+    /// (so it is listed), the events are recorded and the address book is updated.
+    async fn release_held(&self, r: &Release) -> StoreResult<bool>;
+    /// Queues the read receipt of a recipient who opened a message that asked for one: in one
+    /// transaction, only the first time (`receipt_queued_at` unset), only when the message
+    /// has `read_receipt` and is active; enqueues `job` then and returns true.
+    async fn queue_read_receipt(
+        &self,
+        recipient_id: &str,
+        job: &NewJob,
+        now: Ts,
+    ) -> StoreResult<bool>;
+}
+
+/// What a sender sees as a recipient's status on the message page and filters the sent list
+/// by: the stored [`RecipientStatus`], with `opened` split in two: `downloaded` once the
+/// recipient downloaded an attachment (an event `downloaded`), else `opened`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShownStatus {
+    /// In de wachtrij.
+    Queued,
+    /// Verstuurd.
+    Notified,
+    /// Geopend.
+    Opened,
+    /// Gedownload.
+    Downloaded,
+    /// Beantwoord.
+    Replied,
+    /// Mislukt.
+    Failed,
+    /// Ingetrokken.
+    Revoked,
+    /// Verlopen.
+    Expired,
+}
+
+impl ShownStatus {
+    /// Every value, in the order a form lists them.
+    pub const ALL: [ShownStatus; 8] = [
+        ShownStatus::Queued,
+        ShownStatus::Notified,
+        ShownStatus::Opened,
+        ShownStatus::Downloaded,
+        ShownStatus::Replied,
+        ShownStatus::Failed,
+        ShownStatus::Revoked,
+        ShownStatus::Expired,
+    ];
+
+    /// The query-string and JSON form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShownStatus::Queued => "queued",
+            ShownStatus::Notified => "notified",
+            ShownStatus::Opened => "opened",
+            ShownStatus::Downloaded => "downloaded",
+            ShownStatus::Replied => "replied",
+            ShownStatus::Failed => "failed",
+            ShownStatus::Revoked => "revoked",
+            ShownStatus::Expired => "expired",
+        }
+    }
+
+    /// Parses [`ShownStatus::as_str`]; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The shown status of a recipient with stored `status` who did (not) download.
+    pub fn of(status: RecipientStatus, downloaded: bool) -> Self {
+        match status {
+            RecipientStatus::Queued => ShownStatus::Queued,
+            RecipientStatus::Notified => ShownStatus::Notified,
+            RecipientStatus::Opened if downloaded => ShownStatus::Downloaded,
+            RecipientStatus::Opened => ShownStatus::Opened,
+            RecipientStatus::Replied => ShownStatus::Replied,
+            RecipientStatus::Failed => ShownStatus::Failed,
+            RecipientStatus::Revoked => ShownStatus::Revoked,
+            RecipientStatus::Expired => ShownStatus::Expired,
+        }
+    }
+
+    /// The stored status behind it.
+    pub fn stored(self) -> RecipientStatus {
+        match self {
+            ShownStatus::Queued => RecipientStatus::Queued,
+            ShownStatus::Notified => RecipientStatus::Notified,
+            ShownStatus::Opened | ShownStatus::Downloaded => RecipientStatus::Opened,
+            ShownStatus::Replied => RecipientStatus::Replied,
+            ShownStatus::Failed => RecipientStatus::Failed,
+            ShownStatus::Revoked => RecipientStatus::Revoked,
+            ShownStatus::Expired => RecipientStatus::Expired,
+        }
+    }
+}
+
+/// Which of a sender's messages a page of the sent list holds ([`TrackingStore::sent_page_filtered`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentQuery {
+    /// Only messages with a recipient of this address (lower-cased by the caller: stored
+    /// addresses are lower case, so the match is case-insensitive).
+    pub recipient: Option<String>,
+    /// Only messages with a recipient in this status (the same recipient as `recipient` when
+    /// both are given).
+    pub status: Option<ShownStatus>,
+    /// Keyset paging: only messages before this one in the list's order (newest first):
+    /// `created_at` strictly before, or equal with a smaller id when the id is given.
+    pub before: Option<(Ts, Option<String>)>,
+    /// Keyset paging backwards: only messages after this one in the list's order (newer),
+    /// the `limit` oldest of them, still returned newest first.
+    pub after: Option<(Ts, String)>,
+}
+
+/// A recipient with whether they downloaded an attachment ([`TrackingStore::recipients_tracked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedRecipient {
+    /// The recipient.
+    pub recipient: RecipientRow,
+    /// An event `downloaded` is recorded for them.
+    pub downloaded: bool,
+}
+
+/// Following sent messages: the filtered sent list, a recipient's new link, a longer life.
+#[async_trait]
+pub trait TrackingStore: Send + Sync + 'static {
+    /// One page of the sender's list (kind `message`, newest first by `created_at`, then id),
+    /// filtered by `q`, in one query: as [`MessageStore::sent_page`]. With `q.after`, the
+    /// `limit` messages just newer than it (the page before), newest first.
+    async fn sent_page_filtered(
+        &self,
+        sender_id: &str,
+        q: &SentQuery,
+        limit: u32,
+    ) -> StoreResult<Vec<SentMessage>>;
+    /// Recipients of several messages in one query, with whether each downloaded: grouped
+    /// by message in the order of `message_ids`, as [`MessageStore::recipients_of_messages`].
+    async fn recipients_tracked(
+        &self,
+        message_ids: &[String],
+    ) -> StoreResult<Vec<TrackedRecipient>>;
+    /// A recipient's new link, in one transaction: only while the message is active (else
+    /// false, nothing changed): replaces the link hash (the old link is then unknown),
+    /// deletes the recipient's sessions, enqueues the notification `job` and records `event`.
+    async fn renew_link(
+        &self,
+        recipient_id: &str,
+        link_hash: &[u8; 32],
+        job: &NewJob,
+        event: &NewEvent,
+    ) -> StoreResult<bool>;
+    /// Sets an active message's `expires_at` and records `events`, in one transaction.
+    /// False (nothing changed) when the message is not active.
+    async fn extend_message(
+        &self,
+        message_id: &str,
+        expires_at: Ts,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
 }

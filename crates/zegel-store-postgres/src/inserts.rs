@@ -11,7 +11,9 @@ use crate::db::db_err;
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use std::sync::Arc;
-use zegel_core::model::{AttachmentRow, NewEvent, NewJob, NewMessage, RecipientRow, Ts};
+use zegel_core::model::{
+    AddressUse, AttachmentRow, NewEvent, NewJob, NewMessage, RecipientRow, Ts,
+};
 use zegel_core::StoreResult;
 
 /// Messages per statement at most.
@@ -20,10 +22,11 @@ pub(crate) const MAX_BATCH: usize = 32;
 const INSERT_MESSAGES_SQL: &str = "WITH \
     m AS (INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
           state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
-          from_recipient_id, read_at) \
+          from_recipient_id, read_at, hold_expiry_ms, read_receipt) \
           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], \
           $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], \
-          $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[])), \
+          $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $63::bigint[], \
+          $64::boolean[])), \
     k AS (INSERT INTO message_keys (message_id, kek_id, wrapped_dek) \
           SELECT * FROM UNNEST($17::text[], $18::text[], $19::bytea[])), \
     r AS (INSERT INTO recipients (message_id, id, position, email, phone, verification, \
@@ -51,7 +54,20 @@ const INSERT_MESSAGES_SQL: &str = "WITH \
           SELECT u.message_id, u.kind, u.payload, u.run_at, 0, u.max_attempts, FALSE, $60 \
           FROM UNNEST($55::text[], $56::text[], $57::text[], $58::bigint[], $59::bigint[]) \
           WITH ORDINALITY AS u(message_id, kind, payload, run_at, max_attempts, n) \
-          ORDER BY u.n) \
+          ORDER BY u.n), \
+    b AS (INSERT INTO address_book (org_id, address, verification, phone, last_used_at, uses) \
+          SELECT DISTINCT ON (u.org_id, u.address) u.org_id, u.address, u.verification, \
+          u.phone, u.at, COUNT(*) OVER (PARTITION BY u.org_id, u.address) \
+          FROM UNNEST($65::text[], $66::text[], $67::text[], $68::text[], $69::bigint[]) \
+          WITH ORDINALITY AS u(org_id, address, verification, phone, at, n) \
+          ORDER BY u.org_id, u.address, u.at DESC, u.n DESC \
+          ON CONFLICT (org_id, address) DO UPDATE SET \
+          verification = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+          THEN excluded.verification ELSE address_book.verification END, \
+          phone = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+          THEN excluded.phone ELSE address_book.phone END, \
+          uses = address_book.uses + excluded.uses, \
+          last_used_at = GREATEST(address_book.last_used_at, excluded.last_used_at)) \
     SELECT 1";
 
 /// Inserts messages on the durable pool.
@@ -90,6 +106,9 @@ impl Batch for Inserts {
         }
         fn jb(m: &NewMessage) -> &[NewJob] {
             &m.jobs
+        }
+        fn ab(m: &NewMessage) -> &[AddressUse] {
+            &m.sending.address_book
         }
         let mid = |m: &NewMessage| m.message.id.clone();
         sqlx::query(INSERT_MESSAGES_SQL)
@@ -162,6 +181,16 @@ impl Batch for Inserts {
             // $61, $62: the recipients' wrong-try total and block
             .bind(col(ms, rs, |_, _, r| r.wrong_total))
             .bind(col(ms, rs, |_, _, r| r.blocked_at.map(|t| t.0)))
+            // $63, $64: the hold and the read receipt (issue 13)
+            .bind(each(ms, |m| m.sending.hold.map(|h| h.expiry_ms)))
+            .bind(each(ms, |m| m.sending.read_receipt))
+            // $65..$69: the address book; a batch's uses of one address are one upsert
+            // (ON CONFLICT may touch a row once per statement), in a fixed order
+            .bind(col(ms, ab, |_, _, u| u.org_id.clone()))
+            .bind(col(ms, ab, |_, _, u| u.address.clone()))
+            .bind(col(ms, ab, |_, _, u| u.verification.as_str()))
+            .bind(col(ms, ab, |_, _, u| u.phone.clone()))
+            .bind(col(ms, ab, |_, _, u| u.at.0))
             .execute(&self.0)
             .await
             .map_err(db_err)?;

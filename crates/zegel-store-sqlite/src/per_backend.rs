@@ -3,6 +3,7 @@
 //! callers share one `BEGIN IMMEDIATE` transaction and one fsync.
 
 use crate::db::{db_err, Conn, DbRow};
+use crate::shared::sending::apply_send_options;
 use crate::shared::write::{
     insert_attachment, insert_event, insert_job, insert_message_key, insert_message_row,
     insert_recipient,
@@ -45,6 +46,7 @@ pub(crate) async fn insert_message(store: &SqliteStore, m: &NewMessage) -> Store
                 for j in &m.jobs {
                     insert_job(conn, j, Some(&msg.id)).await?;
                 }
+                apply_send_options(conn, &m).await?;
                 Ok(())
             })
         })

@@ -246,6 +246,7 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         jobs: vec![notify_job(&id, &r0.id, at)],
         recipients: vec![r0, r1],
         message,
+        sending: SendOptions::default(),
     }
 }
 

@@ -88,4 +88,43 @@ async fn the_sent_list_costs_the_same_queries_for_3_and_30_messages(b: Backend) 
     app.run_jobs().await;
 }
 
-backend_tests!(the_sent_list_costs_the_same_queries_for_3_and_30_messages);
+/// Statements run by one page of the web app's sent list (`/berichten`), filtered by status.
+async fn tracked(app: &TestApp) -> (usize, usize) {
+    let count = counter();
+    let before = count.load(Ordering::SeqCst);
+    let q = zegel_core::store::SentQuery {
+        status: Some(zegel_core::store::ShownStatus::Queued),
+        ..Default::default()
+    };
+    let page = app
+        .z
+        .sent_list(&app.sender, &q, 200)
+        .await
+        .expect("sent_list");
+    let ran = count.load(Ordering::SeqCst) - before;
+    assert!(page.messages.iter().all(|m| m.recipients.len() == 2));
+    assert!(page.messages.iter().all(|m| m.subject.is_some()));
+    (ran, page.messages.len())
+}
+
+async fn the_web_sent_list_costs_two_statements_whatever_its_length(b: Backend) {
+    counter();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    send(&app, 3).await;
+    let (small, n) = tracked(&app).await;
+    assert_eq!(n, 3);
+    send(&app, 27).await;
+    let (large, n) = tracked(&app).await;
+    assert_eq!(n, 30);
+    assert_eq!(small, large, "a page of 30 costs what a page of 3 does");
+    assert!(large <= 2, "{large} statements for one page");
+    app.run_jobs().await;
+}
+
+backend_tests!(
+    the_sent_list_costs_the_same_queries_for_3_and_30_messages,
+    the_web_sent_list_costs_two_statements_whatever_its_length
+);

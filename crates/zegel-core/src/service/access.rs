@@ -380,7 +380,10 @@ impl Zegel {
             event: &event(&a, EventKind::CodeWrong, ctx, None),
         };
         match self.store.check_code(&check).await? {
-            CodeVerdict::Accepted => Ok(grant),
+            CodeVerdict::Accepted => {
+                self.after_first_open(&a).await;
+                Ok(grant)
+            }
             CodeVerdict::Wrong { remaining, .. } => Err(Error::WrongCode { remaining }),
             // Counted from the answer's time: this try may have waited for the one that locked.
             CodeVerdict::Locked { until } => Err(Error::Locked {

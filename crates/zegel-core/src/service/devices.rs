@@ -67,6 +67,9 @@ impl Zegel {
                 now,
             )
             .await?;
+        if ok {
+            self.after_first_open(&a).await;
+        }
         Ok(ok.then_some(grant))
     }
 

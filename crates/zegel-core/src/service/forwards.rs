@@ -135,6 +135,7 @@ impl Zegel {
             message_id: m.id.clone(),
             recipient_id: rid.clone(),
             token_sealed: objects::b64(&sealed),
+            renewal: None,
         })
         .into_job(now, self.settings.notify_max_attempts)?;
         let forwarded = events::by_recipient(a, EventKind::Forwarded, ctx, Some(rid.clone()));

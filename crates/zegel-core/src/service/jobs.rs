@@ -2,7 +2,7 @@
 //! completes, retries with backoff, or gives up visibly.
 
 use super::events::by_system as system_event;
-use super::payloads::{JobPayload, NotifyRecipient, NotifySender, SendCode};
+use super::payloads::{JobPayload, NotifyRecipient, NotifySender, ReadReceipt, SendCode};
 use super::{notify, objects, Zegel};
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -129,6 +129,7 @@ async fn run_one(z: &Zegel, job: Job) {
         JobPayload::NotifyRecipient(p) => run_notify(z, &job, p).await,
         JobPayload::SendCode(p) => run_code(z, &job, p).await,
         JobPayload::NotifySender(p) => run_notify_sender(z, p).await,
+        JobPayload::ReadReceipt(p) => run_read_receipt(z, p).await,
     };
     let outcome = match outcome {
         Ok(o) => o,
@@ -188,6 +189,12 @@ async fn give_up(
                 "a reply notification to a sender failed for good"
             );
         }
+        JobPayload::ReadReceipt(_) => {
+            tracing::warn!(
+                job_id = job.id,
+                "a read receipt to a sender failed for good"
+            );
+        }
     }
     z.store.kill_job(job.id, err).await
 }
@@ -204,7 +211,10 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
     let Some(a) = z.store.access_meta_by_recipient(&p.recipient_id).await? else {
         return Ok(RunOutcome::Done);
     };
-    if a.message.state != MessageState::Active || a.recipient.notified_at.is_some() {
+    // A new link (`renewal`) is sent although the first notification went out.
+    if a.message.state != MessageState::Active
+        || (a.recipient.notified_at.is_some() && p.renewal.is_none())
+    {
         return Ok(RunOutcome::Done);
     }
     let token = z.keys.seal_key().open(
@@ -212,6 +222,17 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
         &objects::unb64(&p.token_sealed)?,
     )?;
     let token = String::from_utf8(token).map_err(|_| Error::Internal("token not utf-8".into()))?;
+    // A link the sender has replaced since (a new link) is never mailed.
+    if !zegel_crypto::ct_eq(&zegel_crypto::token_hash(&token), &a.recipient.link_hash) {
+        return Ok(RunOutcome::Done);
+    }
+    let message_id = match &p.renewal {
+        None => format!("zegel.notify.{}@{}", p.recipient_id, z.settings.mail_domain),
+        Some(n) => format!(
+            "zegel.notify.{}.{n}@{}",
+            p.recipient_id, z.settings.mail_domain
+        ),
+    };
     let link = format!("{}/m/{}", z.settings.public_url, token);
     let forwarder = z.email_of(a.recipient.forwarded_by.as_deref()).await?;
     let mail = notify::notification(
@@ -222,7 +243,7 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
         &link,
         &z.settings.public_url,
         // CONTRACT: a repeat of the same notification carries the same Message-ID.
-        format!("zegel.notify.{}@{}", p.recipient_id, z.settings.mail_domain),
+        message_id,
     );
     match send_outcome(z.mailer.send(&mail).await) {
         RunOutcome::Done => {
@@ -293,6 +314,31 @@ async fn run_notify_sender(z: &Zegel, p: &NotifySender) -> Result<RunOutcome> {
         }
     }
     Ok(outcome)
+}
+
+/// The sender's read receipt for one recipient. CONTRACT: a repeat carries the same
+/// Message-ID (one receipt per recipient).
+async fn run_read_receipt(z: &Zegel, p: &ReadReceipt) -> Result<RunOutcome> {
+    let Some(a) = z.store.access_meta_by_recipient(&p.recipient_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    if a.message.state != MessageState::Active {
+        return Ok(RunOutcome::Done);
+    }
+    let Some(user) = z.store.user_by_id(&a.message.sender_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    let mail = super::compose::receipt_mail(
+        &user.email,
+        &a.org_name,
+        &a.recipient.email,
+        &format!("{}/berichten/{}", z.settings.public_url, a.message.id),
+        format!(
+            "zegel.receipt.{}@{}",
+            p.recipient_id, z.settings.mail_domain
+        ),
+    );
+    Ok(send_outcome(z.mailer.send(&mail).await))
 }
 
 async fn run_code(z: &Zegel, job: &Job, p: &SendCode) -> Result<RunOutcome> {

@@ -1,6 +1,8 @@
 //! Sending a message: the contract request, validation, the [`MessageDraft`] whose attachments
 //! stream into encrypted blobs, and its commit with the notification jobs in one transaction.
 
+use super::checks::SendWarning;
+use super::compose::{address_uses, HOLD_MS};
 use super::drafts::{RowHead, Uploads};
 use super::events;
 use super::payloads::{JobPayload, NotifyRecipient};
@@ -38,6 +40,9 @@ pub struct NewMessageReq {
     /// addressed to one). The recipients get a new notification for the same thread.
     #[serde(default)]
     pub in_reply_to: Option<String>,
+    /// Mail the sender (no content) when each recipient first opens the message.
+    #[serde(default)]
+    pub read_receipt: bool,
 }
 
 /// One recipient in a new message (contract). `email` and `verification` are required.
@@ -137,6 +142,8 @@ pub struct MessageDraft {
     expires_at: Ts,
     recipients: Vec<ValidRecipient>,
     thread_id: String,
+    read_receipt: bool,
+    days: i64,
 }
 
 impl std::fmt::Debug for MessageDraft {
@@ -276,6 +283,8 @@ impl Zegel {
             expires_at: Ts::now().plus_secs(days * 86_400),
             recipients,
             thread_id,
+            read_receipt: req.read_receipt,
+            days,
         })
     }
 
@@ -308,11 +317,41 @@ impl MessageDraft {
         self.uploads.abort().await;
     }
 
+    /// The message's id.
+    pub fn id(&self) -> &str {
+        self.uploads.message_id()
+    }
+
+    /// The recipients' addresses (lower-cased), in the sender's order.
+    pub fn addresses(&self) -> Vec<String> {
+        self.recipients.iter().map(|r| r.email.clone()).collect()
+    }
+
+    /// The checks before sending (see [`super::checks`]) for this draft's recipients.
+    pub async fn warnings(&self) -> Result<Vec<SendWarning>> {
+        self.uploads
+            .zegel()
+            .send_warnings(&self.org_id, &self.addresses())
+            .await
+    }
+
     /// Stores the message, recipients and notification jobs in one transaction.
-    pub async fn commit(mut self, ctx: &ClientCtx) -> Result<MessageCreated> {
+    pub async fn commit(self, ctx: &ClientCtx) -> Result<MessageCreated> {
+        self.store(ctx, false).await
+    }
+
+    /// Stores the message held (see [`crate::model::Hold`]): attachments and all, but its
+    /// notifications wait for [`Zegel::release_message`]; unconfirmed, it is destroyed when
+    /// the hold ends ([`HOLD_MS`]), or at once by [`Zegel::cancel_message`].
+    pub async fn hold(self, ctx: &ClientCtx) -> Result<MessageCreated> {
+        self.store(ctx, true).await
+    }
+
+    async fn store(mut self, ctx: &ClientCtx, held: bool) -> Result<MessageCreated> {
         let z = self.uploads.zegel();
         let mid = self.uploads.message_id().to_owned();
         let now = Ts::now();
+        let jobs_at = if held { HELD_RUN_AT } else { now };
         let mut recipients = Vec::new();
         let mut created = Vec::new();
         let mut jobs = Vec::new();
@@ -361,9 +400,10 @@ impl MessageDraft {
                     message_id: mid.clone(),
                     recipient_id: rid.clone(),
                     token_sealed: objects::b64(&sealed),
+                    renewal: None,
                 })
                 // CONTRACT: retries go on for at least 24 hours (see Settings).
-                .into_job(now, z.settings.notify_max_attempts)?,
+                .into_job(jobs_at, z.settings.notify_max_attempts)?,
             );
             events.push(events::by_sender(
                 &self.sender,
@@ -393,7 +433,11 @@ impl MessageDraft {
                 sender_id: self.sender.id.clone(),
                 reply_policy: self.reply,
                 created_at: now,
-                expires_at: self.expires_at,
+                expires_at: if held {
+                    now.plus_millis(HOLD_MS)
+                } else {
+                    self.expires_at
+                },
                 kind: MessageKind::Message,
                 thread_id: self.thread_id.clone(),
                 parent_id: None,
@@ -402,21 +446,39 @@ impl MessageDraft {
             &self.subject,
             &self.body,
         );
+        let mut address_book = if held {
+            Vec::new()
+        } else {
+            address_uses(&self.org_id, &recipients, now)
+        };
+        address_book.sort_by(|a, b| a.address.cmp(&b.address));
         let m = NewMessage {
             message: sealed.row,
             key: sealed.key,
             recipients,
             attachments: self.uploads.rows().to_vec(),
-            events,
+            // A held message's `sent` events are recorded at its release.
+            events: if held { Vec::new() } else { events },
             jobs,
+            sending: SendOptions {
+                read_receipt: self.read_receipt,
+                hold: held.then_some(Hold {
+                    expiry_ms: self.days.saturating_mul(86_400_000),
+                }),
+                address_book,
+            },
         };
         let attachment_count = m.attachments.len();
         let store = z.store.clone();
         self.uploads
             .store_detached(async move { Ok(store.insert_message(&m).await?) })
             .await?;
-        z.job_wakeup.notify_one();
-        tracing::info!(message_id = %mid, recipients = created.len(), attachments = attachment_count, "message sent");
+        if held {
+            tracing::info!(message_id = %mid, recipients = created.len(), attachments = attachment_count, "message held for confirmation");
+        } else {
+            z.job_wakeup.notify_one();
+            tracing::info!(message_id = %mid, recipients = created.len(), attachments = attachment_count, "message sent");
+        }
         Ok(MessageCreated {
             id: mid,
             expires_at: self.expires_at.to_rfc3339(),

@@ -10,6 +10,8 @@
 //             export, admin, sweeper, jobs (the worker), sessions (the sender web app's)
 mod access;
 mod admin;
+pub mod checks;
+mod compose;
 mod content;
 mod devices;
 mod drafts;
@@ -32,6 +34,7 @@ mod status;
 mod sweeper;
 mod thread;
 mod totp;
+mod tracking;
 mod validate;
 
 pub use access::{
@@ -39,6 +42,11 @@ pub use access::{
     SenderView, SessionGrant,
 };
 pub use admin::{DemoSetup, NewUserReq, API_TOKEN_PREFIX, DEFAULT_ORG_SLUG};
+pub use checks::SendWarning;
+pub use compose::{
+    recipient_problems, FieldProblem, HeldView, RecipientField, RecipientProblem,
+    RememberedAddress, HOLD_MS,
+};
 pub use content::AttachmentView;
 pub use drafts::Uploads;
 pub use file_names::{file_name, UNNAMED};
@@ -59,6 +67,7 @@ pub use signin::{
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
 pub use thread::{ThreadItem, ThreadView};
 pub use totp::{TotpSetup, TOTP_STEP_SECS};
+pub use tracking::{SentPage, TimelineEvent, TrackedMessage, TrackedRecipientView};
 pub use validate::{mask_email, mask_phone, mobile_phone, normalise_phone};
 
 use crate::blobs::Blobs;

@@ -10,7 +10,7 @@ use crate::outbound::OutMail;
 use html_escape::encode_text as esc;
 
 /// The HTML part of a notification: one shell, `body` is already escaped markup.
-fn html_mail(lang: Lang, title: &str, body: &str) -> String {
+pub(crate) fn html_mail(lang: Lang, title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head><meta charset=\"utf-8\"><title>{t}</title></head>\n\
          <body style=\"font-family:Arial,sans-serif;font-size:16px;line-height:1.5;color:#1a1a1a;max-width:600px\">\n\

@@ -15,6 +15,10 @@ pub(crate) struct NotifyRecipient {
     pub recipient_id: String,
     /// The link token sealed with the job key (base64url).
     pub token_sealed: String,
+    /// For a new link the sender sent (`renew_link`): an id of its own, so its mail has a
+    /// Message-ID of its own and is sent although the first notification went out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<String>,
 }
 
 /// Send a recipient a one-time code.
@@ -36,12 +40,20 @@ pub(crate) struct NotifySender {
     pub message_id: String,
 }
 
+/// Tell a sender a recipient opened the message (read receipt, issue 13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadReceipt {
+    pub message_id: String,
+    pub recipient_id: String,
+}
+
 /// A job's payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum JobPayload {
     NotifyRecipient(NotifyRecipient),
     SendCode(SendCode),
     NotifySender(NotifySender),
+    ReadReceipt(ReadReceipt),
 }
 
 impl JobPayload {
@@ -51,6 +63,7 @@ impl JobPayload {
             JobPayload::NotifyRecipient(_) => JobKind::NotifyRecipient,
             JobPayload::SendCode(_) => JobKind::SendCode,
             JobPayload::NotifySender(_) => JobKind::NotifySender,
+            JobPayload::ReadReceipt(_) => JobKind::ReadReceipt,
         }
     }
 
@@ -60,6 +73,7 @@ impl JobPayload {
             JobPayload::NotifyRecipient(p) => serde_json::to_string(p),
             JobPayload::SendCode(p) => serde_json::to_string(p),
             JobPayload::NotifySender(p) => serde_json::to_string(p),
+            JobPayload::ReadReceipt(p) => serde_json::to_string(p),
         }
         .map_err(|e| Error::Internal(format!("job payload: {e}")))?;
         Ok(NewJob {
@@ -84,6 +98,9 @@ impl JobPayload {
             Some(JobKind::NotifySender) => serde_json::from_str(payload)
                 .map(JobPayload::NotifySender)
                 .map_err(bad),
+            Some(JobKind::ReadReceipt) => serde_json::from_str(payload)
+                .map(JobPayload::ReadReceipt)
+                .map_err(bad),
             None => Err(Error::Internal(format!("unknown job kind {kind:?}"))),
         }
     }
@@ -100,6 +117,13 @@ mod tests {
                 message_id: "m".into(),
                 recipient_id: "r".into(),
                 token_sealed: "t".into(),
+                renewal: None,
+            }),
+            JobPayload::NotifyRecipient(NotifyRecipient {
+                message_id: "m".into(),
+                recipient_id: "r".into(),
+                token_sealed: "t".into(),
+                renewal: Some("n".into()),
             }),
             JobPayload::SendCode(SendCode {
                 message_id: "m".into(),
@@ -110,6 +134,10 @@ mod tests {
             }),
             JobPayload::NotifySender(NotifySender {
                 message_id: "m".into(),
+            }),
+            JobPayload::ReadReceipt(ReadReceipt {
+                message_id: "m".into(),
+                recipient_id: "r".into(),
             }),
         ];
         for p in all {

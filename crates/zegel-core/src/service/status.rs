@@ -100,6 +100,9 @@ pub struct EventView {
     /// Detail (e.g. the mail server's reply).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The client address it came from (a request's event: opened, viewed, downloaded ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
 }
 
 impl Zegel {
@@ -233,7 +236,7 @@ impl Zegel {
 }
 
 /// The sender's view of message `m`: its recipients, each with their own events and devices.
-fn status_of(
+pub(super) fn status_of(
     m: &MessageRow,
     subject: Option<String>,
     attachment_count: usize,
@@ -260,6 +263,7 @@ fn status_of(
                         kind: e.event.kind,
                         at: e.event.at.to_rfc3339(),
                         detail: e.event.detail.clone(),
+                        ip: e.event.ip.clone(),
                     })
                     .collect(),
                 devices: devices

@@ -39,7 +39,8 @@ impl MessageStore for DbStore {
     ) -> StoreResult<Vec<MessageRow>> {
         let sql = format!(
             "SELECT {MSG_COLS} FROM messages m WHERE m.sender_id = $1 AND m.kind = 'message' \
-             AND m.created_at < $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+             AND m.hold_expiry_ms IS NULL AND m.created_at < $2 \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(sender_id)
@@ -62,7 +63,8 @@ impl MessageStore for DbStore {
              (SELECT COUNT(*) FROM attachments a WHERE a.message_id = m.id) AS attachment_count \
              FROM messages m LEFT JOIN message_keys k ON k.message_id = m.id \
              WHERE m.sender_id = $1 AND m.kind = 'message' \
-             AND m.created_at < $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+             AND m.hold_expiry_ms IS NULL AND m.created_at < $2 \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(sender_id)

@@ -5,6 +5,7 @@
 //! method its own way, the section calls `crate::per_backend::<method>` by name.
 
 pub(crate) mod rows;
+pub(crate) mod sending;
 pub(crate) mod write;
 
 mod access;
@@ -17,6 +18,7 @@ mod meta;
 mod policy;
 mod sender_sessions;
 mod signin;
+mod tracking;
 
 /// What every stamped file uses.
 mod prelude {

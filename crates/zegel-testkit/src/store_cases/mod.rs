@@ -31,7 +31,9 @@ mod meta;
 mod policy;
 mod sender_sessions;
 mod signin;
+mod sending;
 mod support;
+mod tracking;
 
 /// What a case returns.
 type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -71,6 +73,8 @@ pub fn all() -> Vec<Case> {
         jobs::CASES,
         signin::CASES,
         sender_sessions::CASES,
+        sending::CASES,
+        tracking::CASES,
     ]
     .concat()
 }

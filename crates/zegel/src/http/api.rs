@@ -3,7 +3,7 @@
 use super::auth::Sender;
 use super::download::download_response;
 use super::extract::{ApiPath, ApiQuery};
-use super::json::{max_json_bytes, JsonBody};
+use super::json::{max_json_bytes, JsonBody, Required};
 use super::routes::ApiRoutes;
 use super::upload::{stream_attachments, MessageBody};
 use super::{ApiError, AppState, Client};
@@ -14,6 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use zegel_core::model::{Principal, Ts};
 use zegel_core::service::{NewMessageReq, PolicyDoc};
+use zegel_core::store::{SentQuery, ShownStatus};
 use zegel_core::{Error, Invalid};
 
 /// The sender API's routes.
@@ -27,6 +28,7 @@ pub fn routes(s: &AppState) -> ApiRoutes {
             create_message,
             Some(upload),
         )
+        .add(Method::POST, "/api/v1/messages/check", check_message)
         .add(Method::GET, "/api/v1/messages", list_messages)
         .add(Method::GET, "/api/v1/messages/{id}", get_message)
         .add(Method::POST, "/api/v1/messages/{id}/revoke", revoke_message)
@@ -35,6 +37,12 @@ pub fn routes(s: &AppState) -> ApiRoutes {
             "/api/v1/messages/{id}/recipients/{rid}/unblock",
             unblock_recipient,
         )
+        .add(
+            Method::POST,
+            "/api/v1/messages/{id}/recipients/{rid}/link",
+            renew_link,
+        )
+        .add(Method::POST, "/api/v1/messages/{id}/extend", extend_message)
         .add(Method::GET, "/api/v1/inbox", inbox)
         .add(Method::GET, "/api/v1/inbox/{id}", read_reply)
         .add(
@@ -71,22 +79,95 @@ async fn create_message(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// `POST /api/v1/messages/check`: a send's JSON, validated as a send would be (the same
+/// errors), answered with the warnings before sending; nothing is stored.
+async fn check_message(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+    JsonBody(m): JsonBody<NewMessageReq>,
+) -> Result<Response, ApiError> {
+    let warnings = s.z.check_message(&sender, m).await?;
+    Ok(Json(serde_json::json!({ "warnings": warnings })).into_response())
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<u32>,
     before: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct SentListQuery {
+    limit: Option<u32>,
+    before: Option<String>,
+    /// Only messages to this address (case-insensitive).
+    recipient: Option<String>,
+    /// Only messages with a recipient in this status (`ShownStatus`).
+    status: Option<String>,
+}
+
 async fn list_messages(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<SentListQuery>,
 ) -> Result<Response, ApiError> {
     let before = parse_before(q.before.as_deref())?;
-    let list =
-        s.z.list_messages(&sender, before, q.limit.unwrap_or(50))
-            .await?;
+    let limit = q.limit.unwrap_or(50);
+    let list = if q.recipient.is_none() && q.status.is_none() {
+        s.z.list_messages(&sender, before, limit).await?
+    } else {
+        let status = match q.status.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(ShownStatus::parse(v).ok_or(Error::from(Invalid::StatusFilter))?),
+        };
+        let query = SentQuery {
+            recipient: q
+                .recipient
+                .map(|r| r.trim().to_lowercase())
+                .filter(|r| !r.is_empty()),
+            status,
+            before: before.map(|t| (t, None)),
+            after: None,
+        };
+        s.z.list_messages_filtered(&sender, &query, limit).await?
+    };
     Ok(Json(serde_json::json!({ "messages": list })).into_response())
+}
+
+async fn renew_link(
+    State(s): State<AppState>,
+    Sender(Principal { user: sender, .. }): Sender,
+    ApiPath((id, rid)): ApiPath<(String, String)>,
+    Client(ctx): Client,
+) -> Result<Response, ApiError> {
+    s.z.renew_link(&sender, &id, &rid, &ctx).await?;
+    Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendReq {
+    days: Option<i64>,
+}
+
+impl Required for ExtendReq {
+    fn missing_field(&self) -> Option<&'static str> {
+        self.days.is_none().then_some("days")
+    }
+}
+
+async fn extend_message(
+    State(s): State<AppState>,
+    Sender(Principal { user: sender, .. }): Sender,
+    ApiPath(id): ApiPath<String>,
+    Client(ctx): Client,
+    JsonBody(req): JsonBody<ExtendReq>,
+) -> Result<Response, ApiError> {
+    let days = req
+        .days
+        .ok_or(Error::BadRequest("missing field `days`".into()))?;
+    s.z.extend_message(&sender, &id, days, &ctx).await?;
+    Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
 }
 
 async fn get_message(

@@ -84,41 +84,47 @@ async fn read_part(
 /// input (no file name, no bytes) from an HTML form is skipped.
 pub(crate) async fn stream_attachments(mp: &mut Parts, uploads: &mut Uploads) -> Result<(), Error> {
     while let Some(field) = mp.next_field().await? {
-        if field.name() != Some("attachment") {
-            return Err(Error::BadRequest(format!(
-                "unexpected part {:?}; only `attachment` parts may follow `message`",
-                field.name().unwrap_or("")
-            )));
-        }
-        let name = field.file_name().unwrap_or("").to_string();
-        let content_type = field
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream")
-            .to_string();
-        let mut stream = Box::pin(field.map(|r| r.map_err(multipart_error)).peekable());
-        if name.is_empty() {
-            // An HTML form's file input with no file chosen: no name, no bytes.
-            let mut empty = true;
-            while let Some(first) = stream.as_mut().peek().await {
-                match first {
-                    Ok(b) if b.is_empty() => {
-                        stream.next().await;
-                    }
-                    _ => {
-                        empty = false;
-                        break;
-                    }
-                }
-            }
-            if empty {
-                continue;
-            }
-        }
-        uploads.add(&name, &content_type, stream).await?;
+        stream_attachment(field, uploads).await?;
     }
     Ok(())
+}
+
+/// Streams one `attachment` part into the draft's encrypted blobs (any other part is 400). An
+/// empty file input (no file name, no bytes) from an HTML form is skipped.
+pub(crate) async fn stream_attachment(field: Field, uploads: &mut Uploads) -> Result<(), Error> {
+    if field.name() != Some("attachment") {
+        return Err(Error::BadRequest(format!(
+            "unexpected part {:?}; only `attachment` parts may follow `message`",
+            field.name().unwrap_or("")
+        )));
+    }
+    let name = field.file_name().unwrap_or("").to_string();
+    let content_type = field
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let mut stream = Box::pin(field.map(|r| r.map_err(multipart_error)).peekable());
+    if name.is_empty() {
+        // An HTML form's file input with no file chosen: no name, no bytes.
+        let mut empty = true;
+        while let Some(first) = stream.as_mut().peek().await {
+            match first {
+                Ok(b) if b.is_empty() => {
+                    stream.next().await;
+                }
+                _ => {
+                    empty = false;
+                    break;
+                }
+            }
+        }
+        if empty {
+            return Ok(());
+        }
+    }
+    uploads.add(&name, &content_type, stream).await
 }
 
 #[cfg(test)]

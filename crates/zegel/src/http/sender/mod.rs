@@ -4,13 +4,20 @@
 //! nothing.
 //!
 //! - `session`: the `zegel_sender` cookie, the session behind it, sign-in redirect, sign-out;
-//! - `layout`: the frame of every signed-in page (navigation, sign-out button).
+//! - `layout`: the frame of every signed-in page (navigation, sign-out button);
+//! - `compose`: `/berichten/nieuw`, the checks before sending, held messages;
+//! - `tracking`: the sent list, a message's status page and its actions (revoke, new link,
+//!   extend); `inbox`: replies and forwards, a reply's page and the answer in its thread;
+//! - `signin`, `welkom`, `settings`, `accounts`: sign-in, set-up, settings.
 
 mod accounts;
+pub mod compose;
+mod inbox;
 pub mod layout;
 pub mod session;
 mod settings;
 mod signin;
+mod tracking;
 mod welkom;
 
 pub use layout::{Section, SenderNav};
@@ -26,10 +33,39 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 /// The sender's pages for a signed-in sender (a stranger only gets a redirect to sign-in).
-pub fn routes(_s: &AppState) -> Router<AppState> {
+pub fn routes(s: &AppState) -> Router<AppState> {
     Router::new()
         .route("/uitloggen", post(sign_out))
         .merge(accounts::routes())
+        .merge(compose::routes(s))
+        .merge(tracking_routes(s))
+}
+
+/// Following sent messages and the inbox: the sent list, a message's status page and its
+/// actions, the inbox, a reply and the answer to it.
+fn tracking_routes(s: &AppState) -> Router<AppState> {
+    // The answer form: the attachments, the text and room for the multipart framing.
+    let answer_limit =
+        s.z.settings.max_upload_bytes as usize + s.z.settings.max_body_bytes + (1 << 20);
+    Router::new()
+        .route("/berichten", get(tracking::sent_list))
+        .route("/berichten/{id}", get(tracking::message))
+        .route(
+            "/berichten/{id}/intrekken",
+            get(tracking::revoke_page).post(tracking::revoke),
+        )
+        .route(
+            "/berichten/{id}/ontvangers/{rid}/nieuwe-link",
+            post(tracking::new_link),
+        )
+        .route("/berichten/{id}/verlengen", post(tracking::extend))
+        .route("/inbox", get(inbox::inbox))
+        .route("/inbox/{id}", get(inbox::reply))
+        .route("/inbox/{id}/bijlage/{aid}", get(inbox::attachment))
+        .route(
+            "/inbox/{id}/antwoord",
+            post(inbox::answer).layer(axum::extract::DefaultBodyLimit::max(answer_limit)),
+        )
 }
 
 /// The sender's pages a stranger reaches (sign-in, set-up): behind the stranger rate limit.

@@ -1,0 +1,190 @@
+// Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
+//! [`SendingStore`]: the organisation's address book, held messages and read receipts
+//! (issue 13), and the writes a new message's [`SendOptions`] add to its transaction.
+
+use super::prelude::*;
+use crate::db::{Conn, DbRow};
+
+/// One use of an address: a new entry, or the last method, number and time plus one use.
+/// Concurrent senders to one address each count (the row is updated in place); the latest
+/// time wins, also for the method and number (a send that commits late but was made earlier
+/// does not overwrite a newer one's).
+const UPSERT_ADDRESS_SQL: &str = "INSERT INTO address_book \
+     (org_id, address, verification, phone, last_used_at, uses) VALUES ($1, $2, $3, $4, $5, 1) \
+     ON CONFLICT (org_id, address) DO UPDATE SET \
+     verification = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+     THEN excluded.verification ELSE address_book.verification END, \
+     phone = CASE WHEN excluded.last_used_at >= address_book.last_used_at \
+     THEN excluded.phone ELSE address_book.phone END, uses = address_book.uses + 1, \
+     last_used_at = CASE WHEN excluded.last_used_at > address_book.last_used_at \
+     THEN excluded.last_used_at ELSE address_book.last_used_at END";
+
+/// Records one use of an address, inside the caller's transaction.
+pub(crate) async fn upsert_address(conn: &mut Conn, u: &AddressUse) -> StoreResult<()> {
+    sqlx::query(UPSERT_ADDRESS_SQL)
+        .bind(&u.org_id)
+        .bind(&u.address)
+        .bind(u.verification.as_str())
+        .bind(&u.phone)
+        .bind(u.at.0)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The writes of a new message's [`SendOptions`] (its hold, its read receipt flag, its
+/// address book), inside the transaction that inserted its rows. Nothing for the default.
+// Used by SQLite's insert; PostgreSQL writes the same in its batched statement (inserts.rs).
+#[allow(dead_code)]
+pub(crate) async fn apply_send_options(conn: &mut Conn, m: &NewMessage) -> StoreResult<()> {
+    let o = &m.sending;
+    if o.read_receipt || o.hold.is_some() {
+        sqlx::query("UPDATE messages SET hold_expiry_ms = $2, read_receipt = $3 WHERE id = $1")
+            .bind(&m.message.id)
+            .bind(o.hold.map(|h| h.expiry_ms))
+            .bind(o.read_receipt)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    for u in &o.address_book {
+        upsert_address(&mut *conn, u).await?;
+    }
+    Ok(())
+}
+
+fn address_entry(row: &DbRow) -> StoreResult<AddressEntry> {
+    let verification: String = row.try_get("verification").map_err(db_err)?;
+    Ok(AddressEntry {
+        address: row.try_get("address").map_err(db_err)?,
+        verification: Verification::parse(&verification).ok_or_else(|| {
+            StoreError::Database("unexpected value in column verification".into())
+        })?,
+        phone: row.try_get("phone").map_err(db_err)?,
+        last_used_at: Ts(row.try_get("last_used_at").map_err(db_err)?),
+        uses: row.try_get("uses").map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl SendingStore for DbStore {
+    async fn address_book(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> StoreResult<Vec<AddressEntry>> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Differs per backend: how a list is bound (`db::IN_TEXT_LIST`, always `$1`).
+        let sql = format!(
+            "SELECT address, verification, phone, last_used_at, uses FROM address_book \
+             WHERE address {} AND org_id = $2 ORDER BY address",
+            db::IN_TEXT_LIST
+        );
+        let rows = sqlx::query(&sql)
+            .bind(db::text_list(addresses)?)
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(address_entry).collect()
+    }
+
+    async fn recent_addresses(&self, org_id: &str, limit_n: u32) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT address FROM address_book WHERE org_id = $1 \
+             ORDER BY last_used_at DESC, address LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn held_message(&self, message_id: &str) -> StoreResult<Option<HeldMessage>> {
+        let row = sqlx::query(
+            "SELECT id, sender_id, state, expires_at FROM messages \
+             WHERE id = $1 AND hold_expiry_ms IS NOT NULL",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state: String = row.try_get("state").map_err(db_err)?;
+        Ok(Some(HeldMessage {
+            id: row.try_get("id").map_err(db_err)?,
+            sender_id: row.try_get("sender_id").map_err(db_err)?,
+            state: MessageState::parse(&state)
+                .ok_or_else(|| StoreError::Database("unexpected value in column state".into()))?,
+            expires_at: Ts(row.try_get("expires_at").map_err(db_err)?),
+        }))
+    }
+
+    async fn release_held(&self, r: &Release) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        // The message row first: a concurrent release, cancel or expiry waits for this one
+        // (PostgreSQL's row lock; SQLite's `BEGIN IMMEDIATE`), then finds it released.
+        let done = sqlx::query(
+            "UPDATE messages SET expires_at = $3 + hold_expiry_ms, hold_expiry_ms = NULL \
+             WHERE id = $1 AND sender_id = $2 AND hold_expiry_ms IS NOT NULL \
+             AND state = 'active' AND expires_at > $3",
+        )
+        .bind(&r.message_id)
+        .bind(&r.sender_id)
+        .bind(r.now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE jobs SET run_at = $2 WHERE message_id = $1 AND dead = FALSE")
+            .bind(&r.message_id)
+            .bind(r.now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for e in &r.events {
+            insert_event(&mut tx, e).await?;
+        }
+        for u in &r.address_book {
+            upsert_address(&mut tx, u).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn queue_read_receipt(
+        &self,
+        recipient_id: &str,
+        job: &NewJob,
+        now: Ts,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let message_id: Option<String> = sqlx::query_scalar(
+            "UPDATE recipients SET receipt_queued_at = $2 \
+             WHERE id = $1 AND receipt_queued_at IS NULL AND EXISTS (SELECT 1 FROM messages m \
+             WHERE m.id = recipients.message_id AND m.read_receipt = TRUE \
+             AND m.state = 'active') RETURNING message_id",
+        )
+        .bind(recipient_id)
+        .bind(now.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(message_id) = message_id else {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        };
+        insert_job(&mut tx, job, Some(&message_id)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+}
