@@ -119,9 +119,17 @@ export async function signIn(s, page, { email, password, secret, used, name = 's
   await visit(page, `${s.zegel.base}/inloggen`);
   if (name) await s.checks.checkPage(page, name);
   await assertVisible(page.getByRole('button', { name: 'Inloggen met passkey' }), 'the "Inloggen met passkey" button');
-  await page.getByLabel('E-mailadres', { exact: true }).fill(email);
-  await page.getByLabel('Wachtwoord', { exact: true }).fill(password);
-  let r = await submit(page, page.getByRole('button', { name: 'Inloggen', exact: true }));
+  // Keyboard only: Tab to the fields, type, Enter.
+  const emailField = page.getByLabel('E-mailadres', { exact: true });
+  const passwordField = page.getByLabel('Wachtwoord', { exact: true });
+  await tabReaches(page, [['"E-mailadres"', emailField]]);
+  await page.keyboard.type(email);
+  await tabReaches(page, [['"Wachtwoord"', passwordField]]);
+  await page.keyboard.type(password);
+  const loaded = page.waitForEvent('load');
+  await page.keyboard.press('Enter');
+  await loaded;
+  let r = documentResponse(page);
   assert.equal(r.status(), 200, `after e-mail and password: ${await where(page)}`);
   const field = await codeField(page);
   if (name) await s.checks.checkPage(page, `${name} (code)`);
@@ -140,6 +148,14 @@ export async function compose(s, page, { email, phone, subject, body, files, war
   s.checks.log(`step: compose a message to ${email}`);
   await visit(page, `${s.zegel.base}/berichten/nieuw`);
   if (name) await s.checks.checkPage(page, name);
+  await tabReaches(page, [
+    ['"Aan"', page.getByLabel('Aan', { exact: true })],
+    ['"Controle"', page.getByLabel('Controle', { exact: true })],
+    ['"Onderwerp"', page.getByLabel('Onderwerp', { exact: true })],
+    ['"Bericht"', page.getByLabel('Bericht', { exact: true })],
+    ['"Bijlagen"', page.getByLabel('Bijlagen', { exact: true })],
+    ['"Versturen"', page.getByRole('button', { name: 'Versturen', exact: true })],
+  ]);
   await page.getByLabel('Aan', { exact: true }).first().fill(email);
   await page.getByLabel('Controle', { exact: true }).first().selectOption('sms');
   await page.getByLabel('Mobiel nummer', { exact: true }).first().fill(phone);
@@ -184,6 +200,7 @@ export async function revoke(s, page, { id, email, name = 'revoke' }) {
   s.checks.log('step: revoke');
   await visit(page, `${s.zegel.base}/berichten/${id}`);
   const first = page.getByRole('button', { name: 'Intrekken', exact: true }).or(page.getByRole('link', { name: 'Intrekken', exact: true }));
+  await tabReaches(page, [['"Intrekken"', first]]);
   await submit(page, first.first());
   assert.equal(documentResponse(page)?.status(), 200, `the revoke confirmation: ${await where(page)}`);
   const text = await visibleText(page);
@@ -191,4 +208,28 @@ export async function revoke(s, page, { id, email, name = 'revoke' }) {
   if (name) await s.checks.checkPage(page, `${name} (confirm)`);
   await submit(page, page.getByRole('button', { name: /Intrekken/ }).first());
   await expectStatus(s, page, { id, email, status: 'Ingetrokken', name: null });
+}
+
+/**
+ * Keyboard only: from the top of the page, Tab reaches each of `targets` (locators), in that
+ * order, within `max` presses each; the focused element is visible (a focus indicator is CSS's
+ * and axe's to check). Fails naming the first target Tab does not reach.
+ */
+export async function tabReaches(page, targets, { max = 60 } = {}) {
+  await page.evaluate(() => {
+    if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+    window.scrollTo(0, 0);
+  });
+  await page.locator('body').focus().catch(() => {});
+  for (const [what, locator] of targets) {
+    const handle = await locator.first().elementHandle();
+    assert.ok(handle, `keyboard: ${what} is on the page`);
+    let reached = false;
+    for (let i = 0; i < max && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await handle.evaluate((el) => el === document.activeElement);
+    }
+    assert.ok(reached, `keyboard only: Tab does not reach ${what} on ${new URL(page.url()).pathname}`);
+    assert.ok(await handle.isVisible(), `keyboard: ${what} is visible when focused`);
+  }
 }
