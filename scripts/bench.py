@@ -348,6 +348,84 @@ def find_blob(blob_root: str) -> str:
 # --------------------------------------------------------------------------- main
 
 
+def sign_in(zegel: str, env: dict[str, str], url: str, jar: str) -> None:
+    """Gives the bench sender a password (`zegel admin user password`, standard input) and
+    signs in at /inloggen like a browser without JavaScript (CSRF cookie and field); the
+    session cookie lands in the curl cookie `jar`."""
+    password = "bench-" + os.urandom(12).hex() + "-Zegel"
+    r = subprocess.run(
+        [zegel, "admin", "user", "password", "--email", "bench@example.nl"],
+        input=password + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if r.returncode != 0:
+        raise BenchError(f"admin user password failed ({r.returncode}): {r.stderr.strip()}")
+    page = subprocess.run(
+        ["curl", "-sS", "-f", "-c", jar, "-b", jar, url + "/inloggen"],
+        capture_output=True, text=True, timeout=60,
+    ).stdout
+    csrf = form_csrf(page, "/inloggen")
+    r = subprocess.run(
+        [
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+            "-c", jar, "-b", jar,
+            "--data-urlencode", f"csrf={csrf}",
+            "--data-urlencode", "email=bench@example.nl",
+            "--data-urlencode", f"password={password}",
+            url + "/inloggen",
+        ],
+        capture_output=True, text=True, timeout=60,
+    )
+    if not r.stdout.startswith("303 ") or "/inloggen" in r.stdout:
+        raise BenchError(f"sign-in did not end signed in: {r.stdout} {r.stderr.strip()}")
+
+
+def form_csrf(page: str, what: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    if not m:
+        raise BenchError(f"no CSRF field on {what}")
+    return m.group(1)
+
+
+def compose_upload(url: str, jar: str, input_path: str) -> tuple[float, dict[str, str]]:
+    """POSTs the compose form of /berichten/nieuw (multipart, fields first, then the file)
+    as a browser without JavaScript would; a known address, so it is sent at once (303 to
+    the message's page). Returns curl's wall time and its -w fields."""
+    page = subprocess.run(
+        ["curl", "-sS", "-f", "-b", jar, url + "/berichten/nieuw"],
+        capture_output=True, text=True, timeout=60,
+    ).stdout
+    csrf = form_csrf(page, "/berichten/nieuw")
+    marker = "\n__BENCH__"
+    wfmt = marker + "%{http_code} %{redirect_url} %{time_total}"
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [
+            "curl", "-sS", "--no-buffer", "-w", wfmt, "-b", jar,
+            "-F", f"csrf={csrf}",
+            "-F", "email_0=p@example.nl",
+            "-F", "method_0=code",
+            "-F", f"code_0={CODE}",
+            "-F", "subject=bench compose",
+            "-F", "body=b",
+            "-F", "reply=unlimited",
+            "-F", "days=7",
+            "-F", f"attachment=@{input_path};type=application/octet-stream",
+            url + "/berichten/nieuw",
+        ],
+        capture_output=True, text=True,
+    )
+    wall = time.perf_counter() - t0
+    body, _, w = r.stdout.rpartition(marker.lstrip("\n"))
+    fields = dict(zip(["http_code", "redirect_url", "time_total"], w.split()))
+    if r.returncode != 0 or fields.get("http_code") != "303" or "/berichten/" not in fields.get("redirect_url", ""):
+        raise BenchError(f"the compose form did not send: {w} {r.stderr.strip()} {body[:300]}")
+    return wall, fields
+
+
 def run(args: argparse.Namespace) -> int:
     size = args.size_mib * MIB
     zegel = os.path.abspath(args.zegel)
@@ -361,12 +439,13 @@ def run(args: argparse.Namespace) -> int:
     base = os.path.abspath(args.dir)
     os.makedirs(base, exist_ok=True)
     free = shutil.disk_usage(base).free
-    # input + dd copy + two encrypted blobs + download + the .eml (two files in base64).
-    need = 8 * size
+    # input + dd copy + three encrypted blobs (API, reply, compose form) + download + the .eml
+    # (two files in base64).
+    need = 9 * size
     if free < need:
         log(
             f"refusing to run: {free / MIB:.0f} MiB free under {base}, need at least "
-            f"{need / MIB:.0f} MiB (4x the {args.size_mib} MiB size). Use --dir or --size-mib."
+            f"{need / MIB:.0f} MiB (9x the {args.size_mib} MiB size). Use --dir or --size-mib."
         )
         return 2
 
@@ -558,7 +637,25 @@ def run(args: argparse.Namespace) -> int:
             "server_cpu_seconds": ex_cpu,
             "rss_peak_sampled_bytes": ex_rss.peak,
         }
-        peak = max(peak, rp_rss.peak, ex_rss.peak, proc_status(srv.pid)["VmHWM"])
+        # The same file through the web app's compose form (signed in, no JavaScript).
+        log("compose form upload (/berichten/nieuw)")
+        jar = os.path.join(tmp, "cookies.txt")
+        sign_in(zegel, env, srv.url, jar)
+        cpu0 = proc_cpu_secs(srv.pid)
+        with RssSampler(srv.pid) as cf_rss:
+            cf_secs, cf_w = compose_upload(srv.url, jar, input_path)
+        cf_cpu = proc_cpu_secs(srv.pid) - cpu0
+        srv.check_alive()
+        res["compose_upload"] = {
+            "seconds": cf_secs,
+            "mb_s": mb_s(size, cf_secs),
+            "ratio_to_dd": dd_secs / cf_secs,
+            "ratio_to_api_upload": up_secs / cf_secs,
+            "server_cpu_seconds": cf_cpu,
+            "rss_peak_sampled_bytes": cf_rss.peak,
+            "message_page": cf_w.get("redirect_url", ""),
+        }
+        peak = max(peak, rp_rss.peak, ex_rss.peak, cf_rss.peak, proc_status(srv.pid)["VmHWM"])
         res["rss_peak_bytes"] = peak
         res["rss_peak_over_idle_bytes"] = peak - idle
 
@@ -604,6 +701,9 @@ def report(r: dict) -> None:
         ("  reply / upload", f"{r['reply_upload']['ratio_to_upload']:8.2f} x"),
         (".eml copy (2 files, base64)", f"{r['export']['mb_s']:8.1f} MB/s of attachments  ({r['export']['seconds']:.2f} s, server CPU {r['export']['server_cpu_seconds']:.2f} s)"),
         ("  .eml / download", f"{r['export']['ratio_to_download']:8.2f} x"),
+        ("compose form upload", f"{r['compose_upload']['mb_s']:8.1f} MB/s  ({r['compose_upload']['seconds']:.2f} s, server CPU {r['compose_upload']['server_cpu_seconds']:.2f} s)"),
+        ("  compose form / dd", f"{r['compose_upload']['ratio_to_dd']:8.2f} x"),
+        ("  compose form / API upload", f"{r['compose_upload']['ratio_to_api_upload']:8.2f} x"),
         ("idle RSS", f"{mib(r['rss_idle_bytes']):8.1f} MiB"),
         ("peak RSS upload (sampled)", f"{mib(up['rss_peak_sampled_bytes']):8.1f} MiB"),
         ("peak RSS download (sampled)", f"{mib(dl['rss_peak_sampled_bytes']):8.1f} MiB"),

@@ -15,8 +15,8 @@ use std::sync::Arc;
 pub mod prelude {
     pub use super::{
         AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore,
-        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore,
-        Store, TrackingStore,
+        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore, Store,
+        TrackingStore,
     };
 }
 

@@ -17,6 +17,8 @@ export const CHROMIUM = process.env.ZEGEL_CHROMIUM || '/usr/bin/chromium';
 export const PHONE = { width: 390, height: 844 };
 /** WCAG 1.4.10 reflow: 320 CSS px wide (1280 px at 400 %). */
 export const NARROW = { width: 320, height: 640 };
+/** The care worker's desktop. */
+export const DESKTOP = { width: 1280, height: 900 };
 /** Impacts that fail the run. */
 export const BLOCKING_IMPACTS = new Set(['serious', 'critical']);
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
@@ -49,6 +51,25 @@ export async function phoneContext(browser, { javaScriptEnabled = true } = {}) {
     javaScriptEnabled,
     acceptDownloads: true,
   });
+  trackDocuments(ctx);
+  return ctx;
+}
+
+/** A fresh desktop context (1280 px wide, the care worker's screen): own cookies, Dutch. */
+export async function desktopContext(browser, { javaScriptEnabled = true } = {}) {
+  const ctx = await browser.newContext({
+    viewport: DESKTOP,
+    locale: 'nl-NL',
+    timezoneId: 'Europe/Amsterdam',
+    javaScriptEnabled,
+    acceptDownloads: true,
+  });
+  trackDocuments(ctx);
+  return ctx;
+}
+
+/** Remembers, per page, the response that loaded its main document (`documentResponse`). */
+function trackDocuments(ctx) {
   ctx.on('response', (r) => {
     const req = r.request();
     const frame = req.frame();
@@ -56,7 +77,6 @@ export async function phoneContext(browser, { javaScriptEnabled = true } = {}) {
       lastDocument.set(frame.page(), r);
     }
   });
-  return ctx;
 }
 
 function slug(s) {

@@ -376,6 +376,7 @@ impl Zegel {
             reply: None,
             expires_in_days: None,
             in_reply_to: Some(reply.id.clone()),
+            read_receipt: false,
         };
         self.begin_message(principal, req).await
     }

@@ -30,8 +30,8 @@ mod messages;
 mod meta;
 mod policy;
 mod sender_sessions;
-mod signin;
 mod sending;
+mod signin;
 mod support;
 mod tracking;
 

@@ -10,6 +10,7 @@
 //!   extend); `inbox`: replies and forwards, a reply's page and the answer in its thread;
 //! - `signin`, `welkom`, `settings`, `accounts`: sign-in, set-up, settings.
 
+mod account_answers;
 mod accounts;
 pub mod compose;
 mod inbox;

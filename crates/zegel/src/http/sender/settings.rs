@@ -2,7 +2,7 @@
 //! sessions end), TOTP (add with QR code and URI, remove), passkeys (add named, remove) and
 //! own API tokens (list, create: shown once, revoke). Another user's passkey or token: 404.
 
-use super::accounts::{account_problem, json_csrf_failed, json_error, message};
+use super::account_answers::{account_problem, json_csrf_failed, json_error, message};
 use super::layout::{Section, SenderNav};
 use super::SignedIn;
 use crate::http::pages::{csrf_failed, render, see_other, Chrome, PageLang, View};

@@ -3,7 +3,9 @@
 //! passkey", with the script). Unknown e-mail and wrong password get the same answer; the
 //! lockout and the per-address throttle live in the database (`zegel_core`).
 
-use super::accounts::{account_problem, json_csrf_failed, json_error, json_redirect, message};
+use super::account_answers::{
+    account_problem, json_csrf_failed, json_error, json_redirect, message,
+};
 use super::session::{safe_next, sign_in_redirect};
 use crate::http::pages::{csrf_failed, csrf_ok, csrf_token, render, see_other, Chrome, PageLang};
 use crate::http::{AppState, Client};

@@ -3,7 +3,7 @@
 //! URI as text) and/or a passkey, then "Klaar" (refused while the organisation requires a
 //! second factor and none is set up). An unknown link is 404, a used or expired one 410.
 
-use super::accounts::{account_problem, json_csrf_failed, json_error, message};
+use super::account_answers::{account_problem, json_csrf_failed, json_error, message};
 use super::session::sign_in_redirect;
 use crate::http::pages::chrome::segment;
 use crate::http::pages::{
