@@ -2,9 +2,9 @@
 // against the real `zegel serve`, once per backend, with JavaScript (the upload goes through
 // compose.js's XMLHttpRequest with its progress bar). Run by scripts/browser-test.sh.
 //
-// Signing in: until this scenario signs in through /inloggen, the session comes from
-// lib/sender.js (`sessionCookie`, a session row written straight into the database); replace
-// that one call by the sign-in steps.
+// Signing in: the first scenario signs in on /inloggen with a password set by `zegel admin
+// user password`; the second takes a session from lib/sender.js (`sessionCookie`, a session row
+// written straight into the database), which needs no sign-in page.
 //
 // Environment: as patient-flow.test.js (ZEGEL_BIN, ZEGEL_BROWSER_ARTIFACTS,
 // ZEGEL_BROWSER_POSTGRES_URL, ZEGEL_BROWSER_BACKENDS, ZEGEL_AXE_ALLOW_FAIL).
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Zegel } from './lib/zegel.js';
 import { launchBrowser, PageChecks } from './lib/pages.js';
 import { snapshot, waitForNewFile, parseEml, mailTo, linksIn } from './lib/outbox.js';
-import { sessionCookie } from './lib/sender.js';
+import { sessionCookie, setPassword, signIn } from './lib/sender.js';
 
 const BIN = process.env.ZEGEL_BIN;
 const ARTIFACTS = process.env.ZEGEL_BROWSER_ARTIFACTS;
@@ -27,6 +27,8 @@ if (!BIN || !ARTIFACTS) {
   throw new Error('set ZEGEL_BIN and ZEGEL_BROWSER_ARTIFACTS (scripts/browser-test.sh does)');
 }
 const BACKENDS = (process.env.ZEGEL_BROWSER_BACKENDS || (PG_URL ? 'sqlite postgres' : 'sqlite')).split(/\s+/).filter(Boolean);
+
+const PASSWORD = 'paarse-olifant-zwemt-7-kilometer';
 
 const SENDER = {
   email: 'verpleegkundige@example.org',
@@ -57,6 +59,7 @@ for (const backend of BACKENDS) {
         logDir: dir,
       });
       s.token = await s.zegel.createSender(SENDER);
+      await setPassword(s.zegel, SENDER.email, PASSWORD);
       await s.zegel.start();
       s.browser = await launchBrowser();
       s.checks = new PageChecks({ browser: s.browser, dir, label: `compose ${backend}` });
@@ -75,8 +78,8 @@ for (const backend of BACKENDS) {
     test('compose with an attachment, see the first-time warning, send anyway', async () => {
       const ctx = await s.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
       try {
-        await ctx.addCookies([await sessionCookie(s.zegel, SENDER.email)]);
         const page = await ctx.newPage();
+        await signIn(page, s.zegel, SENDER.email, PASSWORD);
         const res = await page.goto(s.zegel.url('/berichten/nieuw'));
         assert.equal(res.status(), 200);
         await s.checks.checkPage(page, 'compose');

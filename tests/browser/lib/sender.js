@@ -78,3 +78,36 @@ export async function sessionCookie(zegel, email) {
   if (stored !== userId) throw new Error(`the session row was not stored (${stored})`);
   return { name: 'zegel_sender', value: token, url: zegel.base };
 }
+
+/**
+ * Gives the sender `email` the password `password` (`zegel admin user password --email E`, the
+ * password on standard input) on the server's data.
+ */
+export function setPassword(zegel, email, password) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(zegel.bin, ['admin', 'user', 'password', '--email', email], {
+      env: zegel.env(),
+      cwd: zegel.dataDir,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let err = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), TIMEOUT_MS);
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`zegel admin user password failed (${code}): ${err}`));
+    });
+    p.stdin.end(`${password}\n`);
+  });
+}
+
+/** Signs in on /inloggen with e-mail address and password (no second factor enrolled). */
+export async function signIn(page, zegel, email, password) {
+  await page.goto(zegel.url('/inloggen'));
+  await page.getByLabel('E-mailadres').fill(email);
+  await page.getByLabel('Wachtwoord').fill(password);
+  await page.getByRole('button', { name: 'Inloggen', exact: true }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith('/inloggen'));
+}
