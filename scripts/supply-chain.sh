@@ -52,6 +52,11 @@ elif [ ! -f "$deny_db/.zegel-snapshot" ] || [ "$(cat "$deny_db/.zegel-snapshot")
     printf '%s' "$stamp" >"$deny_db/.zegel-snapshot"
 fi
 
+# cargo deny reads `cargo metadata` of every platform, so the sources of crates this machine
+# never builds (web-sys, android_system_properties ...) must be in the local registry too:
+# fetch them (from crates.io, as the build does) before the offline check.
+tools_log "cargo fetch --locked (every platform's crates, for cargo deny's metadata)"
+cargo fetch --locked --quiet
 tools_log "cargo deny check (offline: advisories, bans, licenses, sources)"
 cargo_deny --offline --locked check --show-stats --hide-inclusion-graph
 
