@@ -67,6 +67,29 @@ impl Parts {
         self.budget.store(UNLIMITED, Ordering::Relaxed);
         next.map_err(multipart_error)
     }
+
+    /// Reads the rest of the body and throws it away (`first` is a part already handed out):
+    /// a form answered early (CSRF, field errors) is read to its end, so the browser still
+    /// sending its files gets the answer, not a reset connection. Nothing is kept; the
+    /// route's body limit and the server's idle timeout bound it; an error ends it quietly.
+    pub(crate) async fn drain(mut self, first: Option<Field>) {
+        if let Some(f) = first {
+            if drain_field(f).await.is_err() {
+                return;
+            }
+        }
+        while let Ok(Some(f)) = self.next_field().await {
+            if drain_field(f).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one part to its end, keeping nothing.
+async fn drain_field(mut f: Field) -> Result<(), multer::Error> {
+    while f.chunk().await?.is_some() {}
+    Ok(())
 }
 
 /// The body as multer reads it, failing with [`FramingTooLarge`] when a budget runs out.

@@ -586,6 +586,7 @@ async fn compose_post(
         _ => String::new(),
     };
     if !who.csrf_ok(&headers, &csrf) {
+        mp.drain(None).await;
         return csrf_failed(&v, HERE.to_string());
     }
     let (mut form, first_file) = match read_fields(&s, &mut mp).await {
@@ -604,20 +605,25 @@ async fn compose_post(
     }
     if form.add {
         // "Ontvanger toevoegen" without JavaScript: the same form with one more row. Files
-        // chosen are not read (a file input cannot be filled in again; nothing is kept).
+        // chosen are read and thrown away (a file input cannot be filled in again).
         form.add = false;
         if form.rows.len() < s.z.settings.max_recipients {
             form.rows.push(Row::default());
         }
+        mp.drain(first_file).await;
         return render_form(&s, &who, &v, form, FormErrors::default(), StatusCode::OK).await;
     }
     let errors = check_fields(&s, &who, l, &form);
     if !errors.is_empty() {
+        mp.drain(first_file).await;
         return render_form(&s, &who, &v, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let mut draft = match s.z.begin_message(&who.principal, form.request()).await {
         Ok(d) => d,
-        Err(e) => return form_or_error(&s, &who, &v, form, &e).await,
+        Err(e) => {
+            mp.drain(first_file).await;
+            return form_or_error(&s, &who, &v, form, &e).await;
+        }
     };
     let streamed = async {
         if let Some(f) = first_file {
