@@ -205,7 +205,7 @@ fn openapi_documents_415_and_413_wherever_a_body_is_read() {
             }
         }
     }
-    assert_eq!(with_body, 7, "the seven operations with a body");
+    assert_eq!(with_body, 8, "the eight operations with a body");
 }
 
 backend_tests!(
