@@ -116,7 +116,9 @@ async fn list_messages(
     let list = if q.recipient.is_none() && q.status.is_none() {
         s.z.list_messages(&sender, before, limit).await?
     } else {
-        let status = match q.status.as_deref().filter(|v| !v.is_empty()) {
+        // An empty `status=` is no status (422), as openapi.json's enum says; the web page's
+        // "all statuses" is its own form's business.
+        let status = match q.status.as_deref() {
             None => None,
             Some(v) => Some(ShownStatus::parse(v).ok_or(Error::from(Invalid::StatusFilter))?),
         };
