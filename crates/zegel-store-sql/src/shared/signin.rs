@@ -466,20 +466,14 @@ impl SignInStore for DbStore {
         id: &str,
         event: &AccountEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(true)
+        delete_owned(
+            self,
+            "DELETE FROM passkeys WHERE id = $1 AND user_id = $2",
+            user_id,
+            id,
+            event,
+        )
+        .await
     }
 
     async fn ceremony_put(&self, row: &CeremonyRow) -> StoreResult<()> {
@@ -651,19 +645,38 @@ impl SignInStore for DbStore {
         id: &str,
         event: &AccountEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(true)
+        delete_owned(
+            self,
+            "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2",
+            user_id,
+            id,
+            event,
+        )
+        .await
     }
+}
+
+/// Deletes one row a user owns (`sql`: `$1` the row id, `$2` the user) and records `event`,
+/// in one transaction; false, and nothing recorded, when the user has no such row.
+async fn delete_owned(
+    store: &DbStore,
+    sql: &'static str,
+    user_id: &str,
+    id: &str,
+    event: &AccountEvent,
+) -> StoreResult<bool> {
+    let mut tx = store.begin().await?;
+    let n = sqlx::query(sql)
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
 }
