@@ -35,11 +35,14 @@ pub enum AccountEventKind {
     SetupLinkUsed,
     /// The account's factors removed by an administrator (reset).
     FactorsReset,
+    /// An organisation's policy changed (retention, replies, forwards, SMS ...): by the
+    /// command line (no user) or an admin (`detail`: the organisation and what changed).
+    PolicyChanged,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 14] = [
+    pub const ALL: [AccountEventKind; 15] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -54,6 +57,7 @@ impl AccountEventKind {
         Self::SetupLinkIssued,
         Self::SetupLinkUsed,
         Self::FactorsReset,
+        Self::PolicyChanged,
     ];
 
     /// The stored name.
@@ -73,6 +77,7 @@ impl AccountEventKind {
             Self::SetupLinkIssued => "setup_link_issued",
             Self::SetupLinkUsed => "setup_link_used",
             Self::FactorsReset => "factors_reset",
+            Self::PolicyChanged => "policy_changed",
         }
     }
 
