@@ -114,8 +114,9 @@ async fn send_to_two(app: &TestApp) -> Value {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 201);
+    let status = res.status();
     let v: Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
     app.run_jobs().await;
     v
 }
@@ -277,7 +278,7 @@ async fn the_patient_sees_who_accessed_the_message(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let (_, msg) = page(&c, app.url(&format!("/m/{link}/bericht"))).await;
+    let (_, msg) = page(&c, app.url(&format!("/m/{link}/bericht?lang=nl"))).await;
     let senders = access_rows(&msg)
         .iter()
         .filter(|(who, _)| who.starts_with("De afzender"))
@@ -309,7 +310,19 @@ async fn no_sender_view_is_recorded_without_content(b: Backend) {
     let Some(app) = TestApp::new(b).await else {
         return;
     };
-    let (id, _) = app.send_simple(PATIENT).await;
+    let res = app
+        .send_json(json!({
+            "subject": "Uitslag",
+            "body": "Alles goed.",
+            "recipients": [{"email": PATIENT, "verification": "email"}],
+        }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.run_jobs().await;
     let res = app
         .client
         .post(app.url(&format!("/api/v1/messages/{id}/revoke")))
