@@ -1,5 +1,6 @@
 //! The organisation's rules for its recipients' pages (reply default, forwarding, remembered
-//! devices, contact line) and its logo.
+//! devices, contact line), how long its messages stay available (retention), and its logo.
+//! Every change is an account event `policy_changed`, written with it.
 
 use super::{validate, Settings, Zegel};
 use crate::error::{Error, Invalid, Result, TooLarge};
