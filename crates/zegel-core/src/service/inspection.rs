@@ -111,7 +111,7 @@ impl Zegel {
         let recipients = self.store.recipients_of(&a.message.id).await?;
         let who = relations(&a.recipient, &recipients);
         let mut events = self.store.events_of(&a.message.id).await?;
-        events.sort_by(|x, y| (y.event.at, y.id).cmp(&(x.event.at, x.id)));
+        events.sort_by_key(|e| std::cmp::Reverse((e.event.at, e.id)));
         let mut log = AccessLog::default();
         for e in &events {
             let e = &e.event;
