@@ -35,11 +35,17 @@ pub enum AccountEventKind {
     SetupLinkUsed,
     /// The account's factors removed by an administrator (reset).
     FactorsReset,
+    /// A user account created (by the CLI or the demo).
+    UserCreated,
+    /// The audit trail exported (`zegel audit export`; `detail`: the filter and the count).
+    AuditExported,
+    /// A backup made (`zegel backup`; `detail`: the counts).
+    BackupMade,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 14] = [
+    pub const ALL: [AccountEventKind; 17] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -54,6 +60,9 @@ impl AccountEventKind {
         Self::SetupLinkIssued,
         Self::SetupLinkUsed,
         Self::FactorsReset,
+        Self::UserCreated,
+        Self::AuditExported,
+        Self::BackupMade,
     ];
 
     /// The stored name.
@@ -73,6 +82,9 @@ impl AccountEventKind {
             Self::SetupLinkIssued => "setup_link_issued",
             Self::SetupLinkUsed => "setup_link_used",
             Self::FactorsReset => "factors_reset",
+            Self::UserCreated => "user_created",
+            Self::AuditExported => "audit_exported",
+            Self::BackupMade => "backup_made",
         }
     }
 

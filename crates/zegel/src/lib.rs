@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit_cli;
 pub mod backup;
 pub mod config;
 pub mod http;

@@ -22,6 +22,7 @@ macro_rules! case {
 
 mod access;
 mod accounts;
+mod audit;
 mod codes;
 mod conversations;
 mod devices;
@@ -75,6 +76,7 @@ pub fn all() -> Vec<Case> {
         sender_sessions::CASES,
         sending::CASES,
         tracking::CASES,
+        audit::CASES,
     ]
     .concat()
 }
