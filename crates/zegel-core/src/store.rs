@@ -7,6 +7,7 @@ use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsU
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::signin::*;
+use crate::signing::SigningStore;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub mod prelude {
         MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore, Store,
         TrackingStore,
     };
+    pub use crate::signing::SigningStore;
 }
 
 /// A shared handle to the store.
@@ -55,6 +57,7 @@ pub trait Store:
     + SignInStore
     + SendingStore
     + TrackingStore
+    + SigningStore
 {
 }
 
@@ -71,6 +74,7 @@ impl<T> Store for T where
         + SignInStore
         + SendingStore
         + TrackingStore
+        + SigningStore
 {
 }
 

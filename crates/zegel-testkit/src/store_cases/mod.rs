@@ -32,6 +32,7 @@ mod policy;
 mod sender_sessions;
 mod sending;
 mod signin;
+mod signing;
 mod support;
 mod tracking;
 
@@ -75,6 +76,7 @@ pub fn all() -> Vec<Case> {
         sender_sessions::CASES,
         sending::CASES,
         tracking::CASES,
+        signing::CASES,
     ]
     .concat()
 }
