@@ -90,6 +90,7 @@ pub fn verify_ed25519(public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::MasterKey;
