@@ -8,6 +8,7 @@ use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsU
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::signin::*;
+use crate::signing::SigningStore;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub mod prelude {
         MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore, Store,
         TrackingStore,
     };
+    pub use crate::signing::SigningStore;
 }
 
 /// A shared handle to the store.
@@ -57,6 +59,7 @@ pub trait Store:
     + SendingStore
     + TrackingStore
     + AuditStore
+    + SigningStore
 {
 }
 
@@ -74,6 +77,7 @@ impl<T> Store for T where
         + SendingStore
         + TrackingStore
         + AuditStore
+        + SigningStore
 {
 }
 
@@ -723,6 +727,8 @@ pub trait AuditStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<AuditEntry>>;
     /// The checkpoints of `chain`, by `seq`.
     async fn audit_checkpoints(&self, chain: &str) -> StoreResult<Vec<AuditCheckpoint>>;
+    /// The `seq` and time of `chain`'s last checkpoint, if it has one.
+    async fn audit_last_checkpoint(&self, chain: &str) -> StoreResult<Option<(i64, Ts)>>;
     /// Stores a checkpoint; false when `chain` already has one at that `seq`.
     async fn add_audit_checkpoint(&self, cp: &AuditCheckpoint) -> StoreResult<bool>;
     /// The first row of `events`/`account_events` that disagrees with the audit trail, if any.

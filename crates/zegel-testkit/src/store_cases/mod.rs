@@ -33,6 +33,7 @@ mod policy;
 mod sender_sessions;
 mod sending;
 mod signin;
+mod signing;
 mod support;
 mod tracking;
 
@@ -77,6 +78,7 @@ pub fn all() -> Vec<Case> {
         sending::CASES,
         tracking::CASES,
         audit::CASES,
+        signing::CASES,
     ]
     .concat()
 }
