@@ -130,7 +130,7 @@ pub fn outcome(source: &str, kind: &str) -> &'static str {
             kind,
             "deferred" | "failed" | "code_failed" | "code_wrong" | "locked" | "blocked"
         ),
-        _ => matches!(kind, "sign_in_failed" | "locked"),
+        _ => matches!(kind, "sign_in_failed" | "locked" | "send_failed"),
     };
     if failed {
         "failure"

@@ -41,11 +41,13 @@ pub enum AccountEventKind {
     AuditExported,
     /// A backup made (`zegel backup`; `detail`: the counts).
     BackupMade,
+    /// A send refused (`detail`: the HTTP status; nothing of the message).
+    SendFailed,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 17] = [
+    pub const ALL: [AccountEventKind; 18] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -63,6 +65,7 @@ impl AccountEventKind {
         Self::UserCreated,
         Self::AuditExported,
         Self::BackupMade,
+        Self::SendFailed,
     ];
 
     /// The stored name.
@@ -85,6 +88,7 @@ impl AccountEventKind {
             Self::UserCreated => "user_created",
             Self::AuditExported => "audit_exported",
             Self::BackupMade => "backup_made",
+            Self::SendFailed => "send_failed",
         }
     }
 

@@ -131,6 +131,15 @@ async fn the_trail_is_provable(env: Env, url: String) {
     send(&server, &token, "b@example.nl").await;
     link_of(&env.data(), "b@example.nl", 2).await;
     visit(&server, &link).await;
+    // A refused send (no recipients: 422) is an entry too.
+    let res = reqwest::Client::new()
+        .post(server.url("/api/v1/messages"))
+        .bearer_auth(&token)
+        .json(&json!({"subject": SUBJECT, "body": BODY, "recipients": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
 
     // While the server serves.
     assert_whole(&env, "while serving").await;
@@ -153,6 +162,7 @@ async fn the_trail_is_provable(env: Env, url: String) {
         "message.code_wrong",
         "message.opened",
         "message.downloaded",
+        "account.send_failed",
     ] {
         assert!(actions.contains(&a), "no {a} in {actions:?}");
     }
@@ -161,6 +171,13 @@ async fn the_trail_is_provable(env: Env, url: String) {
         .find(|e| e["action"] == "message.code_wrong")
         .unwrap();
     assert_eq!(wrong["outcome"], "failure");
+    let refused = entries
+        .iter()
+        .find(|e| e["action"] == "account.send_failed")
+        .unwrap();
+    assert_eq!(refused["outcome"], "failure");
+    assert_eq!(refused["detail"], "HTTP 422");
+    assert!(refused["user_name"].as_str().unwrap().contains(SENDER));
     assert_eq!(wrong["user_role"], "recipient");
     assert_eq!(wrong["recipient"], "a@example.nl");
     assert!(wrong["network_address"]

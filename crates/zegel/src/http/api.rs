@@ -63,20 +63,46 @@ async fn create_message(
     Client(ctx): Client,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let created = match MessageBody::<NewMessageReq>::from_request(req, &s).await? {
-        MessageBody::Json(m) => s.z.begin_message(&sender, m).await?.commit(&ctx).await?,
-        MessageBody::Multipart(m, mut mp) => {
-            let mut draft = s.z.begin_message(&sender, m).await?;
-            match stream_attachments(&mut mp, draft.uploads()).await {
-                Ok(()) => draft.commit(&ctx).await?,
-                Err(e) => {
-                    draft.abort().await;
-                    return Err(e.into());
+    let result: Result<_, ApiError> = async {
+        Ok(
+            match MessageBody::<NewMessageReq>::from_request(req, &s).await? {
+                MessageBody::Json(m) => s.z.begin_message(&sender, m).await?.commit(&ctx).await?,
+                MessageBody::Multipart(m, mut mp) => {
+                    let mut draft = s.z.begin_message(&sender, m).await?;
+                    match stream_attachments(&mut mp, draft.uploads()).await {
+                        Ok(()) => draft.commit(&ctx).await?,
+                        Err(e) => {
+                            draft.abort().await;
+                            return Err(e.into());
+                        }
+                    }
                 }
+            },
+        )
+    }
+    .await;
+    match result {
+        Ok(created) => Ok((StatusCode::CREATED, Json(created)).into_response()),
+        Err(e) => {
+            // A refused send is an audit entry too (NTA 7516 6.4.2): who, when, from where and
+            // the status; nothing of the message.
+            let event = zegel_core::signin::AccountEvent {
+                user_id: Some(sender.user.id.clone()),
+                kind: zegel_core::signin::AccountEventKind::SendFailed,
+                at: zegel_core::model::Ts::now(),
+                ip: ctx.ip.clone(),
+                user_agent: ctx.user_agent.clone(),
+                detail: Some(format!(
+                    "HTTP {}",
+                    crate::http::error::status_of(&e.0).as_u16()
+                )),
+            };
+            if let Err(err) = s.z.store.record_account_event(&event).await {
+                tracing::error!(error = %err, "recording a refused send failed");
             }
+            Err(e)
         }
-    };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    }
 }
 
 /// `POST /api/v1/messages/check`: a send's JSON, validated as a send would be (the same
