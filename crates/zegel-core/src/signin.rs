@@ -35,11 +35,17 @@ pub enum AccountEventKind {
     SetupLinkUsed,
     /// The account's factors removed by an administrator (reset).
     FactorsReset,
+    /// An organisation key was rotated: every message key re-wrapped under the new key and
+    /// the old key destroyed (no user; `detail` names the organisation and the key ids).
+    OrgKeyRotated,
+    /// The master key was rotated: every key under it re-wrapped under a new master key (no
+    /// user; `detail` names the re-wrapped key ids).
+    MasterKeyRotated,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 14] = [
+    pub const ALL: [AccountEventKind; 16] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -54,6 +60,8 @@ impl AccountEventKind {
         Self::SetupLinkIssued,
         Self::SetupLinkUsed,
         Self::FactorsReset,
+        Self::OrgKeyRotated,
+        Self::MasterKeyRotated,
     ];
 
     /// The stored name.
@@ -73,6 +81,8 @@ impl AccountEventKind {
             Self::SetupLinkIssued => "setup_link_issued",
             Self::SetupLinkUsed => "setup_link_used",
             Self::FactorsReset => "factors_reset",
+            Self::OrgKeyRotated => "org_key_rotated",
+            Self::MasterKeyRotated => "master_key_rotated",
         }
     }
 

@@ -26,6 +26,7 @@ mod codes;
 mod conversations;
 mod devices;
 mod jobs;
+mod keys;
 mod messages;
 mod meta;
 mod policy;
@@ -75,6 +76,7 @@ pub fn all() -> Vec<Case> {
         sender_sessions::CASES,
         sending::CASES,
         tracking::CASES,
+        keys::CASES,
     ]
     .concat()
 }
