@@ -73,6 +73,11 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Key rotation (organisation keys, master key).
+    Keys {
+        #[command(subcommand)]
+        cmd: zegel::admin_keys::KeysCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -239,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
     match cmd {
+        AdminCmd::Keys { cmd } => zegel::admin_keys::run(z, cmd).await?,
         AdminCmd::Org {
             cmd: OrgCmd::Create { slug, name },
         } => {
