@@ -1,6 +1,7 @@
 #![doc = "Zegel domain: types, services, Store/Blobs/Outbound traits, jobs, errors. No HTTP, no SQL."]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod blobs;
 pub mod codes;
 pub mod dkim;

@@ -417,6 +417,10 @@ pub struct NewApiToken {
     pub label: String,
     /// Created at.
     pub created_at: Ts,
+    /// The client that asked for it (web), for its audit entry; `None` from the CLI.
+    pub ip: Option<String>,
+    /// Its user agent (truncated).
+    pub user_agent: Option<String>,
 }
 
 /// A message as stored. Subject and body are ciphertext under the message key.

@@ -41,11 +41,17 @@ pub enum AccountEventKind {
     /// The master key was rotated: every key under it re-wrapped under a new master key (no
     /// user; `detail` names the re-wrapped key ids).
     MasterKeyRotated,
+    /// A user account created (by the CLI or the demo).
+    UserCreated,
+    /// The audit trail exported (`zegel audit export`; `detail`: the filter and the count).
+    AuditExported,
+    /// A backup made (`zegel backup`; `detail`: the counts).
+    BackupMade,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 16] = [
+    pub const ALL: [AccountEventKind; 19] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -62,6 +68,9 @@ impl AccountEventKind {
         Self::FactorsReset,
         Self::OrgKeyRotated,
         Self::MasterKeyRotated,
+        Self::UserCreated,
+        Self::AuditExported,
+        Self::BackupMade,
     ];
 
     /// The stored name.
@@ -83,6 +92,9 @@ impl AccountEventKind {
             Self::FactorsReset => "factors_reset",
             Self::OrgKeyRotated => "org_key_rotated",
             Self::MasterKeyRotated => "master_key_rotated",
+            Self::UserCreated => "user_created",
+            Self::AuditExported => "audit_exported",
+            Self::BackupMade => "backup_made",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The Store trait: one per database backend, each method one unit of work in its own
 //! transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: default isolation plus row locks).
 
+use crate::audit::{AuditCheckpoint, AuditEntry, AuditFilter, AuditHead, SourceFinding};
 #[cfg(doc)]
 use crate::codes::LockoutPolicy;
 use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsUsage};
@@ -14,7 +15,8 @@ use std::sync::Arc;
 /// `use zegel_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccessStore, AccountStore, ConversationStore, DeviceStore, DynStore, JobStore, KeyStore,
+        AccessStore, AccountStore, AuditStore, ConversationStore, DeviceStore, DynStore, JobStore,
+        KeyStore,
         MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore, Store,
         TrackingStore,
     };
@@ -56,6 +58,7 @@ pub trait Store:
     + SendingStore
     + TrackingStore
     + KeyStore
+    + AuditStore
 {
 }
 
@@ -73,6 +76,7 @@ impl<T> Store for T where
         + SendingStore
         + TrackingStore
         + KeyStore
+        + AuditStore
 {
 }
 
@@ -814,4 +818,34 @@ pub trait KeyStore: Send + Sync + 'static {
         r: &MasterRotation,
         event: &AccountEvent,
     ) -> StoreResult<MasterRotationOutcome>;
+/// The audit trail (see [`crate::audit`]). Entries are written by the store itself, in the
+/// transaction of every `events` and `account_events` row; these methods read them and add
+/// checkpoints.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// The last entry of every chain, by chain.
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
+    /// Up to `limit` entries of `chain` with `seq > after`, by `seq`.
+    async fn audit_entries(
+        &self,
+        chain: &str,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// The checkpoints of `chain`, by `seq`.
+    async fn audit_checkpoints(&self, chain: &str) -> StoreResult<Vec<AuditCheckpoint>>;
+    /// Stores a checkpoint; false when `chain` already has one at that `seq`.
+    async fn add_audit_checkpoint(&self, cp: &AuditCheckpoint) -> StoreResult<bool>;
+    /// The first row of `events`/`account_events` that disagrees with the audit trail, if any.
+    async fn audit_source_findings(&self) -> StoreResult<Option<SourceFinding>>;
+    /// Up to `limit` entries matching `filter`, by (`at`, chain, seq), after the entry
+    /// `(at, chain, seq)` of `after`.
+    async fn audit_export_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<(i64, String, i64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// Entries of the message `message_id`, oldest first (the patient's view and receipts).
+    async fn audit_of_message(&self, message_id: &str) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -4,6 +4,7 @@
 
 pub mod admin_keys;
 pub mod app;
+pub mod audit_cli;
 pub mod backup;
 pub mod config;
 pub mod http;

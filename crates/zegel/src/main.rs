@@ -49,10 +49,37 @@ enum Cmd {
         #[arg(long)]
         from: PathBuf,
     },
+    /// The NEN 7513 audit trail: check it, export it.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Organisations, users and API tokens.
     Admin {
         #[command(subcommand)]
         cmd: AdminCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Checks every hash chain, signed checkpoint and event against its entry; exits 0 when
+    /// the trail is whole, 1 naming the first bad entry. Safe while serving.
+    Verify,
+    /// Writes entries to standard output, oldest first.
+    Export {
+        /// From this day (Amsterdam; `2026-12-01`) or RFC 3339 time on.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to and including this day (or before this RFC 3339 time).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only entries concerning this recipient (e-mail address or phone number).
+        #[arg(long)]
+        recipient: Option<String>,
+        /// `jsonl` (one JSON object per line) or `csv`.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: zegel::audit_cli::Format,
     },
 }
 
@@ -235,9 +262,49 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Audit { cmd } => {
+            let z = app::open(&cfg).await?;
+            audit(&z, cmd).await
+        }
         Cmd::Admin { cmd } => {
             let z = app::open(&cfg).await?;
             admin(&z, cmd).await
+        }
+    }
+}
+
+async fn audit(z: &Arc<Zegel>, cmd: AuditCmd) -> anyhow::Result<()> {
+    match cmd {
+        AuditCmd::Verify => {
+            let keys = zegel::audit_cli::StoreKeys::load(z).await?;
+            if !zegel::audit_cli::verify(z, &keys).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        AuditCmd::Export {
+            from,
+            to,
+            recipient,
+            format,
+        } => {
+            let filter = zegel_core::audit::AuditFilter {
+                from: from
+                    .as_deref()
+                    .map(|s| zegel::audit_cli::parse_when(s, false))
+                    .transpose()?,
+                to: to
+                    .as_deref()
+                    .map(|s| zegel::audit_cli::parse_when(s, true))
+                    .transpose()?,
+                recipient,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let n = zegel::audit_cli::export(z, &filter, format, &mut out).await?;
+            drop(out);
+            zegel::audit_cli::record_export(z, &filter, n).await?;
+            eprintln!("{n} entries exported");
+            Ok(())
         }
     }
 }

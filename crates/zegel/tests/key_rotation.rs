@@ -438,6 +438,11 @@ async fn org_key_rotation_while_serving(pg: bool) {
         json!({"org": "default", "old_key": old, "new_key": new})
     );
 
+    // The rotation is in the audit trail, and the trail is whole.
+    env.run_ok(&["audit", "verify"]).await;
+    let export = env.run_ok(&["audit", "export"]).await;
+    assert!(export.contains("org_key_rotated"), "{export}");
+
     // A fresh process (no cached keys) opens everything too.
     drop(server);
     let server = env.start(&["serve"]).await;
@@ -875,6 +880,9 @@ async fn master_key_rotation(pg: bool) {
     // The senders' codes are MACs under the kept code key: they still verify.
     assert_all_open(&server, &sent).await;
     assert_eq!(db.system_events("master_key_rotated").await.len(), 2);
+    let export = env.run_ok(&["audit", "export"]).await;
+    assert!(export.contains("master_key_rotated"), "{export}");
+    env.run_ok(&["audit", "verify"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,7 +33,7 @@ impl PolicyStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -64,7 +64,7 @@ impl PolicyStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

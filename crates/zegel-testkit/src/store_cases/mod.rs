@@ -22,6 +22,7 @@ macro_rules! case {
 
 mod access;
 mod accounts;
+mod audit;
 mod codes;
 mod conversations;
 mod devices;
@@ -77,6 +78,7 @@ pub fn all() -> Vec<Case> {
         sending::CASES,
         tracking::CASES,
         keys::CASES,
+        audit::CASES,
     ]
     .concat()
 }
