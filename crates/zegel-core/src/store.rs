@@ -57,8 +57,8 @@ pub trait Store:
     + SignInStore
     + SendingStore
     + TrackingStore
-    + KeyStore
     + AuditStore
+    + KeyStore
 {
 }
 
@@ -75,8 +75,8 @@ impl<T> Store for T where
         + SignInStore
         + SendingStore
         + TrackingStore
-        + KeyStore
         + AuditStore
+        + KeyStore
 {
 }
 
@@ -710,6 +710,38 @@ pub trait TrackingStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 }
 
+/// The audit trail (see [`crate::audit`]). Entries are written by the store itself, in the
+/// transaction of every `events` and `account_events` row; these methods read them and add
+/// checkpoints.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// The last entry of every chain, by chain.
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
+    /// Up to `limit` entries of `chain` with `seq > after`, by `seq`.
+    async fn audit_entries(
+        &self,
+        chain: &str,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// The checkpoints of `chain`, by `seq`.
+    async fn audit_checkpoints(&self, chain: &str) -> StoreResult<Vec<AuditCheckpoint>>;
+    /// Stores a checkpoint; false when `chain` already has one at that `seq`.
+    async fn add_audit_checkpoint(&self, cp: &AuditCheckpoint) -> StoreResult<bool>;
+    /// The first row of `events`/`account_events` that disagrees with the audit trail, if any.
+    async fn audit_source_findings(&self) -> StoreResult<Option<SourceFinding>>;
+    /// Up to `limit` entries matching `filter`, by (`at`, chain, seq), after the entry
+    /// `(at, chain, seq)` of `after`.
+    async fn audit_export_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<(i64, String, i64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// Entries of the message `message_id`, oldest first (the patient's view and receipts).
+    async fn audit_of_message(&self, message_id: &str) -> StoreResult<Vec<AuditEntry>>;
+}
+
 /// How [`KeyStore::begin_org_key_rotation`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotationStart {
@@ -818,34 +850,4 @@ pub trait KeyStore: Send + Sync + 'static {
         r: &MasterRotation,
         event: &AccountEvent,
     ) -> StoreResult<MasterRotationOutcome>;
-/// The audit trail (see [`crate::audit`]). Entries are written by the store itself, in the
-/// transaction of every `events` and `account_events` row; these methods read them and add
-/// checkpoints.
-#[async_trait]
-pub trait AuditStore: Send + Sync + 'static {
-    /// The last entry of every chain, by chain.
-    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
-    /// Up to `limit` entries of `chain` with `seq > after`, by `seq`.
-    async fn audit_entries(
-        &self,
-        chain: &str,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>>;
-    /// The checkpoints of `chain`, by `seq`.
-    async fn audit_checkpoints(&self, chain: &str) -> StoreResult<Vec<AuditCheckpoint>>;
-    /// Stores a checkpoint; false when `chain` already has one at that `seq`.
-    async fn add_audit_checkpoint(&self, cp: &AuditCheckpoint) -> StoreResult<bool>;
-    /// The first row of `events`/`account_events` that disagrees with the audit trail, if any.
-    async fn audit_source_findings(&self) -> StoreResult<Option<SourceFinding>>;
-    /// Up to `limit` entries matching `filter`, by (`at`, chain, seq), after the entry
-    /// `(at, chain, seq)` of `after`.
-    async fn audit_export_page(
-        &self,
-        filter: &AuditFilter,
-        after: Option<(i64, String, i64)>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>>;
-    /// Entries of the message `message_id`, oldest first (the patient's view and receipts).
-    async fn audit_of_message(&self, message_id: &str) -> StoreResult<Vec<AuditEntry>>;
 }
