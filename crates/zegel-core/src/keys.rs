@@ -3,10 +3,11 @@
 
 use crate::error::{Error, Invalid, Result};
 use crate::model::{OrgKey, Organisation, Ts};
-use crate::store::DynStore;
+use crate::signing::{Signer, SigningKeyRow};
+use crate::store::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use zegel_crypto::{Dek, Kek, MasterKey, SecretKey};
+use zegel_crypto::{Dek, Kek, MasterKey, SecretKey, SigningKey};
 
 /// Metadata key of the master key-check value.
 pub const META_KEY_CHECK: &str = "master_key_check";
@@ -51,6 +52,8 @@ pub struct KeyRing {
     code_key: SecretKey,
     seal_key: SecretKey,
     keks: RwLock<HashMap<String, Arc<Kek>>>,
+    /// Current signing key per organisation id.
+    signers: RwLock<HashMap<String, Arc<Signer>>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -73,6 +76,7 @@ impl KeyRing {
             seal_key: derived_key(store, &master, SEAL_KEY_PURPOSE).await?,
             master,
             keks: RwLock::new(HashMap::new()),
+            signers: RwLock::new(HashMap::new()),
         })
     }
 
@@ -162,5 +166,51 @@ impl KeyRing {
     ) -> Result<Dek> {
         let kek = self.kek(store, kek_id).await?;
         Ok(kek.unwrap_dek(wrapped, message_id)?)
+    }
+
+    /// The current signing key of organisation `org_id` (`""`: the installation's own key),
+    /// created on first use and cached. Nodes that create one at the same time end up with
+    /// the same key: the store keeps only the first (a unique index on the current key per
+    /// organisation), and every node uses what the store kept. The caller vouches for
+    /// `org_id` (the store has no foreign key on it, so that `""` works).
+    pub async fn signer(&self, store: &DynStore, org_id: &str) -> Result<Arc<Signer>> {
+        if let Some(s) = self
+            .signers
+            .read()
+            .ok()
+            .and_then(|m| m.get(org_id).cloned())
+        {
+            return Ok(s);
+        }
+        let row = match store.current_signing_key(org_id).await? {
+            Some(row) => row,
+            None => {
+                let key = SigningKey::generate();
+                let row = SigningKeyRow {
+                    id: key.id().to_owned(),
+                    org_id: org_id.to_owned(),
+                    public_key: key.public_key().to_vec(),
+                    wrapped_private: self.master.wrap_signing_key(&key),
+                    created_at: Ts::now(),
+                    retired_at: None,
+                };
+                store.insert_signing_key(&row).await?
+            }
+        };
+        let key = self
+            .master
+            .unwrap_signing_key(&row.id, &row.wrapped_private)?;
+        if key.public_key()[..] != row.public_key[..] {
+            return Err(Error::Internal(format!(
+                "signing key {}: the stored public key is not the wrapped key's",
+                row.id
+            )));
+        }
+        let signer = Arc::new(Signer::new(org_id, key));
+        if let Ok(mut m) = self.signers.write() {
+            // Another task may have cached the same key meanwhile: keep one.
+            return Ok(m.entry(org_id.to_owned()).or_insert(signer).clone());
+        }
+        Ok(signer)
     }
 }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod outbound;
 pub mod service;
 pub mod signin;
+pub mod signing;
 pub mod sms;
 pub mod store;
 

@@ -8,6 +8,7 @@ use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsU
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::signin::*;
+use crate::signing::SigningStore;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -16,10 +17,10 @@ use std::sync::Arc;
 pub mod prelude {
     pub use super::{
         AccessStore, AccountStore, AuditStore, ConversationStore, DeviceStore, DynStore, JobStore,
-        KeyStore,
-        MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore, SignInStore, Store,
-        TrackingStore,
+        KeyStore, MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore,
+        SignInStore, Store, TrackingStore,
     };
+    pub use crate::signing::SigningStore;
 }
 
 /// A shared handle to the store.
@@ -59,6 +60,7 @@ pub trait Store:
     + TrackingStore
     + AuditStore
     + KeyStore
+    + SigningStore
 {
 }
 
@@ -77,6 +79,7 @@ impl<T> Store for T where
         + TrackingStore
         + AuditStore
         + KeyStore
+        + SigningStore
 {
 }
 
@@ -726,6 +729,8 @@ pub trait AuditStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<AuditEntry>>;
     /// The checkpoints of `chain`, by `seq`.
     async fn audit_checkpoints(&self, chain: &str) -> StoreResult<Vec<AuditCheckpoint>>;
+    /// The `seq` and time of `chain`'s last checkpoint, if it has one.
+    async fn audit_last_checkpoint(&self, chain: &str) -> StoreResult<Option<(i64, Ts)>>;
     /// Stores a checkpoint; false when `chain` already has one at that `seq`.
     async fn add_audit_checkpoint(&self, cp: &AuditCheckpoint) -> StoreResult<bool>;
     /// The first row of `events`/`account_events` that disagrees with the audit trail, if any.
@@ -792,6 +797,9 @@ pub struct MasterRotation {
     pub new_key_check: Vec<u8>,
     /// Every organisation key (all of them: the table must hold no other), re-wrapped.
     pub org_keys: Vec<Rewrapped>,
+    /// Every signing key's private part (all of them: the table must hold no other),
+    /// re-wrapped.
+    pub signing_keys: Vec<Rewrapped>,
     /// Metadata rows to set (derived keys wrapped under the new master key).
     pub meta: Vec<(String, Vec<u8>)>,
 }
@@ -803,8 +811,8 @@ pub enum MasterRotationOutcome {
     Rotated,
     /// The stored key-check value is not `old_key_check`: nothing changed.
     KeyCheckChanged,
-    /// The organisation keys changed since they were read (a key added, retired or
-    /// re-wrapped meanwhile): nothing changed; read them again.
+    /// The organisation or signing keys changed since they were read (a key added, retired
+    /// or re-wrapped meanwhile): nothing changed; read them again.
     OrgKeysChanged,
 }
 
@@ -817,6 +825,8 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn org_keys_of(&self, org_id: &str) -> StoreResult<Vec<OrgKey>>;
     /// Every organisation key of every organisation, by id.
     async fn all_org_keys(&self) -> StoreResult<Vec<OrgKey>>;
+    /// Every signing key as (id, wrapped private key), by id.
+    async fn all_wrapped_signing_keys(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// Starts an organisation key rotation in one transaction: stores `key` and makes it the
     /// active key of `key.org_id`, only while the active key is still `expected_active` and the
     /// stored master key-check value is `key_check` (else nothing changes).

@@ -20,6 +20,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::keyfile::{create_key_file, read_key_file, KeyFileError};
+use crate::signing::SigningKey;
 use crate::stream::{StreamDecryptor, StreamEncryptor};
 use crate::{ct_eq, CryptoError};
 
@@ -38,6 +39,10 @@ const KEY_CHECK_PURPOSE: &str = "zegel key-check v1";
 const KEK_WRAP_PURPOSE: &str = "zegel kek-wrap v1";
 /// Prefix of the AAD when wrapping a KEK (CONTRACT).
 const KEK_AAD_PREFIX: &[u8] = b"zegel-kek:";
+/// HKDF info of the key that wraps signing keys (CONTRACT: stored wrapped signing keys depend on it).
+const SIGNING_WRAP_PURPOSE: &str = "zegel signing-key-wrap v1";
+/// Prefix of the AAD when wrapping a signing key's seed (CONTRACT).
+const SIGNING_AAD_PREFIX: &[u8] = b"zegel-sig:";
 /// Prefix of the AAD when wrapping a DEK (CONTRACT).
 const DEK_AAD_PREFIX: &[u8] = b"zegel-dek:";
 /// Prefix of the HKDF info of a per-object key (CONTRACT).
@@ -298,6 +303,38 @@ impl MasterKey {
             id: kek_id.to_owned(),
             key,
         })
+    }
+
+    /// Wraps a signing key's 32-byte seed: AES-256-GCM with a random 96-bit nonce under the
+    /// key derived as `derive("zegel signing-key-wrap v1")`, AAD = `"zegel-sig:" + key id`.
+    /// Output nonce || ciphertext || tag (60 bytes).
+    pub fn wrap_signing_key(&self, key: &SigningKey) -> Vec<u8> {
+        wrap_key(
+            &self.signing_wrapping_cipher(),
+            &prefixed(SIGNING_AAD_PREFIX, key.id()),
+            key.seed(),
+        )
+    }
+
+    /// Unwraps a signing key made by [`wrap_signing_key`](Self::wrap_signing_key) for the
+    /// key `key_id`.
+    ///
+    /// `Err(Decrypt)` for a wrong master key or a wrong id; `Err(Format)` for a wrong length.
+    pub fn unwrap_signing_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<SigningKey, CryptoError> {
+        let seed = unwrap_key(
+            &self.signing_wrapping_cipher(),
+            &prefixed(SIGNING_AAD_PREFIX, key_id),
+            wrapped,
+        )?;
+        SigningKey::from_seed(key_id.to_owned(), seed)
+    }
+
+    fn signing_wrapping_cipher(&self) -> Aes256Gcm {
+        aes256gcm(&self.derive(SIGNING_WRAP_PURPOSE).0)
     }
 
     fn kek_wrapping_cipher(&self) -> Aes256Gcm {

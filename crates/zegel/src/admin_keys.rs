@@ -92,8 +92,9 @@ pub async fn run(z: &Arc<Zegel>, cmd: KeysCmd) -> anyhow::Result<()> {
                 println!("created the new master key file {}", new_key_file.display());
             }
             println!(
-                "master key rotated: {} organisation keys and {} kept keys re-wrapped",
+                "master key rotated: {} organisation keys, {} signing keys and {} kept keys re-wrapped",
                 r.org_keys.len(),
+                r.signing_keys.len(),
                 r.derived_keys.len()
             );
             println!(

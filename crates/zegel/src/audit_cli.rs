@@ -215,20 +215,28 @@ pub async fn record_export(z: &Zegel, filter: &AuditFilter, n: u64) -> anyhow::R
 
 /// The public signing keys of every chain, from the database, to check checkpoints with.
 pub struct StoreKeys {
-    keys: HashMap<String, Vec<u8>>,
+    /// Key id -> (its organisation, its public key).
+    keys: HashMap<String, (String, Vec<u8>)>,
 }
 
 impl StoreKeys {
-    /// Loads the keys.
-    pub async fn load(_z: &Zegel) -> anyhow::Result<Self> {
-        Ok(Self {
-            keys: HashMap::new(),
-        })
+    /// Loads the keys of every chain.
+    pub async fn load(z: &Zegel) -> anyhow::Result<Self> {
+        let mut keys = HashMap::new();
+        for head in z.store.audit_heads().await? {
+            for k in z.store.signing_keys_of(&head.chain).await? {
+                keys.insert(k.id, (k.org_id, k.public_key));
+            }
+        }
+        Ok(Self { keys })
     }
 }
 
 impl CheckpointKeys for StoreKeys {
-    fn check(&self, _chain: &str, key_id: &str, _message: &[u8], _signature: &[u8]) -> bool {
-        self.keys.contains_key(key_id) && false
+    fn check(&self, chain: &str, key_id: &str, message: &[u8], signature: &[u8]) -> bool {
+        // A checkpoint counts only when signed by a key of its own chain's organisation.
+        self.keys.get(key_id).is_some_and(|(org, public)| {
+            org == chain && zegel_crypto::verify_ed25519(public, message, signature)
+        })
     }
 }

@@ -66,6 +66,8 @@ enum AuditCmd {
     /// Checks every hash chain, signed checkpoint and event against its entry; exits 0 when
     /// the trail is whole, 1 naming the first bad entry. Safe while serving.
     Verify,
+    /// Signs the head of every chain now (the server does so about once a minute).
+    Checkpoint,
     /// Writes entries to standard output, oldest first.
     Export {
         /// From this day (Amsterdam; `2026-12-01`) or RFC 3339 time on.
@@ -280,6 +282,11 @@ async fn audit(z: &Arc<Zegel>, cmd: AuditCmd) -> anyhow::Result<()> {
             if !zegel::audit_cli::verify(z, &keys).await? {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        AuditCmd::Checkpoint => {
+            let n = z.checkpoint_audit(0).await?;
+            println!("{n} checkpoints signed");
             Ok(())
         }
         AuditCmd::Export {

@@ -275,6 +275,24 @@ async fn the_trail_is_provable(env: Env, url: String) {
         assert_whole(&env, &format!("after undoing {what}")).await;
     }
 
+    // Someone who recomputes the hashes after a change (and the head) keeps the chain whole,
+    // but not the signed checkpoints: the organisation's key is under the master key.
+    let out = env.run_ok(&["audit", "checkpoint"]).await;
+    assert!(out.contains("checkpoints signed"), "{out}");
+    let (code, out, err) = verify(&env).await;
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(!out.contains(" 0 signed checkpoints"), "{out}");
+    rewrite_history(&url, 3).await;
+    assert_broken(
+        &env,
+        "history rewritten with new hashes",
+        &["signed checkpoint", "rewritten"],
+    )
+    .await;
+    execute_sql(&url, restore).await;
+    execute_sql(&url, &restore_head(&url).await).await;
+    assert_whole(&env, "after undoing the rewrite").await;
+
     // The events behind the entries: changed, or inserted around Zegel.
     let first = select_texts(&url, "SELECT CAST(MIN(id) AS TEXT) FROM events").await[0]
         .clone()
@@ -304,6 +322,91 @@ async fn the_trail_is_provable(env: Env, url: String) {
     )
     .await;
     assert_broken(&env, "an event inserted", &["has no audit entry"]).await;
+}
+
+/// A bytes literal for `url`'s database.
+fn blob(url: &str, bytes: &[u8]) -> String {
+    let hex = zegel_core::audit::hex(bytes);
+    if url.starts_with("sqlite:") {
+        format!("X'{hex}'")
+    } else {
+        format!("'\\x{hex}'::bytea")
+    }
+}
+
+async fn open_store(url: &str) -> zegel_core::DynStore {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        std::sync::Arc::new(
+            zegel_store_sqlite::SqliteStore::connect(path)
+                .await
+                .unwrap(),
+        )
+    } else {
+        std::sync::Arc::new(zegel_store_postgres::PgStore::connect(url).await.unwrap())
+    }
+}
+
+/// Changes entry `seq` of the busiest chain and recomputes every hash after it and the head,
+/// as an attacker with write access to the database (but not the master key) can.
+async fn rewrite_history(url: &str, seq: i64) {
+    let store = open_store(url).await;
+    let head = store
+        .audit_heads()
+        .await
+        .unwrap()
+        .into_iter()
+        .max_by_key(|h| h.seq)
+        .unwrap();
+    let mut entries = store.audit_entries(&head.chain, 0, 100_000).await.unwrap();
+    let mut sql = String::new();
+    let mut prev = zegel_core::audit::GENESIS;
+    for e in entries.iter_mut() {
+        if e.seq == seq {
+            e.address = Some("10.6.6.6".into());
+        }
+        if e.seq >= seq {
+            e.prev_hash = prev;
+            e.hash = zegel_core::audit::entry_hash(e);
+            sql.push_str(&format!(
+                "UPDATE audit_log SET address = {}, prev_hash = {}, hash = {} \
+                 WHERE chain = '{}' AND seq = {};",
+                e.address
+                    .as_ref()
+                    .map_or("NULL".to_owned(), |a| format!("'{a}'")),
+                blob(url, &e.prev_hash),
+                blob(url, &e.hash),
+                e.chain,
+                e.seq
+            ));
+        }
+        prev = e.hash;
+    }
+    sql.push_str(&format!(
+        "UPDATE audit_heads SET hash = {} WHERE chain = '{}';",
+        blob(url, &prev),
+        head.chain
+    ));
+    execute_sql(url, &sql).await;
+}
+
+/// Statements that put the heads back to the last entries of `audit_copy`.
+async fn restore_head(url: &str) -> String {
+    let store = open_store(url).await;
+    let mut sql = String::new();
+    for h in store.audit_heads().await.unwrap() {
+        let last = store
+            .audit_entries(&h.chain, h.seq - 1, 1)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        sql.push_str(&format!(
+            "UPDATE audit_heads SET hash = {} WHERE chain = '{}';",
+            blob(url, &last.hash),
+            h.chain
+        ));
+    }
+    sql
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,18 @@ impl Db {
         .await
     }
 
+    /// Every signing key: (id, wrapped private key as hex), by id.
+    async fn signing_keys(&self) -> Vec<(String, String)> {
+        let ids = self.texts("SELECT id FROM signing_keys ORDER BY id").await;
+        let wrapped = self
+            .texts(&format!(
+                "SELECT {} FROM signing_keys ORDER BY id",
+                self.hex("wrapped_private")
+            ))
+            .await;
+        ids.into_iter().zip(wrapped).collect()
+    }
+
     /// The details of the account events of `kind` (user id NULL).
     async fn system_events(&self, kind: &str) -> Vec<String> {
         self.texts(&format!(
@@ -764,6 +776,11 @@ async fn master_key_rotation(pg: bool) {
         ))
         .await;
 
+    // Signing keys exist (audit checkpoints are signed with them).
+    env.run_ok(&["audit", "checkpoint"]).await;
+    let signing_before = db.signing_keys().await;
+    assert!(!signing_before.is_empty(), "no signing key to re-wrap");
+
     // Online: the server keeps serving while the master key is rotated.
     let new_key = env.dir.path().join("nieuw.key");
     let out = env
@@ -843,7 +860,23 @@ async fn master_key_rotation(pg: bool) {
     let events = db.system_events("master_key_rotated").await;
     assert_eq!(events.len(), 1);
     let detail: Value = serde_json::from_str(&events[0]).unwrap();
-    assert_eq!(detail, json!({"org_keys": [db.active_key().await]}));
+    assert_eq!(detail["org_keys"], json!([db.active_key().await]));
+    // The signing keys (audit checkpoints, receipts) were re-wrapped too: they still sign.
+    assert_eq!(
+        detail["signing_keys"],
+        json!(signing_before.iter().map(|(id, _)| id).collect::<Vec<_>>())
+    );
+    // (The restarted server may have made more signing keys since, under the new key.)
+    let signing_after = db.signing_keys().await;
+    for (id, wrapped) in &signing_before {
+        let (_, now) = signing_after
+            .iter()
+            .find(|(i, _)| i == id)
+            .unwrap_or_else(|| panic!("signing key {id} kept"));
+        assert_ne!(wrapped, now, "signing key {id} re-wrapped");
+    }
+    env.run_ok(&["audit", "checkpoint"]).await;
+    env.run_ok(&["audit", "verify"]).await;
 
     // The same key again: refused.
     let same = env

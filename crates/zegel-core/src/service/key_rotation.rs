@@ -70,6 +70,8 @@ pub struct OrgKeyRotation {
 pub struct MasterKeyRotation {
     /// The organisation keys re-wrapped under the new master key.
     pub org_keys: Vec<String>,
+    /// The signing keys re-wrapped under the new master key.
+    pub signing_keys: Vec<String>,
     /// The derived keys kept (their purposes).
     pub derived_keys: Vec<String>,
 }
@@ -251,7 +253,8 @@ impl Zegel {
         Ok(report)
     }
 
-    /// Rotates the master key to `new`: every organisation key is re-wrapped under it, the
+    /// Rotates the master key to `new`: every organisation key and signing key is re-wrapped
+    /// under it, the
     /// derived keys (access-code MACs, sealed job and TOTP secrets) are kept wrapped under it,
     /// the key-check value is replaced and the event `master_key_rotated` recorded, all in one
     /// transaction. Afterwards only `new` opens the database: every node must be restarted
@@ -289,22 +292,36 @@ impl Zegel {
                     old: k.wrapped,
                 });
             }
+            let mut signing_keys = Vec::new();
+            for (id, wrapped) in self.store.all_wrapped_signing_keys().await? {
+                let key = master
+                    .unwrap_signing_key(&id, &wrapped)
+                    .map_err(|e| Error::Internal(format!("signing key {id} does not open: {e}")))?;
+                signing_keys.push(Rewrapped {
+                    new: new.wrap_signing_key(&key),
+                    id,
+                    old: wrapped,
+                });
+            }
+            let signing_ids: Vec<String> = signing_keys.iter().map(|k| k.id.clone()).collect();
             let ids: Vec<String> = org_keys.iter().map(|k| k.id.clone()).collect();
             let rotation = MasterRotation {
                 old_key_check: old_kcv.to_vec(),
                 new_key_check: new_kcv.to_vec(),
                 org_keys,
+                signing_keys,
                 meta: meta.clone(),
             };
             let event = system_event(
                 AccountEventKind::MasterKeyRotated,
-                serde_json::json!({ "org_keys": ids }),
+                serde_json::json!({ "org_keys": ids, "signing_keys": signing_ids }),
             );
             match self.store.rotate_master(&rotation, &event).await? {
                 MasterRotationOutcome::Rotated => {
                     tracing::info!(org_keys = ids.len(), "master key rotated");
                     return Ok(MasterKeyRotation {
                         org_keys: ids,
+                        signing_keys: signing_ids,
                         derived_keys: DERIVED_PURPOSES.iter().map(|p| p.to_string()).collect(),
                     });
                 }

@@ -10,6 +10,7 @@
 //             export, admin, sweeper, jobs (the worker), sessions (the sender web app's)
 mod access;
 mod admin;
+mod audit_trail;
 pub mod checks;
 mod compose;
 mod content;

@@ -338,6 +338,24 @@ impl AuditStore for DbStore {
             .collect()
     }
 
+    async fn audit_last_checkpoint(&self, chain: &str) -> StoreResult<Option<(i64, Ts)>> {
+        let row = sqlx::query(
+            "SELECT seq, signed_at FROM audit_checkpoints WHERE chain = $1 \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok((
+                r.try_get("seq").map_err(db_err)?,
+                Ts(r.try_get("signed_at").map_err(db_err)?),
+            ))
+        })
+        .transpose()
+    }
+
     async fn add_audit_checkpoint(&self, cp: &AuditCheckpoint) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO audit_checkpoints (chain, seq, hash, signed_at, key_id, signature) \

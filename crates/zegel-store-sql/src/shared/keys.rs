@@ -46,6 +46,21 @@ impl KeyStore for DbStore {
         rows.iter().map(rows::org_key).collect()
     }
 
+    async fn all_wrapped_signing_keys(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let rows = sqlx::query("SELECT id, wrapped_private FROM signing_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id").map_err(db_err)?,
+                    r.try_get("wrapped_private").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn begin_org_key_rotation(
         &self,
         key: &OrgKey,
@@ -88,7 +103,7 @@ impl KeyStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(RotationStart::Started)
     }
 
@@ -133,7 +148,7 @@ impl KeyStore for DbStore {
             .map_err(db_err)?
             .rows_affected();
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(changed)
     }
 
@@ -184,7 +199,7 @@ impl KeyStore for DbStore {
             .await
             .map_err(db_err)?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(RetireOutcome::Retired)
     }
 
@@ -219,6 +234,29 @@ impl KeyStore for DbStore {
                 return Ok(MasterRotationOutcome::OrgKeysChanged);
             }
         }
+        let signing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if usize::try_from(signing).ok() != Some(r.signing_keys.len()) {
+            return Ok(MasterRotationOutcome::OrgKeysChanged);
+        }
+        for k in &r.signing_keys {
+            let swapped = sqlx::query(
+                "UPDATE signing_keys SET wrapped_private = $1 \
+                 WHERE id = $2 AND wrapped_private = $3",
+            )
+            .bind(&k.new)
+            .bind(&k.id)
+            .bind(&k.old)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if swapped != 1 {
+                return Ok(MasterRotationOutcome::OrgKeysChanged);
+            }
+        }
         for (key, value) in &r.meta {
             sqlx::query(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) \
@@ -237,7 +275,7 @@ impl KeyStore for DbStore {
             .await
             .map_err(db_err)?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(MasterRotationOutcome::Rotated)
     }
 }

@@ -20,6 +20,7 @@ mod meta;
 mod policy;
 mod sender_sessions;
 mod signin;
+mod signing;
 mod tracking;
 
 /// What every stamped file uses.

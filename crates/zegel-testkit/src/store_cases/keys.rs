@@ -307,6 +307,7 @@ async fn case_master_rotation_swaps_everything_or_nothing(store: DynStore) {
         old_key_check: b"old kcv".to_vec(),
         new_key_check: b"new kcv".to_vec(),
         org_keys: all.iter().map(swap).collect(),
+        signing_keys: Vec::new(),
         meta: vec![("derived_key:test".to_owned(), b"kept".to_vec())],
     };
     let event = system_event(AccountEventKind::MasterKeyRotated);
@@ -383,6 +384,7 @@ async fn case_master_rotation_swaps_everything_or_nothing(store: DynStore) {
                 new: fx::fake_bytes(60),
             })
             .collect(),
+        signing_keys: Vec::new(),
         meta: vec![("derived_key:test".to_owned(), b"kept again".to_vec())],
     };
     assert_eq!(

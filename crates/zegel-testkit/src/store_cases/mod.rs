@@ -34,6 +34,7 @@ mod policy;
 mod sender_sessions;
 mod sending;
 mod signin;
+mod signing;
 mod support;
 mod tracking;
 
@@ -79,6 +80,7 @@ pub fn all() -> Vec<Case> {
         tracking::CASES,
         keys::CASES,
         audit::CASES,
+        signing::CASES,
     ]
     .concat()
 }
