@@ -12,6 +12,40 @@ use zegel_crypto::{Dek, Kek, MasterKey, SecretKey, SigningKey};
 /// Metadata key of the master key-check value.
 pub const META_KEY_CHECK: &str = "master_key_check";
 
+/// Metadata key prefix of a derived key kept across master key rotations:
+/// `derived_key:<purpose>` holds the key wrapped under the current master key
+/// ([`MasterKey::wrap_derived_key`]). Absent (an installation whose master key was never
+/// rotated), the key is derived from the master key itself.
+pub const META_DERIVED_KEY_PREFIX: &str = "derived_key:";
+
+/// HKDF purpose of the access-code HMAC key (CONTRACT: stored code MACs depend on it).
+const CODE_KEY_PURPOSE: &str = "zegel access-code mac v1";
+/// HKDF purpose of the seal key (CONTRACT: sealed job secrets and TOTP secrets depend on it).
+const SEAL_KEY_PURPOSE: &str = "zegel job seal v1";
+
+/// Every key derived from the master key. A master key rotation keeps each of them unchanged
+/// (wrapped under the new master key in `meta`), so what they protect stays valid: a key
+/// derived from the master key must be listed here and loaded with `derived_key`.
+pub const DERIVED_PURPOSES: [&str; 2] = [CODE_KEY_PURPOSE, SEAL_KEY_PURPOSE];
+
+/// The `meta` key of the kept derived key for `purpose`.
+pub fn derived_key_meta(purpose: &str) -> String {
+    format!("{META_DERIVED_KEY_PREFIX}{purpose}")
+}
+
+/// The key for `purpose`: kept in `meta` (wrapped under `master`) after a master key rotation,
+/// else derived from `master`.
+async fn derived_key(store: &DynStore, master: &MasterKey, purpose: &str) -> Result<SecretKey> {
+    match store.meta_get(&derived_key_meta(purpose)).await? {
+        Some(wrapped) => master.unwrap_derived_key(purpose, &wrapped).map_err(|_| {
+            Error::Internal(format!(
+                "the kept key {purpose:?} in the database does not open with this master key"
+            ))
+        }),
+        None => Ok(master.derive(purpose)),
+    }
+}
+
 /// Keys of a running node. Cheap to share behind an `Arc`.
 pub struct KeyRing {
     master: MasterKey,
@@ -38,12 +72,30 @@ impl KeyRing {
             return Err(Invalid::MasterKeyMismatch.into());
         }
         Ok(KeyRing {
-            code_key: master.derive("zegel access-code mac v1"),
-            seal_key: master.derive("zegel job seal v1"),
+            code_key: derived_key(store, &master, CODE_KEY_PURPOSE).await?,
+            seal_key: derived_key(store, &master, SEAL_KEY_PURPOSE).await?,
             master,
             keks: RwLock::new(HashMap::new()),
             signers: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The key-check value of this node's master key.
+    pub fn key_check_value(&self) -> [u8; 32] {
+        self.master.key_check_value()
+    }
+
+    /// The master key (for re-wrapping in a master key rotation).
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Every derived key with its purpose ([`DERIVED_PURPOSES`]).
+    pub(crate) fn derived_keys(&self) -> [(&'static str, &SecretKey); 2] {
+        [
+            (CODE_KEY_PURPOSE, &self.code_key),
+            (SEAL_KEY_PURPOSE, &self.seal_key),
+        ]
     }
 
     /// The HMAC key for access codes.
@@ -90,6 +142,17 @@ impl KeyRing {
 
     /// The active organisation key of `org`.
     pub async fn active_kek(&self, store: &DynStore, org: &Organisation) -> Result<Arc<Kek>> {
+        self.kek(store, &org.active_kek_id).await
+    }
+
+    /// The organisation's active key as stored now (not as some earlier read saw it): what a
+    /// new message key is wrapped under when it is stored, so that a send that began before
+    /// a key rotation does not store its key under the key being retired.
+    pub async fn active_kek_now(&self, store: &DynStore, org_id: &str) -> Result<Arc<Kek>> {
+        let org = store
+            .org_by_id(org_id)
+            .await?
+            .ok_or_else(|| Error::Internal("message without organisation".into()))?;
         self.kek(store, &org.active_kek_id).await
     }
 

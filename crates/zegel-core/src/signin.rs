@@ -35,6 +35,12 @@ pub enum AccountEventKind {
     SetupLinkUsed,
     /// The account's factors removed by an administrator (reset).
     FactorsReset,
+    /// An organisation key was rotated: every message key re-wrapped under the new key and
+    /// the old key destroyed (no user; `detail` names the organisation and the key ids).
+    OrgKeyRotated,
+    /// The master key was rotated: every key under it re-wrapped under a new master key (no
+    /// user; `detail` names the re-wrapped key ids).
+    MasterKeyRotated,
     /// A user account created (by the CLI or the demo).
     UserCreated,
     /// The audit trail exported (`zegel audit export`; `detail`: the filter and the count).
@@ -47,7 +53,7 @@ pub enum AccountEventKind {
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 18] = [
+    pub const ALL: [AccountEventKind; 20] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -62,6 +68,8 @@ impl AccountEventKind {
         Self::SetupLinkIssued,
         Self::SetupLinkUsed,
         Self::FactorsReset,
+        Self::OrgKeyRotated,
+        Self::MasterKeyRotated,
         Self::UserCreated,
         Self::AuditExported,
         Self::BackupMade,
@@ -85,6 +93,8 @@ impl AccountEventKind {
             Self::SetupLinkIssued => "setup_link_issued",
             Self::SetupLinkUsed => "setup_link_used",
             Self::FactorsReset => "factors_reset",
+            Self::OrgKeyRotated => "org_key_rotated",
+            Self::MasterKeyRotated => "master_key_rotated",
             Self::UserCreated => "user_created",
             Self::AuditExported => "audit_exported",
             Self::BackupMade => "backup_made",

@@ -47,6 +47,11 @@ const SIGNING_AAD_PREFIX: &[u8] = b"zegel-sig:";
 const DEK_AAD_PREFIX: &[u8] = b"zegel-dek:";
 /// Prefix of the HKDF info of a per-object key (CONTRACT).
 const OBJECT_KEY_PREFIX: &[u8] = b"zegel-object-v1:";
+/// HKDF info of the key that wraps kept derived keys (CONTRACT: stored in the database after a
+/// master key rotation).
+const DERIVED_WRAP_PURPOSE: &str = "zegel derived-wrap v1";
+/// Prefix of the AAD when wrapping a kept derived key (CONTRACT).
+const DERIVED_AAD_PREFIX: &[u8] = b"zegel-derived:";
 
 /// Raw key bytes, wiped on drop.
 pub(crate) type KeyBytes = Zeroizing<[u8; KEY_LEN]>;
@@ -334,6 +339,38 @@ impl MasterKey {
 
     fn kek_wrapping_cipher(&self) -> Aes256Gcm {
         aes256gcm(&self.derive(KEK_WRAP_PURPOSE).0)
+    }
+
+    /// Wraps a key that was derived for `purpose` (by this or an earlier master key), so that
+    /// it survives a master key rotation unchanged: AES-256-GCM with a random 96-bit nonce
+    /// under `derive("zegel derived-wrap v1")`, AAD = `"zegel-derived:" + purpose`.
+    /// Output nonce || ciphertext || tag (60 bytes).
+    pub fn wrap_derived_key(&self, purpose: &str, key: &SecretKey) -> Vec<u8> {
+        wrap_key(
+            &self.derived_wrapping_cipher(),
+            &prefixed(DERIVED_AAD_PREFIX, purpose),
+            &key.0,
+        )
+    }
+
+    /// Unwraps a key made by [`wrap_derived_key`](Self::wrap_derived_key) for `purpose`.
+    ///
+    /// `Err(Decrypt)` for a wrong master key or a wrong purpose; `Err(Format)` for a wrong length.
+    pub fn unwrap_derived_key(
+        &self,
+        purpose: &str,
+        wrapped: &[u8],
+    ) -> Result<SecretKey, CryptoError> {
+        unwrap_key(
+            &self.derived_wrapping_cipher(),
+            &prefixed(DERIVED_AAD_PREFIX, purpose),
+            wrapped,
+        )
+        .map(SecretKey)
+    }
+
+    fn derived_wrapping_cipher(&self) -> Aes256Gcm {
+        aes256gcm(&self.derive(DERIVED_WRAP_PURPOSE).0)
     }
 }
 

@@ -2,6 +2,7 @@
 //! integration tests run the real router.
 #![forbid(unsafe_code)]
 
+pub mod admin_keys;
 pub mod app;
 pub mod audit_cli;
 pub mod backup;

@@ -102,6 +102,11 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Key rotation (organisation keys, master key).
+    Keys {
+        #[command(subcommand)]
+        cmd: zegel::admin_keys::KeysCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -313,6 +318,7 @@ async fn audit(z: &Arc<Zegel>, cmd: AuditCmd) -> anyhow::Result<()> {
 
 async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
     match cmd {
+        AdminCmd::Keys { cmd } => zegel::admin_keys::run(z, cmd).await?,
         AdminCmd::Org {
             cmd: OrgCmd::Create { slug, name },
         } => {

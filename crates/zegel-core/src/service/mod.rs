@@ -22,6 +22,7 @@ mod file_names;
 mod forwards;
 mod inbox;
 mod jobs;
+mod key_rotation;
 mod messages;
 mod notify;
 mod objects;
@@ -54,6 +55,10 @@ pub use file_names::{file_name, UNNAMED};
 pub use forwards::{ForwardCreated, ForwardReq};
 pub use inbox::{InboxItem, InboxKind, PartyView, ReplyView};
 pub use jobs::Worker;
+pub use key_rotation::{
+    MasterKeyRotation, OrgKeyRotation, RotateOptions, RotationError, RotationProgress,
+    DEFAULT_ROTATION_BATCH,
+};
 pub use messages::{
     MessageCreated, MessageDraft, NewMessageReq, NewRecipientReq, RecipientCreated,
 };

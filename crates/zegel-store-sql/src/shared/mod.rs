@@ -14,6 +14,7 @@ mod accounts;
 mod conversations;
 mod devices;
 mod jobs;
+mod keys;
 mod messages;
 mod meta;
 mod policy;

@@ -80,7 +80,7 @@ fn link(row: &DbRow) -> StoreResult<SetupLinkRow> {
     })
 }
 
-async fn insert_event(conn: &mut Conn, e: &AccountEvent) -> StoreResult<()> {
+pub(super) async fn insert_event(conn: &mut Conn, e: &AccountEvent) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO account_events (user_id, kind, at, ip, user_agent, detail) \
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -27,6 +27,7 @@ mod codes;
 mod conversations;
 mod devices;
 mod jobs;
+mod keys;
 mod messages;
 mod meta;
 mod policy;
@@ -77,6 +78,7 @@ pub fn all() -> Vec<Case> {
         sender_sessions::CASES,
         sending::CASES,
         tracking::CASES,
+        keys::CASES,
         audit::CASES,
         signing::CASES,
     ]
