@@ -6,3 +6,4 @@ pub mod app;
 pub mod backup;
 pub mod config;
 pub mod http;
+pub mod receipts;

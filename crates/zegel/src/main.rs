@@ -54,6 +54,42 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AdminCmd,
     },
+    /// Signed receipts.
+    Receipt {
+        #[command(subcommand)]
+        cmd: ReceiptCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCmd {
+    /// Checks a signed receipt (JWS) offline; exits 0 and prints what it proves, or exits 1
+    /// with the reason (bad signature, unknown key, malformed).
+    Verify {
+        /// The receipt file (as downloaded).
+        file: PathBuf,
+        /// The organisation's public keys (JWK Set, from `zegel admin keys public` or
+        /// `/.well-known/zegel/keys/{slug}.json`); without it, the keys in the configured
+        /// installation's database.
+        #[arg(long = "key")]
+        key: Option<PathBuf>,
+        /// Prints the verified payload as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Prints an organisation's public signing keys as a JWK Set (to publish).
+    Public {
+        /// Organisation slug.
+        #[arg(long, required_unless_present = "installation")]
+        org: Option<String>,
+        /// The installation's own key (audit entries of no organisation) instead.
+        #[arg(long, conflicts_with = "org")]
+        installation: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,6 +108,11 @@ enum AdminCmd {
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
+    },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
     },
 }
 
@@ -234,6 +275,17 @@ async fn main() -> anyhow::Result<()> {
             let z = app::open(&cfg).await?;
             admin(&z, cmd).await
         }
+        Cmd::Receipt {
+            cmd: ReceiptCmd::Verify { file, key, json },
+        } => {
+            let v = zegel::receipts::verify(&cfg, &file, key.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v.receipt)?);
+            } else {
+                print!("{}", zegel::receipts::summary(&v));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -390,6 +442,12 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
             z.end_user_sender_sessions(&user.id, None).await?;
             println!("password set for {}", user.email);
         }
+        AdminCmd::Keys {
+            cmd: KeysCmd::Public { org, installation },
+        } => println!(
+            "{}",
+            zegel::receipts::public_keys(z, org.as_deref(), installation).await?
+        ),
         AdminCmd::Token {
             cmd: TokenCmd::Create { email, label },
         } => {
