@@ -7,6 +7,7 @@ pub mod codes;
 pub mod dkim;
 pub mod error;
 pub mod i18n;
+pub mod jws;
 pub mod keys;
 pub mod model;
 pub mod outbound;

@@ -316,6 +316,8 @@ stored_enum! {
         Revoked = "revoked",
         /// The message expired.
         Expired = "expired",
+        /// The sender downloaded a signed receipt (`detail`: the signing key's id).
+        ReceiptIssued = "receipt_issued",
     }
 }
 

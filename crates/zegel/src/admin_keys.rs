@@ -34,11 +34,26 @@ pub enum KeysCmd {
         #[arg(long)]
         new_key_file: PathBuf,
     },
+    /// Prints an organisation's public signing keys as a JWK Set (to publish).
+    Public {
+        /// Organisation slug.
+        #[arg(long, required_unless_present = "installation")]
+        org: Option<String>,
+        /// The installation's own key (audit entries of no organisation) instead.
+        #[arg(long, conflicts_with = "org")]
+        installation: bool,
+    },
 }
 
 /// Runs one `zegel admin keys` command.
 pub async fn run(z: &Arc<Zegel>, cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
+        KeysCmd::Public { org, installation } => {
+            println!(
+                "{}",
+                crate::receipts::public_keys(z, org.as_deref(), installation).await?
+            );
+        }
         KeysCmd::Rotate {
             org,
             batch_size,

@@ -8,3 +8,4 @@ pub mod audit_cli;
 pub mod backup;
 pub mod config;
 pub mod http;
+pub mod receipts;

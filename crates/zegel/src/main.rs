@@ -59,6 +59,29 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AdminCmd,
     },
+    /// Signed receipts.
+    Receipt {
+        #[command(subcommand)]
+        cmd: ReceiptCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCmd {
+    /// Checks a signed receipt (JWS) offline; exits 0 and prints what it proves, or exits 1
+    /// with the reason (bad signature, unknown key, malformed).
+    Verify {
+        /// The receipt file (as downloaded).
+        file: PathBuf,
+        /// The organisation's public keys (JWK Set, from `zegel admin keys public` or
+        /// `/.well-known/zegel/keys/{slug}.json`); without it, the keys in the configured
+        /// installation's database.
+        #[arg(long = "key")]
+        key: Option<PathBuf>,
+        /// Prints the verified payload as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,7 +125,7 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
-    /// Key rotation (organisation keys, master key).
+    /// Key rotation (organisation keys, master key) and the public signing keys.
     Keys {
         #[command(subcommand)]
         cmd: zegel::admin_keys::KeysCmd,
@@ -271,6 +294,17 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Admin { cmd } => {
             let z = app::open(&cfg).await?;
             admin(&z, cmd).await
+        }
+        Cmd::Receipt {
+            cmd: ReceiptCmd::Verify { file, key, json },
+        } => {
+            let v = zegel::receipts::verify(&cfg, &file, key.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v.receipt)?);
+            } else {
+                print!("{}", zegel::receipts::summary(&v));
+            }
+            Ok(())
         }
     }
 }

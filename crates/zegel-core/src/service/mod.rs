@@ -29,6 +29,7 @@ mod objects;
 mod passkeys;
 mod payloads;
 mod policy;
+mod receipts;
 mod replies;
 mod sessions;
 mod signin;
@@ -64,6 +65,10 @@ pub use messages::{
 };
 pub use passkeys::MAX_PASSKEY_NAME;
 pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
+pub use receipts::{
+    verify_receipt, Receipt, ReceiptAttachment, ReceiptContent, ReceiptError, ReceiptOrganisation,
+    ReceiptRecipient, ReceiptSender, SignedReceipt, TrustedKey, VerifiedReceipt, RECEIPT_TYPE,
+};
 pub use replies::{ReplyCreated, ReplyDraft};
 pub use sessions::{SenderSession, SENDER_SESSION_LIMITS};
 pub use signin::{

@@ -43,6 +43,11 @@ pub fn routes(s: &AppState) -> ApiRoutes {
             renew_link,
         )
         .add(Method::POST, "/api/v1/messages/{id}/extend", extend_message)
+        .add(
+            Method::GET,
+            "/api/v1/messages/{id}/receipt",
+            message_receipt,
+        )
         .add(Method::GET, "/api/v1/inbox", inbox)
         .add(Method::GET, "/api/v1/inbox/{id}", read_reply)
         .add(
@@ -204,6 +209,16 @@ async fn get_message(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
+}
+
+async fn message_receipt(
+    State(s): State<AppState>,
+    Sender(who): Sender,
+    ApiPath(id): ApiPath<String>,
+    Client(ctx): Client,
+) -> Result<Response, ApiError> {
+    let receipt = s.z.message_receipt(&who, &id, &ctx).await?;
+    Ok(super::receipts::receipt_response(&receipt))
 }
 
 async fn revoke_message(
