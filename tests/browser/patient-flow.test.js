@@ -145,6 +145,20 @@ for (const backend of BACKENDS) {
           forward: true,
         });
         await patient.download(s, page, pdf);
+        // The sender reads the conversation (API): on the patient's "Wie heeft dit bericht
+        // bekeken?" with their own accesses, never the file name or the phone number.
+        const st = await s.zegel.status(s.token, id);
+        const thread = await s.zegel.api('GET', `/api/v1/threads/${encodeURIComponent(st.thread_id)}`, s.token);
+        assert.equal(thread.status, 200, `GET /api/v1/threads/{id}: ${thread.text}`);
+        await patient.accessLog(s, page, {
+          first: 'U: bekeken',
+          includes: [
+            `De afzender, ${SENDER.name} (${SENDER.orgName}): bekeken`,
+            'U: bijlage gedownload',
+            'U: geopend met de code',
+          ],
+          hidden: [pdf.name, phone, '12345678', email],
+        });
         await refusedReply(s, page, { status: 403, name: 'reply (off: 403)', link });
       } finally {
         await ctx.close();

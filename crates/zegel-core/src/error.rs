@@ -177,7 +177,9 @@ pub enum Invalid {
         max: usize,
     },
     /// An availability outside the organisation's range.
-    #[error("expires_in_days must be between 1 and {max}")]
+    #[error(
+        "expires_in_days must be between 1 and {max} (the organisation's longest availability)"
+    )]
     ExpiryDays {
         /// The longest availability in days.
         max: i64,
@@ -292,6 +294,17 @@ pub enum Invalid {
     DeviceDays {
         /// The longest allowed.
         max: i64,
+    },
+    /// An organisation's retention out of range: both from 1 to `limit` days, the default at
+    /// most the maximum.
+    #[error("availability days must be from 1 to {limit}, and the default ({default}) at most the maximum ({max})")]
+    AvailabilityDays {
+        /// The default availability asked for.
+        default: i64,
+        /// The maximum availability asked for.
+        max: i64,
+        /// The largest value either may have.
+        limit: i64,
     },
     /// A logo that is not PNG, JPEG or WebP.
     #[error("a logo must be a PNG, JPEG or WebP image")]

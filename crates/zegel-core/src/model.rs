@@ -318,6 +318,9 @@ stored_enum! {
         Expired = "expired",
         /// The sender downloaded a signed receipt (`detail`: the signing key's id).
         ReceiptIssued = "receipt_issued",
+        /// The sender opened the message's decrypted content (subject, body) in the web app
+        /// or the API's conversation; recorded for each recipient (the patient concerned).
+        SenderViewed = "sender_viewed",
     }
 }
 
@@ -675,6 +678,12 @@ pub struct OrgPolicy {
     pub sms_per_day: i64,
     /// Countries (ISO 3166 alpha-2, upper case) whose phone numbers may get an SMS code.
     pub sms_countries: Vec<String>,
+    /// Days a new message stays available when its sender chooses nothing; `None`: the
+    /// installation's default (`ZEGEL_DEFAULT_EXPIRY_DAYS`).
+    pub default_availability_days: Option<i64>,
+    /// The longest availability a sender may choose (or extend to), counted from the
+    /// sending; `None`: the installation's maximum (`ZEGEL_MAX_EXPIRY_DAYS`).
+    pub max_availability_days: Option<i64>,
 }
 
 /// The default [`OrgPolicy::sms_per_day`].
@@ -693,6 +702,8 @@ impl Default for OrgPolicy {
             has_logo: false,
             sms_per_day: DEFAULT_SMS_PER_DAY,
             sms_countries: DEFAULT_SMS_COUNTRIES.map(String::from).to_vec(),
+            default_availability_days: None,
+            max_availability_days: None,
         }
     }
 }

@@ -49,11 +49,14 @@ pub enum AccountEventKind {
     BackupMade,
     /// A send refused (`detail`: the HTTP status; nothing of the message).
     SendFailed,
+    /// An organisation's policy changed (retention, replies, forwards, SMS ...): by the
+    /// command line (no user) or an admin (`detail`: the organisation and what changed).
+    PolicyChanged,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 20] = [
+    pub const ALL: [AccountEventKind; 21] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -74,6 +77,7 @@ impl AccountEventKind {
         Self::AuditExported,
         Self::BackupMade,
         Self::SendFailed,
+        Self::PolicyChanged,
     ];
 
     /// The stored name.
@@ -99,6 +103,7 @@ impl AccountEventKind {
             Self::AuditExported => "audit_exported",
             Self::BackupMade => "backup_made",
             Self::SendFailed => "send_failed",
+            Self::PolicyChanged => "policy_changed",
         }
     }
 

@@ -243,6 +243,8 @@ pub trait AccessStore: Send + Sync + 'static {
         event: &NewEvent,
         status: Option<RecipientStatus>,
     ) -> StoreResult<()>;
+    /// Records several events in one transaction (all or none); an empty slice does nothing.
+    async fn record_events(&self, events: &[NewEvent]) -> StoreResult<()>;
 }
 
 /// Conversations: replies, forwards, the sender's inbox.
@@ -286,8 +288,14 @@ pub trait ConversationStore: Send + Sync + 'static {
 pub trait PolicyStore: Send + Sync + 'static {
     /// The organisation's policy (defaults when never set); `None` for an unknown organisation.
     async fn org_policy(&self, org_id: &str) -> StoreResult<Option<OrgPolicy>>;
-    /// Replaces the policy. Returns false for an unknown organisation.
-    async fn set_org_policy(&self, org_id: &str, p: &OrgPolicy) -> StoreResult<bool>;
+    /// Replaces the policy and records `event` (kind `policy_changed`) in the same
+    /// transaction. Returns false (nothing recorded) for an unknown organisation.
+    async fn set_org_policy(
+        &self,
+        org_id: &str,
+        p: &OrgPolicy,
+        event: &AccountEvent,
+    ) -> StoreResult<bool>;
     /// The logo (`bytes`, `content type`), if any.
     async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>>;
     /// Sets or removes the logo. Returns false for an unknown organisation.

@@ -62,7 +62,8 @@ pub const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
 macro_rules! policy_cols {
     () => {
         "o.reply_default, o.reply_locked, o.forward_allowed, o.device_days, o.contact, \
-         (o.logo IS NOT NULL) AS has_logo, o.sms_per_day, o.sms_countries"
+         (o.logo IS NOT NULL) AS has_logo, o.sms_per_day, o.sms_countries, \
+         o.default_availability_days, o.max_availability_days"
     };
 }
 /// Policy columns of `organisations o`.

@@ -4,7 +4,6 @@ use crate::config::{Config, DatabaseUrl, MasterKeySource};
 use crate::http::server;
 use anyhow::{bail, Context};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use zegel_core::blobs::Blobs;
@@ -152,7 +151,8 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
     let sweeper = {
         let z = z.clone();
         let rx = rx.clone();
-        tokio::spawn(async move { z.run_sweeper(Duration::from_secs(60), rx).await })
+        let every = zegel_core::service::SWEEP_INTERVAL;
+        tokio::spawn(async move { z.run_sweeper(every, rx).await })
     };
     let (router, metrics_router) = crate::http::router_and_metrics(z.clone(), http_options(cfg));
     let addr = listener.local_addr()?;

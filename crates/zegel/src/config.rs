@@ -351,6 +351,21 @@ impl Raw {
         if self.rate_limit_per_minute == 0 {
             bail!("ZEGEL_RATE_LIMIT_PER_MINUTE must be > 0");
         }
+        let days = 1..=zegel_core::service::MAX_AVAILABILITY_DAYS;
+        if !days.contains(&self.max_expiry_days) {
+            bail!(
+                "ZEGEL_MAX_EXPIRY_DAYS must be from 1 to {} (got {})",
+                days.end(),
+                self.max_expiry_days
+            );
+        }
+        if !(1..=self.max_expiry_days).contains(&self.default_expiry_days) {
+            bail!(
+                "ZEGEL_DEFAULT_EXPIRY_DAYS must be from 1 to ZEGEL_MAX_EXPIRY_DAYS ({}) (got {})",
+                self.max_expiry_days,
+                self.default_expiry_days
+            );
+        }
         let trusted_proxies = self.trusted_proxies()?;
         let server = self.server_limits()?;
         let settings = Settings {

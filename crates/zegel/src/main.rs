@@ -144,8 +144,8 @@ enum OrgCmd {
     /// Lists organisations.
     List,
     /// Shows or changes an organisation's policy for replies, forwards, remembered devices,
-    /// its contact line on the recipient pages and its SMS codes (budget per day, countries);
-    /// prints the policy as JSON.
+    /// its contact line on the recipient pages, its SMS codes (budget per day, countries) and
+    /// how long its messages stay available; prints the policy as JSON.
     Policy {
         /// Organisation slug.
         #[arg(long, default_value = "default")]
@@ -174,6 +174,12 @@ enum OrgCmd {
         /// Senders must set up a second factor (TOTP or a passkey) (true/false).
         #[arg(long)]
         second_factor_required: Option<bool>,
+        /// Days a new message stays available when the sender chooses nothing (default 90).
+        #[arg(long)]
+        default_availability_days: Option<i64>,
+        /// The longest a sender may make a message available, from its sending (default 90).
+        #[arg(long)]
+        max_availability_days: Option<i64>,
     },
     /// Sets (PNG, JPEG or WebP, at most 256 KiB) or removes the logo on the recipient pages.
     Logo {
@@ -379,6 +385,8 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
                     sms_per_day,
                     sms_countries,
                     second_factor_required,
+                    default_availability_days,
+                    max_availability_days,
                 },
         } => {
             let org = z
@@ -410,6 +418,8 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
             if let Some(list) = sms_countries {
                 doc.sms_countries = Some(list);
             }
+            (doc.default_availability_days, doc.max_availability_days) =
+                (default_availability_days, max_availability_days);
             let doc = z.set_org_policy_of(&org.id, doc).await?;
             let mut json = serde_json::to_value(&doc)?;
             if let Some(required) = second_factor_required {

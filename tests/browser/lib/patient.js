@@ -611,6 +611,40 @@ export async function download(s, page, { name, bytes }) {
   s.checks.log(`  downloaded ${got.length} bytes, identical`);
 }
 
+/**
+ * "Wie heeft dit bericht bekeken?" at the end of the message page, after a reload (itself a new
+ * visit, listed first): its heading, and the rows, newest first, as "who: what" texts, starting
+ * with `first` and holding every one of `includes` (exact texts); none of `hidden` anywhere in
+ * the section. On a phone the section fits the viewport's width. Returns the rows.
+ */
+export async function accessLog(s, page, { first, includes = [], hidden = [] }) {
+  s.checks.log('step: "Wie heeft dit bericht bekeken?"');
+  const r = await page.reload({ waitUntil: 'load', timeout: NAV_TIMEOUT_MS });
+  assert.equal(r?.status(), 200, `the message page again: ${await where(page)}`);
+  const heading = page.getByRole('heading', { level: 2, name: 'Wie heeft dit bericht bekeken?' });
+  await heading.scrollIntoViewIfNeeded();
+  await assertVisible(heading, 'the heading "Wie heeft dit bericht bekeken?"');
+  const section = page.locator('section.access-log');
+  const rows = (await section.locator('ol.accesses > li').allInnerTexts()).map((t) =>
+    t.replace(/\s+/g, ' ').trim(),
+  );
+  const whoWhat = rows.map((t) => t.replace(/^.*?\d{1,2}:\d{2}\s*/, ''));
+  assert.equal(whoWhat[0], first, `the newest access first: ${JSON.stringify(rows)}`);
+  for (const want of includes) {
+    assert.ok(whoWhat.includes(want), `"${want}" among the accesses: ${JSON.stringify(rows)}`);
+  }
+  for (const row of rows) {
+    assert.match(row, /\d{4}/, `each access says when: ${JSON.stringify(row)}`);
+  }
+  const text = await section.innerText();
+  for (const h of hidden) assert.ok(!text.includes(h), `"${h}" must not be in the access list`);
+  const box = await section.boundingBox();
+  const width = page.viewportSize().width;
+  assert.ok(box && box.x >= 0 && box.x + box.width <= width + 1, `the section fits the ${width}px wide screen: ${JSON.stringify(box)}`);
+  await s.checks.screenshot(page, 'access log');
+  return rows;
+}
+
 export async function assertVisible(locator, what) {
   try {
     await locator.first().waitFor({ state: 'visible', timeout: 5000 });

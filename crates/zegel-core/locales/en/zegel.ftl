@@ -170,6 +170,7 @@ message-forwarded = The message was forwarded securely. The recipient gets their
 message-forwarded-by = Forwarded by { $email }.
 message-forward-note = Note from { $email }:
 message-contact = Contact: { $contact }
+
 reply-title = Reply
 reply-heading = Reply to { $sender }
 reply-lead = Your reply goes securely to { $sender } ({ $org }) only. Other recipients do not see it.
@@ -331,7 +332,7 @@ compose-reply-once = Reply once
 compose-reply-unlimited = Reply without limit
 compose-reply-off = No replies
 compose-days = Available (days)
-compose-days-help = The message is destroyed after that. At most { $max } days.
+compose-days-help = { $default } days by default; you can choose up to { $max } days (your organisation's policy). The message is destroyed after that.
 compose-read-receipt = Read receipt
 compose-read-receipt-help = You get an e-mail (without content) when each recipient first opens the message.
 compose-files = Attachments
@@ -424,6 +425,7 @@ sent-event-extended = Availability extended
 sent-event-revoked = Revoked
 sent-event-expired = Expired
 sent-event-receipt-issued = Receipt downloaded
+sent-event-sender-viewed = Viewed by you
 sent-event-extended-until = until { $date }
 sent-event-from = from { $ip }
 sent-state = State of the message
@@ -476,3 +478,27 @@ inbox-back-to-reply = Back to the reply
 inbox-answer-empty = Write your answer first.
 inbox-answer-too-large = The attachments are too large together (at most { $size }).
 inbox-answer-too-many = Too many attachments (at most { $max }).
+
+## The patient's view (NEN 7513): who accessed this message
+
+message-access-heading = Who has viewed this message?
+message-access-intro = Below is every time someone opened, read, downloaded or forwarded this message, newest first. Your own visits are listed too.
+message-access-you = You
+message-access-sender = The sender, { $sender } ({ $org })
+message-access-forwarded-to = Someone you forwarded the message to ({ $email })
+message-access-forwarded-on = Someone the message was forwarded on to ({ $email })
+message-access-opened = opened with the code
+message-access-viewed = viewed
+message-access-downloaded = attachment downloaded
+message-access-exported = downloaded as e-mail (copy)
+message-access-forwarded = forwarded
+message-access-forwarded-to-address = forwarded to { $email }
+message-access-replied = replied
+message-access-sender-viewed = viewed
+message-access-reply-read = read your reply
+message-access-reply-downloaded = downloaded an attachment of your reply
+message-access-earlier =
+    { $n ->
+        [one] And one earlier time.
+       *[other] And { $n } earlier times.
+    }

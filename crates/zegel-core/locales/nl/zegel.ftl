@@ -172,6 +172,7 @@ message-forwarded = Het bericht is veilig doorgestuurd. De ontvanger krijgt een 
 message-forwarded-by = Doorgestuurd door { $email }.
 message-forward-note = Notitie van { $email }:
 message-contact = Contact: { $contact }
+
 reply-title = Beantwoorden
 reply-heading = Antwoord aan { $sender }
 reply-lead = Uw antwoord gaat beveiligd en alleen naar { $sender } ({ $org }). Andere ontvangers zien het niet.
@@ -333,7 +334,7 @@ compose-reply-once = Eén keer antwoorden
 compose-reply-unlimited = Onbeperkt antwoorden
 compose-reply-off = Niet antwoorden
 compose-days = Beschikbaar (dagen)
-compose-days-help = Daarna wordt het bericht vernietigd. Hoogstens { $max } dagen.
+compose-days-help = Standaard { $default } dagen; u kunt tot { $max } dagen kiezen (beleid van uw organisatie). Daarna wordt het bericht vernietigd.
 compose-read-receipt = Leesbevestiging
 compose-read-receipt-help = U krijgt een e-mail (zonder inhoud) zodra elke ontvanger het bericht voor het eerst opent.
 compose-files = Bijlagen
@@ -426,6 +427,7 @@ sent-event-extended = Beschikbaarheid verlengd
 sent-event-revoked = Ingetrokken
 sent-event-expired = Verlopen
 sent-event-receipt-issued = Bewijs gedownload
+sent-event-sender-viewed = Door u bekeken
 sent-event-extended-until = tot { $date }
 sent-event-from = vanaf { $ip }
 sent-state = Status van het bericht
@@ -478,3 +480,27 @@ inbox-back-to-reply = Terug naar het antwoord
 inbox-answer-empty = Schrijf eerst uw antwoord.
 inbox-answer-too-large = De bijlagen zijn samen te groot (ten hoogste { $size }).
 inbox-answer-too-many = Te veel bijlagen (ten hoogste { $max }).
+
+## The patient's view (NEN 7513): who accessed this message
+
+message-access-heading = Wie heeft dit bericht bekeken?
+message-access-intro = Hieronder ziet u elke keer dat iemand dit bericht opende, las, downloadde of doorstuurde, het nieuwste eerst. Uw eigen bezoeken staan er ook bij.
+message-access-you = U
+message-access-sender = De afzender, { $sender } ({ $org })
+message-access-forwarded-to = Iemand aan wie u het bericht hebt doorgestuurd ({ $email })
+message-access-forwarded-on = Iemand aan wie het bericht daarna is doorgestuurd ({ $email })
+message-access-opened = geopend met de code
+message-access-viewed = bekeken
+message-access-downloaded = bijlage gedownload
+message-access-exported = gedownload als e-mail (kopie)
+message-access-forwarded = doorgestuurd
+message-access-forwarded-to-address = doorgestuurd aan { $email }
+message-access-replied = beantwoord
+message-access-sender-viewed = bekeken
+message-access-reply-read = uw antwoord gelezen
+message-access-reply-downloaded = bijlage van uw antwoord gedownload
+message-access-earlier =
+    { $n ->
+        [one] En nog één eerdere keer.
+       *[other] En nog { $n } eerdere keren.
+    }

@@ -236,10 +236,13 @@ impl Zegel {
             }
             .into());
         }
-        let days = req.expires_in_days.unwrap_or(s.default_expiry_days);
-        if !(1..=s.max_expiry_days).contains(&days) {
+        // The organisation's retention: its default when none is asked for, never above its
+        // maximum.
+        let availability = s.availability(policy);
+        let days = req.expires_in_days.unwrap_or(availability.default_days);
+        if !(1..=availability.max_days).contains(&days) {
             return Err(Invalid::ExpiryDays {
-                max: s.max_expiry_days,
+                max: availability.max_days,
             }
             .into());
         }

@@ -7,7 +7,8 @@
 //   writing:  drafts (streamed uploads), policy
 //   use cases: access (link, code, session, what the page offers), messages (send),
 //             status (the sender's view, revoke), replies, forwards, thread, inbox, devices,
-//             export, admin, sweeper, jobs (the worker), sessions (the sender web app's)
+//             export, admin, sweeper, jobs (the worker), sessions (the sender web app's),
+//             inspection (the patient's view of who accessed their message)
 mod access;
 mod admin;
 mod audit_trail;
@@ -21,6 +22,7 @@ mod export;
 mod file_names;
 mod forwards;
 mod inbox;
+mod inspection;
 mod jobs;
 mod key_rotation;
 mod messages;
@@ -55,6 +57,7 @@ pub use drafts::Uploads;
 pub use file_names::{file_name, UNNAMED};
 pub use forwards::{ForwardCreated, ForwardReq};
 pub use inbox::{InboxItem, InboxKind, PartyView, ReplyView};
+pub use inspection::{AccessEntry, AccessLog, Accessor, MAX_ACCESS_ENTRIES};
 pub use jobs::Worker;
 pub use key_rotation::{
     MasterKeyRotation, OrgKeyRotation, RotateOptions, RotationError, RotationProgress,
@@ -64,7 +67,7 @@ pub use messages::{
     MessageCreated, MessageDraft, NewMessageReq, NewRecipientReq, RecipientCreated,
 };
 pub use passkeys::MAX_PASSKEY_NAME;
-pub use policy::{PolicyDoc, MAX_DEVICE_DAYS};
+pub use policy::{Availability, PolicyDoc, MAX_AVAILABILITY_DAYS, MAX_DEVICE_DAYS};
 pub use receipts::{
     verify_receipt, Receipt, ReceiptAttachment, ReceiptContent, ReceiptError, ReceiptOrganisation,
     ReceiptRecipient, ReceiptSender, SignedReceipt, TrustedKey, VerifiedReceipt, RECEIPT_TYPE,
@@ -76,6 +79,7 @@ pub use signin::{
     MAX_SIGN_IN_FAILURES, SETUP_LINK_SECS, SIGN_IN_LOCK_SECS,
 };
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
+pub use sweeper::SWEEP_INTERVAL;
 pub use thread::{ThreadItem, ThreadView};
 pub use totp::{TotpSetup, TOTP_STEP_SECS};
 pub use tracking::{SentPage, TimelineEvent, TrackedMessage, TrackedRecipientView};
@@ -103,9 +107,11 @@ pub struct Settings {
     pub max_attachments: usize,
     /// Max attachments per recipient reply.
     pub max_reply_attachments: usize,
-    /// Default expiry in days.
+    /// Default availability in days of an organisation that set none
+    /// ([`OrgPolicy::default_availability_days`](crate::model::OrgPolicy)).
     pub default_expiry_days: i64,
-    /// Max expiry in days.
+    /// Longest availability in days of an organisation that set none
+    /// ([`OrgPolicy::max_availability_days`](crate::model::OrgPolicy)).
     pub max_expiry_days: i64,
     /// Code validity in seconds (15 minutes).
     pub code_ttl_secs: i64,
@@ -142,8 +148,8 @@ impl Default for Settings {
             max_recipients: 50,
             max_attachments: 20,
             max_reply_attachments: 10,
-            default_expiry_days: 30,
-            max_expiry_days: 365,
+            default_expiry_days: 90,
+            max_expiry_days: 90,
             code_ttl_secs: 15 * 60,
             max_code_attempts: 5,
             lockout_steps_secs: vec![15 * 60, 60 * 60, 4 * 3600, 24 * 3600],

@@ -93,6 +93,8 @@ impl Zegel {
             format!("Re: {subject}")
         };
         let subject: String = subject.chars().take(MAX_SUBJECT_CHARS).collect();
+        // A reply is kept as long as the sender's organisation keeps its messages by default.
+        let days = self.org_availability(&org.id).await?.default_days;
         let now = Ts::now();
         Ok(ReplyDraft {
             uploads: Uploads::new(self.clone(), self.settings.max_reply_attachments),
@@ -100,7 +102,7 @@ impl Zegel {
             org_id: org.id,
             subject,
             body,
-            expires_at: now.plus_secs(self.settings.default_expiry_days * 86_400),
+            expires_at: now.plus_secs(days * 86_400),
             parent,
             recipient: a.recipient.clone(),
         })

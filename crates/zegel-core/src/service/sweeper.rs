@@ -7,6 +7,11 @@ use crate::model::{MessageState, Ts};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How often a serving node runs the sweeper. CONTRACT (issue 14): an expired message's key is
+/// destroyed within a minute of its expiry, so this stays well under that (a sweep that finds
+/// much to do takes part of the minute too).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
+
 impl Zegel {
     /// Destroys the keys of expired messages; returns how many.
     pub async fn expire_due(&self) -> Result<usize> {

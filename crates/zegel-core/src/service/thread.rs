@@ -184,10 +184,17 @@ impl Zegel {
     }
 
     /// `GET /api/v1/threads/{id}`: the conversation as the sender sees it: their own messages
-    /// and the replies addressed to them.
-    pub async fn sender_thread(&self, sender: &User, thread_id: &str) -> Result<ThreadView> {
+    /// and the replies addressed to them. Each own message whose text was decrypted records
+    /// `sender_viewed` for each of its recipients (their "Wie heeft dit bericht bekeken?").
+    pub async fn sender_thread(
+        &self,
+        sender: &User,
+        thread_id: &str,
+        ctx: &ClientCtx,
+    ) -> Result<ThreadView> {
         let now = Ts::now();
         let mut items = Vec::new();
+        let mut seen = Vec::new();
         for m in self.store.thread_messages(thread_id).await? {
             if m.sender_id != sender.id {
                 continue;
@@ -199,11 +206,26 @@ impl Zegel {
                     (false, author.unwrap_or_default())
                 }
             };
-            items.push(self.thread_item(&m, mine, from, false, now).await?);
+            let item = self.thread_item(&m, mine, from, false, now).await?;
+            if m.kind == MessageKind::Message && item.body.is_some() {
+                for r in self.store.recipients_of(&m.id).await? {
+                    seen.push(events::by_sender(
+                        sender,
+                        &m.id,
+                        Some(&r.id),
+                        EventKind::SenderViewed,
+                        now,
+                        ctx,
+                        None,
+                    ));
+                }
+            }
+            items.push(item);
         }
         if items.is_empty() {
             return Err(Error::NotFound);
         }
+        self.store.record_events(&seen).await?;
         Ok(ThreadView {
             id: thread_id.to_string(),
             items,

@@ -104,14 +104,13 @@ impl Zegel {
         })
     }
 
-    /// Whole days message `m` may still be extended by.
-    fn days_left(&self, m: &MessageRow) -> i64 {
+    /// Whole days message `m` may still be extended by, at most `max_days` (its
+    /// organisation's longest availability) from its sending in all.
+    fn days_left(m: &MessageRow, max_days: i64) -> i64 {
         if m.state != MessageState::Active || m.expires_at <= Ts::now() {
             return 0;
         }
-        let max = m
-            .created_at
-            .plus_secs(self.settings.max_expiry_days * 86_400);
+        let max = m.created_at.plus_secs(max_days.saturating_mul(86_400));
         (max.0 - m.expires_at.0).max(0) / 86_400_000
     }
 
@@ -129,6 +128,7 @@ impl Zegel {
             page.remove(0);
         }
         page.truncate(limit as usize);
+        let max_days = self.org_availability(&sender.org_id).await?.max_days;
         let ids: Vec<String> = page.iter().map(|s| s.message.id.clone()).collect();
         let mut recipients = self
             .store
@@ -152,7 +152,7 @@ impl Zegel {
                 attachment_count: usize::try_from(sent.attachment_count).unwrap_or_default(),
                 thread_id: m.thread_id.clone(),
                 recipients: mine,
-                extend_days_left: self.days_left(m),
+                extend_days_left: Self::days_left(m, max_days),
             });
         }
         let cursor = |s: &SentMessage| (s.message.created_at, s.message.id.clone());
@@ -208,6 +208,38 @@ impl Zegel {
         self.tracked(&m).await
     }
 
+    /// `GET /berichten/{id}`: as [`Zegel::tracked_message`], and when the subject was
+    /// decrypted for the sender, one event `sender_viewed` per recipient (the patient
+    /// concerned sees it under "Wie heeft dit bericht bekeken?").
+    pub async fn view_sent_message(
+        &self,
+        sender: &User,
+        id: &str,
+        ctx: &ClientCtx,
+    ) -> Result<TrackedMessage> {
+        let t = self.tracked_message(sender, id).await?;
+        if t.subject.is_some() {
+            let now = Ts::now();
+            let seen: Vec<NewEvent> = t
+                .recipients
+                .iter()
+                .map(|r| {
+                    events::by_sender(
+                        sender,
+                        &t.id,
+                        Some(&r.id),
+                        EventKind::SenderViewed,
+                        now,
+                        ctx,
+                        None,
+                    )
+                })
+                .collect();
+            self.store.record_events(&seen).await?;
+        }
+        Ok(t)
+    }
+
     async fn tracked(&self, m: &MessageRow) -> Result<TrackedMessage> {
         let recipients = self
             .store
@@ -215,6 +247,7 @@ impl Zegel {
             .await?;
         let events = self.store.events_of(&m.id).await?;
         let attachments = self.store.attachments_of(&m.id).await?;
+        let max_days = self.org_availability(&m.org_id).await?.max_days;
         Ok(TrackedMessage {
             id: m.id.clone(),
             subject: self.decrypt_subject(m).await?,
@@ -227,7 +260,7 @@ impl Zegel {
                 .into_iter()
                 .map(|t| recipient_view(t, &events))
                 .collect(),
-            extend_days_left: self.days_left(m),
+            extend_days_left: Self::days_left(m, max_days),
         })
     }
 
@@ -281,8 +314,9 @@ impl Zegel {
         Ok(())
     }
 
-    /// "Verlengen": one's own active message stays available `days` days longer, at most
-    /// `max_expiry_days` from its sending (else Invalid, nothing changed). One event
+    /// "Verlengen": one's own active message stays available `days` days longer, at most the
+    /// organisation's longest availability from its sending (else Invalid, nothing changed).
+    /// One event
     /// `extended` per recipient (detail: the new expiry).
     pub async fn extend_message(
         &self,
@@ -293,10 +327,11 @@ impl Zegel {
     ) -> Result<TrackedMessage> {
         let m = self.own_sent(sender, id).await?;
         gone_unless_active(&m)?;
-        let left = self.days_left(&m);
+        let max_days = self.org_availability(&m.org_id).await?.max_days;
+        let left = Self::days_left(&m, max_days);
         if days < 1 || days > left {
             return Err(Invalid::ExtendDays {
-                max: self.settings.max_expiry_days,
+                max: max_days,
                 left,
             }
             .into());
@@ -397,6 +432,8 @@ fn recipient_view(t: TrackedRecipient, events: &[Event]) -> TrackedRecipientView
         timeline: events
             .iter()
             .filter(|e| e.event.recipient_id.as_deref() == Some(r.id.as_str()))
+            // The sender's own views would fill their timeline with every visit to the page.
+            .filter(|e| e.event.kind != EventKind::SenderViewed)
             .map(|e| TimelineEvent {
                 kind: e.event.kind,
                 at: e.event.at,

@@ -199,6 +199,17 @@ impl AccessStore for DbStore {
         }
         tx.commit().await
     }
+
+    async fn record_events(&self, events: &[NewEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for e in events {
+            insert_event(&mut tx, e).await?;
+        }
+        tx.commit().await
+    }
 }
 
 /// Refuses a code request when the recipient had `max_per_window` requests (events of the

@@ -15,12 +15,18 @@ impl PolicyStore for DbStore {
         row.as_ref().map(rows::org_policy).transpose()
     }
 
-    async fn set_org_policy(&self, org_id: &str, p: &OrgPolicy) -> StoreResult<bool> {
+    async fn set_org_policy(
+        &self,
+        org_id: &str,
+        p: &OrgPolicy,
+        event: &zegel_core::signin::AccountEvent,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE organisations SET reply_default = $1, reply_locked = $2, \
              forward_allowed = $3, device_days = $4, contact = $5, sms_per_day = $6, \
-             sms_countries = $7 WHERE id = $8",
+             sms_countries = $7, default_availability_days = $8, max_availability_days = $9 \
+             WHERE id = $10",
         )
         .bind(p.reply_default.as_str())
         .bind(p.reply_locked)
@@ -29,12 +35,20 @@ impl PolicyStore for DbStore {
         .bind(&p.contact)
         .bind(p.sms_per_day)
         .bind(rows::countries_text(&p.sms_countries))
+        .bind(p.default_availability_days)
+        .bind(p.max_availability_days)
         .bind(org_id)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        // The change and its account event (an audit entry) commit together.
+        super::signin::insert_event(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 
     async fn org_logo(&self, org_id: &str) -> StoreResult<Option<(Vec<u8>, String)>> {

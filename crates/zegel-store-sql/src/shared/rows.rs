@@ -226,6 +226,8 @@ pub(crate) fn org_policy(row: &DbRow) -> StoreResult<OrgPolicy> {
         has_logo: get(row, "has_logo")?,
         sms_per_day: get(row, "sms_per_day")?,
         sms_countries: countries(&get::<String>(row, "sms_countries")?),
+        default_availability_days: get(row, "default_availability_days")?,
+        max_availability_days: get(row, "max_availability_days")?,
     })
 }
 

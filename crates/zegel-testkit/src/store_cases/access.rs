@@ -15,7 +15,32 @@ pub(super) const CASES: &[Case] = &[
     case!(case_access_by_link_hash),
     case!(case_unknown_recipient_is_not_found),
     case!(case_record_event_status_transitions),
+    case!(case_record_events_all_or_nothing),
 ];
+
+/// Several events in one transaction: all recorded in order, or none when one cannot be
+/// (an unknown message); none at all is fine.
+async fn case_record_events_all_or_nothing(store: DynStore) {
+    let (_, m) = seeded_message(&store).await;
+    let before = event_kinds(&store, &m.message.id).await;
+    store.record_events(&[]).await.expect("no events");
+    let seen: Vec<NewEvent> = m
+        .recipients
+        .iter()
+        .map(|r| ev(r, "sender_viewed", T0.plus_millis(10)))
+        .collect();
+    let mut bad = seen.clone();
+    bad.push(fx::event("no-such-message", None, "sender_viewed", T0));
+    assert!(store.record_events(&bad).await.is_err());
+    assert_eq!(event_kinds(&store, &m.message.id).await, before);
+    store.record_events(&seen).await.expect("record_events");
+    let after = store.events_of(&m.message.id).await.expect("events_of");
+    let tail: Vec<NewEvent> = after[before.len()..]
+        .iter()
+        .map(|e| e.event.clone())
+        .collect();
+    assert_eq!(tail, seen);
+}
 
 /// A link hash (or recipient id) finds recipient, message, sender name and organisation name;
 /// the meta read gives the same without the subject and body ciphertext.

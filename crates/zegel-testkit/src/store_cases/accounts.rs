@@ -156,9 +156,19 @@ async fn case_api_token_lookup(store: DynStore) {
         has_logo: false,
         sms_per_day: 3,
         sms_countries: vec!["BE".into()],
+        default_availability_days: Some(14),
+        max_availability_days: Some(60),
+    };
+    let event = zegel_core::signin::AccountEvent {
+        user_id: None,
+        kind: zegel_core::signin::AccountEventKind::PolicyChanged,
+        at: T0,
+        ip: None,
+        user_agent: None,
+        detail: None,
     };
     assert!(store
-        .set_org_policy(&sender.org.id, &policy)
+        .set_org_policy(&sender.org.id, &policy, &event)
         .await
         .expect("set policy"));
     assert!(store

@@ -3,6 +3,7 @@
 use super::Case;
 use crate::fixtures::{self as fx};
 use zegel_core::model::*;
+use zegel_core::signin::{AccountEvent, AccountEventKind};
 use zegel_core::DynStore;
 
 /// The cases of this section, run by `tests/store_suite.rs` on both backends.
@@ -25,13 +26,55 @@ async fn case_org_policy_and_logo(store: DynStore) {
         has_logo: false,
         sms_per_day: 250,
         sms_countries: vec!["NL".into(), "LU".into()],
+        default_availability_days: Some(30),
+        max_availability_days: Some(180),
     };
-    assert!(store.set_org_policy(org, &p).await.expect("set"));
+    let event = AccountEvent {
+        user_id: Some(sender.user.id.clone()),
+        kind: AccountEventKind::PolicyChanged,
+        at: fx::T0,
+        ip: None,
+        user_agent: None,
+        detail: Some(format!("org={org} changed=max_availability_days")),
+    };
+    assert!(store.set_org_policy(org, &p, &event).await.expect("set"));
     assert_eq!(
         store.org_policy(org).await.expect("policy"),
         Some(p.clone())
     );
-    assert!(!store.set_org_policy("no-such-org", &p).await.expect("set"));
+    // The change and its account event commit together; an unknown organisation: neither.
+    let recorded = store
+        .account_events(&sender.user.id)
+        .await
+        .expect("account events");
+    assert_eq!(
+        recorded.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        vec![&event]
+    );
+    assert!(!store
+        .set_org_policy("no-such-org", &p, &event)
+        .await
+        .expect("set"));
+    assert_eq!(
+        store
+            .account_events(&sender.user.id)
+            .await
+            .expect("account events")
+            .len(),
+        1
+    );
+    // Back to the installation's values (NULL).
+    let unset = OrgPolicy {
+        default_availability_days: None,
+        max_availability_days: None,
+        ..p.clone()
+    };
+    assert!(store
+        .set_org_policy(org, &unset, &event)
+        .await
+        .expect("set"));
+    assert_eq!(store.org_policy(org).await.expect("policy"), Some(unset));
+    assert!(store.set_org_policy(org, &p, &event).await.expect("set"));
     let usage = store.sms_usage(0).await.expect("sms_usage");
     assert_eq!(usage.len(), 1);
     assert_eq!(

@@ -287,9 +287,10 @@ async fn reply_attachment(
 async fn thread(
     State(s): State<AppState>,
     Sender(Principal { user: sender, .. }): Sender,
+    Client(ctx): Client,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(s.z.sender_thread(&sender, &id).await?).into_response())
+    Ok(Json(s.z.sender_thread(&sender, &id, &ctx).await?).into_response())
 }
 
 async fn revoke_device(
@@ -301,8 +302,11 @@ async fn revoke_device(
     Ok(Json(serde_json::json!({ "id": id, "revoked": true })).into_response())
 }
 
-async fn get_policy(Sender(sender): Sender) -> Result<Response, ApiError> {
-    Ok(Json(PolicyDoc::from(sender.policy)).into_response())
+async fn get_policy(
+    State(s): State<AppState>,
+    Sender(sender): Sender,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.z.policy_doc(sender.policy)).into_response())
 }
 
 async fn put_policy(

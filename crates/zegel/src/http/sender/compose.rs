@@ -135,10 +135,16 @@ struct ComposeForm {
 }
 
 impl ComposeForm {
-    fn fresh(s: &AppState) -> Self {
+    /// An empty form; "Beschikbaar (dagen)" holds the organisation's default.
+    fn fresh(s: &AppState, who: &SignedIn) -> Self {
         ComposeForm {
             rows: vec![Row::default()],
-            days: s.z.settings.default_expiry_days.to_string(),
+            days: s
+                .z
+                .settings
+                .availability(&who.principal.policy)
+                .default_days
+                .to_string(),
             ..ComposeForm::default()
         }
     }
@@ -278,7 +284,7 @@ fn check_fields(s: &AppState, who: &SignedIn, l: Lang, f: &ComposeForm) -> FormE
     if f.body.len() > s.z.settings.max_body_bytes {
         e.body = Some(tr(l, "compose-error-body"));
     }
-    let max = s.z.settings.max_expiry_days;
+    let max = s.z.settings.availability(policy).max_days;
     match f.days.trim().parse::<i64>() {
         Ok(d) if (1..=max).contains(&d) => {}
         _ => {
@@ -489,6 +495,7 @@ async fn render_form(
         })
         .collect();
     let st = &s.z.settings;
+    let availability = st.availability(&who.principal.policy);
     let (chrome, nav) = who.frame(v, Section::Compose);
     render(
         l,
@@ -509,10 +516,13 @@ async fn render_form(
             days_help: tr_args(
                 l,
                 "compose-days-help",
-                &[("max", &st.max_expiry_days.to_string())],
+                &[
+                    ("default", &availability.default_days.to_string()),
+                    ("max", &availability.max_days.to_string()),
+                ],
             ),
             days_error: e.days,
-            max_days: st.max_expiry_days,
+            max_days: availability.max_days,
             read_receipt: f.read_receipt,
             files_help: tr_args(
                 l,
@@ -534,7 +544,7 @@ async fn compose_page(State(s): State<AppState>, who: SignedIn, pl: PageLang) ->
         &s,
         &who,
         &v,
-        ComposeForm::fresh(&s),
+        ComposeForm::fresh(&s, &who),
         FormErrors::default(),
         StatusCode::OK,
     )
@@ -594,7 +604,7 @@ async fn compose_post(
         Err(e) => {
             return match service_error(&s, l, &e) {
                 Some((status, errs)) => {
-                    render_form(&s, &who, &v, ComposeForm::fresh(&s), errs, status).await
+                    render_form(&s, &who, &v, ComposeForm::fresh(&s, &who), errs, status).await
                 }
                 None => error_page(&v, &e),
             }

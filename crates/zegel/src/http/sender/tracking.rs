@@ -1,8 +1,10 @@
 //! Following sent messages: `/berichten` (the sent list, newest first, paged, filtered by a
 //! recipient's address and status), `/berichten/{id}` (each recipient's status and timeline,
 //! a new link per recipient, a longer availability), `/berichten/{id}/bewijs` (the signed
-//! receipt) and `/berichten/{id}/intrekken` (revoke, after a confirmation page). GET changes nothing; every POST checks the session's CSRF
-//! token. Another sender's message: 404.
+//! receipt) and `/berichten/{id}/intrekken` (revoke, after a confirmation page). GET changes
+//! nothing (`/berichten/{id}` records only that the sender viewed the message, for the
+//! recipients' "Wie heeft dit bericht bekeken?"); every POST checks the session's CSRF token.
+//! Another sender's message: 404.
 
 use super::layout::{Section, SenderNav};
 use super::session::SignedIn;
@@ -341,6 +343,7 @@ pub(super) async fn message(
     State(s): State<AppState>,
     who: SignedIn,
     pl: PageLang,
+    Client(ctx): Client,
     Path(id): Path<String>,
     Query(q): Query<MessageQuery>,
 ) -> Response {
@@ -358,7 +361,7 @@ pub(super) async fn message(
     } else {
         None
     };
-    let res = match s.z.tracked_message(&who.principal.user, &id).await {
+    let res = match s.z.view_sent_message(&who.principal.user, &id, &ctx).await {
         Ok(m) => message_page(&v, &who, m, notice, (String::new(), None), StatusCode::OK),
         Err(e) => error_page(&v, &e),
     };

@@ -1,5 +1,6 @@
 //! The message itself: the message page (sender, dates, body, attachments, the conversation
-//! so far, what the recipient may do), attachment downloads and the own copy (`.eml`).
+//! so far, what the recipient may do, who accessed the message), attachment downloads and the
+//! own copy (`.eml`).
 
 use super::link::{gone_or_not_found, here, session_or_page};
 use crate::http::download::{download_response, eml_response};
@@ -12,8 +13,10 @@ use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use zegel_core::i18n::{self, tr, tr_args, Lang};
+use zegel_core::model::EventKind;
 use zegel_core::service::{
-    AttachmentView, MessageView, Permissions, RecipientSession, ReplyRefusal, ThreadView,
+    AccessEntry, AccessLog, Accessor, AttachmentView, MessageView, Permissions, RecipientSession,
+    ReplyRefusal, SenderView, ThreadView,
 };
 use zegel_core::{ClientCtx, Error};
 
@@ -43,6 +46,58 @@ struct MessagePage<'a> {
     forwarded_by: Option<String>,
     forward_note: Option<String>,
     contact: Option<String>,
+    accesses: Vec<AccessLine>,
+    accesses_earlier: Option<String>,
+}
+
+/// One line of "Wie heeft dit bericht bekeken?".
+struct AccessLine {
+    at: String,
+    at_iso: String,
+    who: String,
+    what: String,
+}
+
+/// An access in plain words: when, who, what (never an address but a masked one).
+fn access_line(l: Lang, sender: &SenderView, e: &AccessEntry) -> AccessLine {
+    let who = match &e.who {
+        Accessor::You => tr(l, "message-access-you"),
+        Accessor::Sender => tr_args(
+            l,
+            "message-access-sender",
+            &[
+                ("sender", sender.name.as_str()),
+                ("org", sender.organisation.as_str()),
+            ],
+        ),
+        Accessor::ForwardedTo { masked_email } => tr_args(
+            l,
+            "message-access-forwarded-to",
+            &[("email", masked_email.as_str())],
+        ),
+        Accessor::ForwardedOn { masked_email } => tr_args(
+            l,
+            "message-access-forwarded-on",
+            &[("email", masked_email.as_str())],
+        ),
+    };
+    let what = match (e.what, &e.to) {
+        (EventKind::Forwarded, Some(to)) => tr_args(
+            l,
+            "message-access-forwarded-to-address",
+            &[("email", to.as_str())],
+        ),
+        (k, _) => tr(
+            l,
+            &format!("message-access-{}", k.as_str().replace('_', "-")),
+        ),
+    };
+    AccessLine {
+        at: i18n::datetime(l, e.at),
+        at_iso: e.at.to_rfc3339(),
+        who,
+        what,
+    }
 }
 
 /// An earlier message or reply of the conversation.
@@ -85,16 +140,18 @@ pub(super) async fn message_page(
     pl.finish(show_message(&s, &v, &token, &jar, &ctx, q).await)
 }
 
-/// What the message page shows: the message, what the recipient may do, the conversation.
+/// What the message page shows: the message, what the recipient may do, the conversation,
+/// who accessed the message (read after the view is logged, so this visit is in it).
 async fn load(
     s: &AppState,
     session: &RecipientSession,
     ctx: &ClientCtx,
-) -> Result<(MessageView, Permissions, ThreadView), Error> {
+) -> Result<(MessageView, Permissions, ThreadView, AccessLog), Error> {
     let view = s.z.read_message(session, ctx).await?;
     let perm = s.z.permissions(session).await?;
     let thread = s.z.recipient_thread(session).await?;
-    Ok((view, perm, thread))
+    let log = s.z.access_log(session).await?;
+    Ok((view, perm, thread, log))
 }
 
 async fn show_message(
@@ -106,7 +163,7 @@ async fn show_message(
     q: MessageQuery,
 ) -> Result<Response, PageError> {
     let session = session_or_page(s, v, token, jar).await?;
-    let (view, perm, thread) = match load(s, &session, ctx).await {
+    let (view, perm, thread, log) = match load(s, &session, ctx).await {
         Ok(x) => x,
         Err(Error::Gone(_)) => return Err(gone_or_not_found(s, v, token).await),
         Err(e) => return Err(error_page(v, &e).into()),
@@ -171,6 +228,18 @@ async fn show_message(
             forwarded_by: perm.forwarded_by,
             forward_note: perm.forward_note,
             contact: perm.contact,
+            accesses: log
+                .entries
+                .iter()
+                .map(|e| access_line(l, &view.sender, e))
+                .collect(),
+            accesses_earlier: (log.earlier > 0).then(|| {
+                i18n::tr_with(
+                    l,
+                    "message-access-earlier",
+                    &i18n::Args::new().num("n", i64::try_from(log.earlier).unwrap_or(i64::MAX)),
+                )
+            }),
         },
     ))
 }
