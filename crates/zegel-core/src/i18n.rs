@@ -208,6 +208,14 @@ fn amsterdam(ts: Ts) -> time::OffsetDateTime {
     utc.to_offset(off)
 }
 
+/// The start (00:00 in Amsterdam) of `date`.
+pub fn amsterdam_day_start(date: time::Date) -> Ts {
+    let utc_midnight = date.midnight().assume_utc();
+    let guess = Ts((utc_midnight.unix_timestamp()) * 1000);
+    let offset_ms = i64::from(amsterdam(guess).offset().whole_seconds()) * 1000;
+    Ts(guess.0 - offset_ms)
+}
+
 /// The time of day in Amsterdam, `14:05`.
 pub fn time_of_day(ts: Ts) -> String {
     let l = amsterdam(ts);

@@ -1,16 +1,19 @@
 #![doc = "Zegel domain: types, services, Store/Blobs/Outbound traits, jobs, errors. No HTTP, no SQL."]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod blobs;
 pub mod codes;
 pub mod dkim;
 pub mod error;
 pub mod i18n;
+pub mod jws;
 pub mod keys;
 pub mod model;
 pub mod outbound;
 pub mod service;
 pub mod signin;
+pub mod signing;
 pub mod sms;
 pub mod store;
 

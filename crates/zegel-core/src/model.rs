@@ -316,6 +316,8 @@ stored_enum! {
         Revoked = "revoked",
         /// The message expired.
         Expired = "expired",
+        /// The sender downloaded a signed receipt (`detail`: the signing key's id).
+        ReceiptIssued = "receipt_issued",
         /// The sender opened the message's decrypted content (subject, body) in the web app
         /// or the API's conversation; recorded for each recipient (the patient concerned).
         SenderViewed = "sender_viewed",
@@ -420,6 +422,10 @@ pub struct NewApiToken {
     pub label: String,
     /// Created at.
     pub created_at: Ts,
+    /// The client that asked for it (web), for its audit entry; `None` from the CLI.
+    pub ip: Option<String>,
+    /// Its user agent (truncated).
+    pub user_agent: Option<String>,
 }
 
 /// A message as stored. Subject and body are ciphertext under the message key.

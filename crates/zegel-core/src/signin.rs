@@ -35,6 +35,20 @@ pub enum AccountEventKind {
     SetupLinkUsed,
     /// The account's factors removed by an administrator (reset).
     FactorsReset,
+    /// An organisation key was rotated: every message key re-wrapped under the new key and
+    /// the old key destroyed (no user; `detail` names the organisation and the key ids).
+    OrgKeyRotated,
+    /// The master key was rotated: every key under it re-wrapped under a new master key (no
+    /// user; `detail` names the re-wrapped key ids).
+    MasterKeyRotated,
+    /// A user account created (by the CLI or the demo).
+    UserCreated,
+    /// The audit trail exported (`zegel audit export`; `detail`: the filter and the count).
+    AuditExported,
+    /// A backup made (`zegel backup`; `detail`: the counts).
+    BackupMade,
+    /// A send refused (`detail`: the HTTP status; nothing of the message).
+    SendFailed,
     /// An organisation's policy changed (retention, replies, forwards, SMS ...): by the
     /// command line (no user) or an admin (`detail`: the organisation and what changed).
     PolicyChanged,
@@ -42,7 +56,7 @@ pub enum AccountEventKind {
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 15] = [
+    pub const ALL: [AccountEventKind; 21] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -57,6 +71,12 @@ impl AccountEventKind {
         Self::SetupLinkIssued,
         Self::SetupLinkUsed,
         Self::FactorsReset,
+        Self::OrgKeyRotated,
+        Self::MasterKeyRotated,
+        Self::UserCreated,
+        Self::AuditExported,
+        Self::BackupMade,
+        Self::SendFailed,
         Self::PolicyChanged,
     ];
 
@@ -77,6 +97,12 @@ impl AccountEventKind {
             Self::SetupLinkIssued => "setup_link_issued",
             Self::SetupLinkUsed => "setup_link_used",
             Self::FactorsReset => "factors_reset",
+            Self::OrgKeyRotated => "org_key_rotated",
+            Self::MasterKeyRotated => "master_key_rotated",
+            Self::UserCreated => "user_created",
+            Self::AuditExported => "audit_exported",
+            Self::BackupMade => "backup_made",
+            Self::SendFailed => "send_failed",
             Self::PolicyChanged => "policy_changed",
         }
     }

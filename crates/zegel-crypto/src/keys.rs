@@ -20,6 +20,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::keyfile::{create_key_file, read_key_file, KeyFileError};
+use crate::signing::SigningKey;
 use crate::stream::{StreamDecryptor, StreamEncryptor};
 use crate::{ct_eq, CryptoError};
 
@@ -38,10 +39,19 @@ const KEY_CHECK_PURPOSE: &str = "zegel key-check v1";
 const KEK_WRAP_PURPOSE: &str = "zegel kek-wrap v1";
 /// Prefix of the AAD when wrapping a KEK (CONTRACT).
 const KEK_AAD_PREFIX: &[u8] = b"zegel-kek:";
+/// HKDF info of the key that wraps signing keys (CONTRACT: stored wrapped signing keys depend on it).
+const SIGNING_WRAP_PURPOSE: &str = "zegel signing-key-wrap v1";
+/// Prefix of the AAD when wrapping a signing key's seed (CONTRACT).
+const SIGNING_AAD_PREFIX: &[u8] = b"zegel-sig:";
 /// Prefix of the AAD when wrapping a DEK (CONTRACT).
 const DEK_AAD_PREFIX: &[u8] = b"zegel-dek:";
 /// Prefix of the HKDF info of a per-object key (CONTRACT).
 const OBJECT_KEY_PREFIX: &[u8] = b"zegel-object-v1:";
+/// HKDF info of the key that wraps kept derived keys (CONTRACT: stored in the database after a
+/// master key rotation).
+const DERIVED_WRAP_PURPOSE: &str = "zegel derived-wrap v1";
+/// Prefix of the AAD when wrapping a kept derived key (CONTRACT).
+const DERIVED_AAD_PREFIX: &[u8] = b"zegel-derived:";
 
 /// Raw key bytes, wiped on drop.
 pub(crate) type KeyBytes = Zeroizing<[u8; KEY_LEN]>;
@@ -295,8 +305,72 @@ impl MasterKey {
         })
     }
 
+    /// Wraps a signing key's 32-byte seed: AES-256-GCM with a random 96-bit nonce under the
+    /// key derived as `derive("zegel signing-key-wrap v1")`, AAD = `"zegel-sig:" + key id`.
+    /// Output nonce || ciphertext || tag (60 bytes).
+    pub fn wrap_signing_key(&self, key: &SigningKey) -> Vec<u8> {
+        wrap_key(
+            &self.signing_wrapping_cipher(),
+            &prefixed(SIGNING_AAD_PREFIX, key.id()),
+            key.seed(),
+        )
+    }
+
+    /// Unwraps a signing key made by [`wrap_signing_key`](Self::wrap_signing_key) for the
+    /// key `key_id`.
+    ///
+    /// `Err(Decrypt)` for a wrong master key or a wrong id; `Err(Format)` for a wrong length.
+    pub fn unwrap_signing_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<SigningKey, CryptoError> {
+        let seed = unwrap_key(
+            &self.signing_wrapping_cipher(),
+            &prefixed(SIGNING_AAD_PREFIX, key_id),
+            wrapped,
+        )?;
+        SigningKey::from_seed(key_id.to_owned(), seed)
+    }
+
+    fn signing_wrapping_cipher(&self) -> Aes256Gcm {
+        aes256gcm(&self.derive(SIGNING_WRAP_PURPOSE).0)
+    }
+
     fn kek_wrapping_cipher(&self) -> Aes256Gcm {
         aes256gcm(&self.derive(KEK_WRAP_PURPOSE).0)
+    }
+
+    /// Wraps a key that was derived for `purpose` (by this or an earlier master key), so that
+    /// it survives a master key rotation unchanged: AES-256-GCM with a random 96-bit nonce
+    /// under `derive("zegel derived-wrap v1")`, AAD = `"zegel-derived:" + purpose`.
+    /// Output nonce || ciphertext || tag (60 bytes).
+    pub fn wrap_derived_key(&self, purpose: &str, key: &SecretKey) -> Vec<u8> {
+        wrap_key(
+            &self.derived_wrapping_cipher(),
+            &prefixed(DERIVED_AAD_PREFIX, purpose),
+            &key.0,
+        )
+    }
+
+    /// Unwraps a key made by [`wrap_derived_key`](Self::wrap_derived_key) for `purpose`.
+    ///
+    /// `Err(Decrypt)` for a wrong master key or a wrong purpose; `Err(Format)` for a wrong length.
+    pub fn unwrap_derived_key(
+        &self,
+        purpose: &str,
+        wrapped: &[u8],
+    ) -> Result<SecretKey, CryptoError> {
+        unwrap_key(
+            &self.derived_wrapping_cipher(),
+            &prefixed(DERIVED_AAD_PREFIX, purpose),
+            wrapped,
+        )
+        .map(SecretKey)
+    }
+
+    fn derived_wrapping_cipher(&self) -> Aes256Gcm {
+        aes256gcm(&self.derive(DERIVED_WRAP_PURPOSE).0)
     }
 }
 

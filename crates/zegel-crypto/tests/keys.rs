@@ -267,6 +267,43 @@ fn derived_keys_are_deterministic_and_separated_by_purpose() {
     );
 }
 
+/// A key derived from the old master key, wrapped under a new one, unwraps to the same key
+/// (what a master key rotation keeps); only with the new master key and the same purpose.
+#[test]
+fn derived_keys_survive_a_master_rotation_only_under_the_new_key_and_purpose() {
+    let old = MasterKey::from_bytes([8; 32]);
+    let new = MasterKey::from_bytes([9; 32]);
+    let code_key = old.derive("zegel access-code mac v1");
+    let wrapped = new.wrap_derived_key("zegel access-code mac v1", &code_key);
+    assert_eq!(wrapped.len(), 60);
+    // Random nonce: two wraps differ, both unwrap.
+    assert_ne!(
+        wrapped,
+        new.wrap_derived_key("zegel access-code mac v1", &code_key)
+    );
+    let kept = new
+        .unwrap_derived_key("zegel access-code mac v1", &wrapped)
+        .expect("unwraps under the new master key");
+    assert_eq!(kept.mac(b"123456"), code_key.mac(b"123456"));
+    // Not the new master key's own derivation.
+    assert_ne!(
+        kept.mac(b"123456"),
+        new.derive("zegel access-code mac v1").mac(b"123456")
+    );
+    assert!(matches!(
+        old.unwrap_derived_key("zegel access-code mac v1", &wrapped),
+        Err(CryptoError::Decrypt)
+    ));
+    assert!(matches!(
+        new.unwrap_derived_key("zegel job seal v1", &wrapped),
+        Err(CryptoError::Decrypt)
+    ));
+    assert!(matches!(
+        new.unwrap_derived_key("zegel access-code mac v1", &wrapped[..59]),
+        Err(CryptoError::Format(_))
+    ));
+}
+
 #[test]
 fn secret_key_seals_opens_and_macs() {
     let key = SecretKey::generate();

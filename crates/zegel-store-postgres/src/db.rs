@@ -58,10 +58,63 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Serialises the sealing of audit entries (see `shared/audit.rs`) across every transaction
+/// of every node until this transaction ends, so each chain grows one transaction at a time.
+/// Taken just before the commit, after the transaction's own work.
+pub(crate) async fn audit_lock(conn: &mut Conn) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The condition on `audit_pending p` that picks this transaction's own queued rows (plus the
+/// migration's backfill, `xid` 0). `_mark` is SQLite's; PostgreSQL knows its transaction.
+pub(crate) fn audit_mine(_mark: i64) -> String {
+    "(p.xid = txid_current() OR p.xid = 0)".to_owned()
+}
+
+/// The advisory lock id of [`audit_lock`] ("zegelaud" in ASCII).
+const AUDIT_LOCK: i64 = 0x7a65_6765_6c61_7564;
+
+/// A durable transaction. Derefs to the connection; dropping it uncommitted rolls back.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl WriteTx {
+    /// Chains the audit entries of the events this transaction wrote (see
+    /// [`crate::shared::audit::seal`]), then commits.
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        crate::shared::audit::seal(&mut self.tx, 0).await?;
+        self.tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+}
+
 impl PgStore {
     /// Starts a durable transaction (READ COMMITTED): its commit is flushed to the server's
     /// WAL before it returns. Dropping it uncommitted rolls back.
-    pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db_err)
+    pub(crate) async fn begin(&self) -> StoreResult<WriteTx> {
+        let tx = self.pool.begin().await.map_err(db_err)?;
+        Ok(WriteTx { tx })
     }
 }

@@ -111,6 +111,8 @@ impl Batch for Inserts {
             &m.sending.address_book
         }
         let mid = |m: &NewMessage| m.message.id.clone();
+        // One transaction: the statement, then its events' audit entries (shared/audit.rs).
+        let mut tx = self.0.begin().await.map_err(db_err)?;
         sqlx::query(INSERT_MESSAGES_SQL)
             // $1..$16: the message rows
             .bind(each(ms, |m| m.message.id.clone()))
@@ -191,9 +193,11 @@ impl Batch for Inserts {
             .bind(col(ms, ab, |_, _, u| u.verification.as_str()))
             .bind(col(ms, ab, |_, _, u| u.phone.clone()))
             .bind(col(ms, ab, |_, _, u| u.at.0))
-            .execute(&self.0)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        crate::shared::audit::seal(&mut tx, 0).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(ms.iter().map(|_| Ok(())).collect())
     }
 }

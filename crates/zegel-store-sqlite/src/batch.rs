@@ -140,6 +140,7 @@ fn run_batch<'a>(
 /// committed.
 async fn attempt(pool: &SqlitePool, ops: &mut [Op], savepoints: bool) -> StoreResult<bool> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let audit_mark = crate::db::audit_mark(&mut tx).await?;
     for op in ops.iter_mut() {
         if savepoints {
             exec(&mut tx, "SAVEPOINT zegel_write").await?;
@@ -158,6 +159,7 @@ async fn attempt(pool: &SqlitePool, ops: &mut [Op], savepoints: bool) -> StoreRe
             }
         }
     }
+    crate::shared::audit::seal(&mut tx, audit_mark).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }

@@ -30,6 +30,26 @@ pub(crate) const BLOBS_TO_DELETE_SQL: &str =
 /// the read and the write that follows it see no other writer in between.
 pub(crate) const FOR_UPDATE: &str = "";
 
+/// The largest id in `audit_pending` (0 when none), read right after `BEGIN IMMEDIATE`: the
+/// transaction's own queued rows are the ones above it (see [`audit_mine`]).
+pub(crate) async fn audit_mark(conn: &mut Conn) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_pending")
+        .fetch_one(conn)
+        .await
+        .map_err(db_err)
+}
+
+/// The condition on `audit_pending p` that picks this transaction's queued rows (plus the
+/// migration's backfill), given its [`audit_mark`].
+pub(crate) fn audit_mine(mark: i64) -> String {
+    format!("(p.id > {mark} OR p.backfill = 1)")
+}
+
+/// Serialises sealing transactions: SQLite's write lock (`BEGIN IMMEDIATE`) already does.
+pub(crate) async fn audit_lock(_conn: &mut Conn) -> StoreResult<()> {
+    Ok(())
+}
+
 /// `<column> IN <list of text ids bound as $1>`: a JSON array read with `json_each`.
 pub(crate) const IN_TEXT_LIST: &str = "IN (SELECT value FROM json_each($1))";
 
@@ -57,11 +77,16 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 pub(crate) struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     _turn: OwnedMutexGuard<()>,
+    /// [`audit_mark`] when the transaction began.
+    audit_mark: i64,
 }
 
 impl WriteTx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    /// Chains the audit entries of the events this transaction wrote (see
+    /// [`crate::shared::audit::seal`]), then commits.
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        crate::shared::audit::seal(&mut self.tx, self.audit_mark).await?;
+        self.tx.commit().await.map_err(db_err)
     }
 
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
@@ -94,6 +119,12 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)?;
-        Ok(WriteTx { tx, _turn: turn })
+        let mut tx = tx;
+        let audit_mark = audit_mark(&mut tx).await?;
+        Ok(WriteTx {
+            tx,
+            _turn: turn,
+            audit_mark,
+        })
     }
 }

@@ -71,6 +71,26 @@ pub async fn select_texts(url: &str, sql: &str) -> Vec<Option<String>> {
     .unwrap_or_else(|e| panic!("select_texts: {sql}: {e}"))
 }
 
+/// Runs `sql` (one or more statements, no binds) straight on a test database
+/// (`sqlite://<file>` or `postgres://...`), around Zegel: for tests that tamper with rows.
+///
+/// # Panics
+/// When the database cannot be reached or a statement fails (a test failure).
+pub async fn execute_sql(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let mut conn = SqliteConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("execute_sql: connect: {e}"));
+        sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ())
+    } else {
+        let mut conn = PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("execute_sql: connect: {e}"));
+        sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ())
+    }
+    .unwrap_or_else(|e| panic!("execute_sql: {sql}: {e}"))
+}
+
 /// A throw-away PostgreSQL database; dropped (`WITH (FORCE)`) when this value is dropped.
 #[derive(Debug)]
 pub struct PgDb {

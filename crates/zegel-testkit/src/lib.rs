@@ -7,8 +7,8 @@ pub mod fixtures;
 pub mod store_cases;
 
 pub use db::{
-    postgres_skipped, postgres_store, select_texts, sqlite_store, PgDb, POSTGRES_URL_ENV,
-    SKIP_POSTGRES_ENV,
+    execute_sql, postgres_skipped, postgres_store, select_texts, sqlite_store, PgDb,
+    POSTGRES_URL_ENV, SKIP_POSTGRES_ENV,
 };
 
 /// Panics unless `zegel-store-sqlite/migrations` and `zegel-store-postgres/migrations` hold

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use zegel_core::store::SignInStore;
 use zegel_store_sqlite::SqliteStore;
 
 /// The manifest's format name.
@@ -187,6 +188,17 @@ async fn write_backup(db_path: &Path, blob_root: &Path, to: &Path) -> anyhow::Re
     let live = SqliteStore::connect(&db_path.to_string_lossy())
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
+    // The backup is an audit entry (NEN 7513), inside the snapshot it describes.
+    live.record_account_event(&zegel_core::signin::AccountEvent {
+        user_id: None,
+        kind: zegel_core::signin::AccountEventKind::BackupMade,
+        at: zegel_core::model::Ts::now(),
+        ip: None,
+        user_agent: None,
+        detail: Some("zegel backup".into()),
+    })
+    .await
+    .context("recording the backup in the audit trail")?;
     let copy = to.join(DB_FILE);
     live.snapshot_into(&copy)
         .await

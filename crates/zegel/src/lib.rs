@@ -2,7 +2,10 @@
 //! integration tests run the real router.
 #![forbid(unsafe_code)]
 
+pub mod admin_keys;
 pub mod app;
+pub mod audit_cli;
 pub mod backup;
 pub mod config;
 pub mod http;
+pub mod receipts;

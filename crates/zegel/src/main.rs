@@ -49,10 +49,62 @@ enum Cmd {
         #[arg(long)]
         from: PathBuf,
     },
+    /// The NEN 7513 audit trail: check it, export it.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Organisations, users and API tokens.
     Admin {
         #[command(subcommand)]
         cmd: AdminCmd,
+    },
+    /// Signed receipts.
+    Receipt {
+        #[command(subcommand)]
+        cmd: ReceiptCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCmd {
+    /// Checks a signed receipt (JWS) offline; exits 0 and prints what it proves, or exits 1
+    /// with the reason (bad signature, unknown key, malformed).
+    Verify {
+        /// The receipt file (as downloaded).
+        file: PathBuf,
+        /// The organisation's public keys (JWK Set, from `zegel admin keys public` or
+        /// `/.well-known/zegel/keys/{slug}.json`); without it, the keys in the configured
+        /// installation's database.
+        #[arg(long = "key")]
+        key: Option<PathBuf>,
+        /// Prints the verified payload as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Checks every hash chain, signed checkpoint and event against its entry; exits 0 when
+    /// the trail is whole, 1 naming the first bad entry. Safe while serving.
+    Verify,
+    /// Signs the head of every chain now (the server does so about once a minute).
+    Checkpoint,
+    /// Writes entries to standard output, oldest first.
+    Export {
+        /// From this day (Amsterdam; `2026-12-01`) or RFC 3339 time on.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to and including this day (or before this RFC 3339 time).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only entries concerning this recipient (e-mail address or phone number).
+        #[arg(long)]
+        recipient: Option<String>,
+        /// `jsonl` (one JSON object per line) or `csv`.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: zegel::audit_cli::Format,
     },
 }
 
@@ -72,6 +124,11 @@ enum AdminCmd {
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
+    },
+    /// Key rotation (organisation keys, master key) and the public signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: zegel::admin_keys::KeysCmd,
     },
 }
 
@@ -236,15 +293,72 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Audit { cmd } => {
+            let z = app::open(&cfg).await?;
+            audit(&z, cmd).await
+        }
         Cmd::Admin { cmd } => {
             let z = app::open(&cfg).await?;
             admin(&z, cmd).await
+        }
+        Cmd::Receipt {
+            cmd: ReceiptCmd::Verify { file, key, json },
+        } => {
+            let v = zegel::receipts::verify(&cfg, &file, key.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v.receipt)?);
+            } else {
+                print!("{}", zegel::receipts::summary(&v));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn audit(z: &Arc<Zegel>, cmd: AuditCmd) -> anyhow::Result<()> {
+    match cmd {
+        AuditCmd::Verify => {
+            let keys = zegel::audit_cli::StoreKeys::load(z).await?;
+            if !zegel::audit_cli::verify(z, &keys).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        AuditCmd::Checkpoint => {
+            let n = z.checkpoint_audit(0).await?;
+            println!("{n} checkpoints signed");
+            Ok(())
+        }
+        AuditCmd::Export {
+            from,
+            to,
+            recipient,
+            format,
+        } => {
+            let filter = zegel_core::audit::AuditFilter {
+                from: from
+                    .as_deref()
+                    .map(|s| zegel::audit_cli::parse_when(s, false))
+                    .transpose()?,
+                to: to
+                    .as_deref()
+                    .map(|s| zegel::audit_cli::parse_when(s, true))
+                    .transpose()?,
+                recipient,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let n = zegel::audit_cli::export(z, &filter, format, &mut out).await?;
+            drop(out);
+            zegel::audit_cli::record_export(z, &filter, n).await?;
+            eprintln!("{n} entries exported");
+            Ok(())
         }
     }
 }
 
 async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
     match cmd {
+        AdminCmd::Keys { cmd } => zegel::admin_keys::run(z, cmd).await?,
         AdminCmd::Org {
             cmd: OrgCmd::Create { slug, name },
         } => {

@@ -217,6 +217,12 @@ async fn a_backup_taken_while_serving_restores_into_a_new_installation() {
             .unwrap();
         assert_eq!(res.status().as_u16(), want, "message {id}");
     }
+    // The restored audit trail is whole, holds the backup itself and not what came after.
+    let out = fresh.run_ok(&["audit", "verify"]).await;
+    assert!(out.contains("audit trail whole"), "{out}");
+    let trail = fresh.run_ok(&["audit", "export"]).await;
+    assert!(trail.contains("account.backup_made"), "{trail}");
+    assert!(trail.contains(&id_a) && !trail.contains(&id_b), "{trail}");
 
     // Restoring over an installation that has data: refused.
     let out = fresh

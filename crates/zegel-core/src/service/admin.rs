@@ -134,6 +134,17 @@ impl Zegel {
 
     /// A new API token for a user; the token is returned once, only its hash is kept.
     pub async fn create_api_token(&self, user: &User, label: &str) -> Result<String> {
+        self.create_api_token_for(user, label, None).await
+    }
+
+    /// As [`Zegel::create_api_token`], asked for by the client `ctx` (its address goes into
+    /// the audit entry the store writes with the token).
+    pub(crate) async fn create_api_token_for(
+        &self,
+        user: &User,
+        label: &str,
+        ctx: Option<&super::ClientCtx>,
+    ) -> Result<String> {
         let token = format!("{API_TOKEN_PREFIX}{}", zegel_crypto::random_token());
         self.store
             .create_api_token(&NewApiToken {
@@ -142,6 +153,8 @@ impl Zegel {
                 token_hash: zegel_crypto::token_hash(&token),
                 label: validate::single_line(label),
                 created_at: Ts::now(),
+                ip: ctx.and_then(|c| c.ip.clone()),
+                user_agent: ctx.and_then(|c| c.user_agent.clone()),
             })
             .await?;
         Ok(token)

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use zegel_crypto::Kek;
 
 /// The longest subject, in bytes (a mail header line).
 const MAX_SUBJECT_BYTES: usize = 998;
@@ -135,7 +134,6 @@ pub struct MessageDraft {
     uploads: Uploads,
     sender: User,
     org_id: String,
-    kek: Arc<Kek>,
     subject: String,
     body: String,
     reply: ReplyPolicy,
@@ -274,12 +272,10 @@ impl Zegel {
             None => uploads.message_id().to_owned(),
             Some(id) => self.visible_to_sender(sender, id).await?.thread_id,
         };
-        let kek = self.keys.active_kek(&self.store, org).await?;
         Ok(MessageDraft {
             uploads,
             sender: sender.clone(),
             org_id: org.id.clone(),
-            kek,
             subject,
             body: req.body,
             reply,
@@ -429,8 +425,11 @@ impl MessageDraft {
                     .map(|(c, _)| c.clone()),
             });
         }
+        // The key is wrapped under the organisation key that is active now: an upload that
+        // began before a key rotation started must not store its key under the old key.
+        let kek = z.keys.active_kek_now(&z.store, &self.org_id).await?;
         let sealed = self.uploads.sealed_row(
-            &self.kek,
+            &kek,
             RowHead {
                 org_id: self.org_id.clone(),
                 sender_id: self.sender.id.clone(),

@@ -11,6 +11,7 @@
 //             inspection (the patient's view of who accessed their message)
 mod access;
 mod admin;
+mod audit_trail;
 pub mod checks;
 mod compose;
 mod content;
@@ -23,12 +24,14 @@ mod forwards;
 mod inbox;
 mod inspection;
 mod jobs;
+mod key_rotation;
 mod messages;
 mod notify;
 mod objects;
 mod passkeys;
 mod payloads;
 mod policy;
+mod receipts;
 mod replies;
 mod sessions;
 mod signin;
@@ -56,11 +59,19 @@ pub use forwards::{ForwardCreated, ForwardReq};
 pub use inbox::{InboxItem, InboxKind, PartyView, ReplyView};
 pub use inspection::{AccessEntry, AccessLog, Accessor, MAX_ACCESS_ENTRIES};
 pub use jobs::Worker;
+pub use key_rotation::{
+    MasterKeyRotation, OrgKeyRotation, RotateOptions, RotationError, RotationProgress,
+    DEFAULT_ROTATION_BATCH,
+};
 pub use messages::{
     MessageCreated, MessageDraft, NewMessageReq, NewRecipientReq, RecipientCreated,
 };
 pub use passkeys::MAX_PASSKEY_NAME;
 pub use policy::{Availability, PolicyDoc, MAX_AVAILABILITY_DAYS, MAX_DEVICE_DAYS};
+pub use receipts::{
+    verify_receipt, Receipt, ReceiptAttachment, ReceiptContent, ReceiptError, ReceiptOrganisation,
+    ReceiptRecipient, ReceiptSender, SignedReceipt, TrustedKey, VerifiedReceipt, RECEIPT_TYPE,
+};
 pub use replies::{ReplyCreated, ReplyDraft};
 pub use sessions::{SenderSession, SENDER_SESSION_LIMITS};
 pub use signin::{

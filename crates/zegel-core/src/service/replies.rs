@@ -17,7 +17,6 @@ use bytes::Bytes;
 use futures::Stream;
 use serde::Serialize;
 use std::sync::Arc;
-use zegel_crypto::Kek;
 
 /// The longest subject, in characters ("Re: " included).
 const MAX_SUBJECT_CHARS: usize = 998;
@@ -43,7 +42,6 @@ pub struct ReplyDraft {
     /// The addressee: the sender of the message answered.
     sender_id: String,
     org_id: String,
-    kek: Arc<Kek>,
     subject: String,
     body: String,
     expires_at: Ts,
@@ -95,7 +93,6 @@ impl Zegel {
             format!("Re: {subject}")
         };
         let subject: String = subject.chars().take(MAX_SUBJECT_CHARS).collect();
-        let kek = self.keys.active_kek(&self.store, &org).await?;
         // A reply is kept as long as the sender's organisation keeps its messages by default.
         let days = self.org_availability(&org.id).await?.default_days;
         let now = Ts::now();
@@ -103,7 +100,6 @@ impl Zegel {
             uploads: Uploads::new(self.clone(), self.settings.max_reply_attachments),
             sender_id: parent.sender_id.clone(),
             org_id: org.id,
-            kek,
             subject,
             body,
             expires_at: now.plus_secs(days * 86_400),
@@ -143,8 +139,11 @@ impl ReplyDraft {
         let thread_id = self.parent.thread_id.clone();
         let now = Ts::now();
         let r = &self.recipient;
+        // The key is wrapped under the organisation key that is active now: an upload that
+        // began before a key rotation started must not store its key under the old key.
+        let kek = z.keys.active_kek_now(&z.store, &self.org_id).await?;
         let sealed = self.uploads.sealed_row(
-            &self.kek,
+            &kek,
             RowHead {
                 org_id: self.org_id.clone(),
                 sender_id: self.sender_id.clone(),

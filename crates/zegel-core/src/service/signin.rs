@@ -610,16 +610,8 @@ impl Zegel {
         } else {
             label.trim().to_owned()
         };
-        let token = self.create_api_token(user, &label).await?;
-        self.store
-            .record_account_event(&event(
-                Some(&user.id),
-                AccountEventKind::TokenCreated,
-                ctx,
-                Some(label),
-            ))
-            .await?;
-        Ok(token)
+        // The store records `token_created` with the token, in one transaction.
+        Ok(self.create_api_token_for(user, &label, Some(ctx)).await?)
     }
 
     /// Revokes one of the user's API tokens; NotFound when the user has no such token.

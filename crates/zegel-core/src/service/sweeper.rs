@@ -56,6 +56,12 @@ impl Zegel {
             if let Err(e) = self.expire_due().await {
                 tracing::error!(error = %e, "expiry sweep failed");
             }
+            if let Err(e) = self
+                .checkpoint_audit(super::audit_trail::CHECKPOINT_EVERY_MS)
+                .await
+            {
+                tracing::error!(error = %e, "audit checkpoint failed");
+            }
             if let Err(e) = self.sweep_blobs().await {
                 tracing::error!(error = %e, "blob sweep failed");
             }

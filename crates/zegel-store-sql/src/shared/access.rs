@@ -68,7 +68,7 @@ impl AccessStore for DbStore {
         if let Some(budget) = &req.sms_budget {
             if !count_sms(&mut tx, budget).await? {
                 // Only the refusal is kept.
-                tx.commit().await.map_err(db_err)?;
+                tx.commit().await?;
                 return Ok(CodeRequestOutcome::SmsBudgetSpent);
             }
         }
@@ -88,7 +88,7 @@ impl AccessStore for DbStore {
             insert_job(&mut tx, job, Some(&message_id)).await?;
         }
         insert_event(&mut tx, req.event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(CodeRequestOutcome::Stored)
     }
 
@@ -145,7 +145,7 @@ impl AccessStore for DbStore {
             };
             insert_event(&mut tx, &event).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(verdict)
     }
 
@@ -165,7 +165,7 @@ impl AccessStore for DbStore {
             return Ok(false);
         }
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -197,7 +197,7 @@ impl AccessStore for DbStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn record_events(&self, events: &[NewEvent]) -> StoreResult<()> {
@@ -208,7 +208,7 @@ impl AccessStore for DbStore {
         for e in events {
             insert_event(&mut tx, e).await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 }
 

@@ -29,7 +29,7 @@ impl AccountStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn org_by_id(&self, id: &str) -> StoreResult<Option<Organisation>> {
@@ -86,7 +86,18 @@ impl AccountStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        // The account's creation is an audit entry (NEN 7513), in the same transaction.
+        sqlx::query(
+            "INSERT INTO account_events (user_id, kind, at, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&user.id)
+        .bind(zegel_core::signin::AccountEventKind::UserCreated.as_str())
+        .bind(user.created_at.0)
+        .bind(format!("role {}", user.role.as_str()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
@@ -134,7 +145,21 @@ impl AccountStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        // Its audit entry (NEN 7513), in the same transaction: the label, never the token.
+        sqlx::query(
+            "INSERT INTO account_events (user_id, kind, at, ip, user_agent, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.user_id)
+        .bind(zegel_core::signin::AccountEventKind::TokenCreated.as_str())
+        .bind(token.created_at.0)
+        .bind(&token.ip)
+        .bind(&token.user_agent)
+        .bind(&token.label)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
     }
 
     async fn principal_by_token_hash(

@@ -48,7 +48,7 @@ impl ConversationStore for DbStore {
         }
         insert_event(&mut tx, &r.event).await?;
         insert_job(&mut tx, &r.job, Some(&msg.id)).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(ReplyOutcome::Stored)
     }
 
@@ -109,7 +109,7 @@ impl ConversationStore for DbStore {
             insert_event(&mut tx, e).await?;
         }
         insert_job(&mut tx, &f.job, Some(&r.message_id)).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(ForwardOutcome::Stored)
     }
 
@@ -175,6 +175,6 @@ impl ConversationStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 }

@@ -23,7 +23,7 @@ impl DeviceStore for DbStore {
         .await
         .map_err(db_err)?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn device_by_id(&self, id: &str) -> StoreResult<Option<DeviceRow>> {
@@ -89,7 +89,7 @@ impl DeviceStore for DbStore {
         }
         insert_session(&mut tx, session).await?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -107,7 +107,7 @@ impl DeviceStore for DbStore {
             return Ok(false);
         }
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 }

@@ -8,7 +8,7 @@ impl JobStore for DbStore {
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
         let id = insert_job(&mut tx, job, None).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -47,7 +47,7 @@ impl JobStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn mark_notified(
@@ -82,7 +82,7 @@ impl JobStore for DbStore {
             return Err(StoreError::NotFound);
         }
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn job_counts(&self) -> StoreResult<(i64, i64)> {

@@ -242,7 +242,7 @@ impl MessageStore for DbStore {
         .await
         .map_err(db_err)?;
         destroy_replies(&mut tx, message_id, (state, kind), at, actor).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -282,7 +282,7 @@ impl MessageStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 }
 

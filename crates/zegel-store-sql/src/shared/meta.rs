@@ -46,7 +46,7 @@ impl MetaStore for DbStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(stored)
     }
 }

@@ -4,6 +4,7 @@
 //! differs). Each section of `zegel_core::Store` has its own file; where a backend does a
 //! method its own way, the section calls `crate::per_backend::<method>` by name.
 
+pub(crate) mod audit;
 pub(crate) mod rows;
 pub(crate) mod sending;
 pub(crate) mod write;
@@ -13,11 +14,13 @@ mod accounts;
 mod conversations;
 mod devices;
 mod jobs;
+mod keys;
 mod messages;
 mod meta;
 mod policy;
 mod sender_sessions;
 mod signin;
+mod signing;
 mod tracking;
 
 /// What every stamped file uses.

@@ -47,7 +47,7 @@ impl PolicyStore for DbStore {
         }
         // The change and its account event (an audit entry) commit together.
         super::signin::insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -78,7 +78,7 @@ impl PolicyStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -27,7 +27,7 @@ impl SenderSessionStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn sender_session(
@@ -62,7 +62,7 @@ impl SenderSessionStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
+            tx.commit().await?;
         }
         Ok(Some((principal, Ts(created))))
     }
@@ -74,7 +74,7 @@ impl SenderSessionStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -93,7 +93,7 @@ impl SenderSessionStore for DbStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -106,7 +106,7 @@ impl SenderSessionStore for DbStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }

@@ -157,7 +157,7 @@ impl SendingStore for DbStore {
         for u in &r.address_book {
             upsert_address(&mut tx, u).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -184,7 +184,7 @@ impl SendingStore for DbStore {
             return Ok(false);
         };
         insert_job(&mut tx, job, Some(&message_id)).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 }

@@ -157,7 +157,7 @@ impl SignInStore for DbStore {
         let failed: i64 = get(&row, "failed_sign_ins")?;
         let locked_until = opt_ts(&row, "locked_until")?;
         if let Some(until) = locked_until.filter(|u| u.0 > now.0) {
-            tx.commit().await.map_err(db_err)?;
+            tx.commit().await?;
             return Ok(FailureOutcome::Locked { until });
         }
         insert_event(&mut tx, event).await?;
@@ -188,7 +188,7 @@ impl SignInStore for DbStore {
                 remaining: max_failures - failed,
             }
         };
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
@@ -200,7 +200,7 @@ impl SignInStore for DbStore {
             .await
             .map_err(db_err)?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn throttle_note(&self, address: &str, now: Ts, window_ms: i64) -> StoreResult<i64> {
@@ -222,7 +222,7 @@ impl SignInStore for DbStore {
         .await
         .map_err(db_err)?;
         let failures: i64 = get(&row, "failures")?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(failures)
     }
 
@@ -253,7 +253,7 @@ impl SignInStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn set_password_hash(
@@ -277,14 +277,14 @@ impl SignInStore for DbStore {
             return Ok(false);
         }
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
     async fn record_account_event(&self, event: &AccountEvent) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn account_events(&self, user_id: &str) -> StoreResult<Vec<StoredAccountEvent>> {
@@ -342,7 +342,7 @@ impl SignInStore for DbStore {
         .await
         .map_err(db_err)?
         .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -368,7 +368,7 @@ impl SignInStore for DbStore {
             return Ok(false);
         }
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -385,7 +385,7 @@ impl SignInStore for DbStore {
         .await
         .map_err(db_err)?
         .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -402,7 +402,7 @@ impl SignInStore for DbStore {
         if opt_ts(&row, "enabled_at")?.is_some() {
             insert_event(&mut tx, event).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -423,7 +423,7 @@ impl SignInStore for DbStore {
         .await
         .map_err(db_err)?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>> {
@@ -457,7 +457,7 @@ impl SignInStore for DbStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn passkey_remove(
@@ -495,7 +495,7 @@ impl SignInStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn ceremony_take(
@@ -512,7 +512,7 @@ impl SignInStore for DbStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         let Some(row) = row else { return Ok(None) };
         let kind: String = get(&row, "kind")?;
         let c = CeremonyRow {
@@ -530,7 +530,7 @@ impl SignInStore for DbStore {
         let mut tx = self.begin().await?;
         insert_link(&mut tx, row).await?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn setup_link(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SetupLinkRow>> {
@@ -573,7 +573,7 @@ impl SignInStore for DbStore {
         .await
         .map_err(db_err)?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -602,7 +602,7 @@ impl SignInStore for DbStore {
         insert_link(&mut tx, link).await?;
         insert_event(&mut tx, reset).await?;
         insert_event(&mut tx, issued).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn set_second_factor_required(&self, org_id: &str, required: bool) -> StoreResult<bool> {
@@ -614,7 +614,7 @@ impl SignInStore for DbStore {
             .await
             .map_err(db_err)?
             .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -677,6 +677,6 @@ async fn delete_owned(
         return Ok(false);
     }
     insert_event(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(true)
 }

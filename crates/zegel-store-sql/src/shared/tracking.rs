@@ -189,7 +189,7 @@ impl TrackingStore for DbStore {
             .map_err(db_err)?;
         insert_job(&mut tx, job, Some(&event.message_id)).await?;
         insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -214,7 +214,7 @@ impl TrackingStore for DbStore {
         for e in events {
             insert_event(&mut tx, e).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 }

@@ -129,6 +129,8 @@ async fn case_api_token_lookup(store: DynStore) {
         token_hash: fx::random_hash(),
         label: "cli".to_owned(),
         created_at: T0,
+        ip: None,
+        user_agent: None,
     };
     store
         .create_api_token(&token)

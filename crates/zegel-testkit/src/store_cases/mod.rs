@@ -22,16 +22,19 @@ macro_rules! case {
 
 mod access;
 mod accounts;
+mod audit;
 mod codes;
 mod conversations;
 mod devices;
 mod jobs;
+mod keys;
 mod messages;
 mod meta;
 mod policy;
 mod sender_sessions;
 mod sending;
 mod signin;
+mod signing;
 mod support;
 mod tracking;
 
@@ -75,6 +78,9 @@ pub fn all() -> Vec<Case> {
         sender_sessions::CASES,
         sending::CASES,
         tracking::CASES,
+        keys::CASES,
+        audit::CASES,
+        signing::CASES,
     ]
     .concat()
 }

@@ -39,14 +39,18 @@ fn ev(user: &User, kind: AccountEventKind, at: Ts) -> AccountEvent {
     }
 }
 
+/// The user's account events after `user_created` (which `create_user` records first; the
+/// audit cases check it).
 async fn kinds(store: &DynStore, user: &User) -> Vec<AccountEventKind> {
-    store
+    let all: Vec<AccountEventKind> = store
         .account_events(&user.id)
         .await
         .expect("events")
         .into_iter()
         .map(|e| e.event.kind)
-        .collect()
+        .collect();
+    assert_eq!(all.first(), Some(&AccountEventKind::UserCreated), "{all:?}");
+    all[1..].to_vec()
 }
 
 /// Five wrong passwords lock the account for the lock time; while locked nothing is counted;
@@ -203,7 +207,9 @@ async fn case_account_password_and_events(store: DynStore) {
     };
     store.record_account_event(&unknown).await.expect("record");
     let events = store.account_events(&user.id).await.expect("events");
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3, "user_created, then the two");
+    assert_eq!(events[0].event.kind, AccountEventKind::UserCreated);
+    let events = &events[1..];
     assert_eq!(events[0].event, e);
     assert_eq!(events[1].event, other);
     assert!(events[0].id < events[1].id);
@@ -526,6 +532,8 @@ async fn case_account_policy_and_api_tokens(store: DynStore) {
                 token_hash: [id.as_bytes()[1]; 32],
                 label: label.into(),
                 created_at: at,
+                ip: Some("192.0.2.1".into()),
+                user_agent: None,
             })
             .await
             .expect("token");

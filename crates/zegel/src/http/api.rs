@@ -43,6 +43,11 @@ pub fn routes(s: &AppState) -> ApiRoutes {
             renew_link,
         )
         .add(Method::POST, "/api/v1/messages/{id}/extend", extend_message)
+        .add(
+            Method::GET,
+            "/api/v1/messages/{id}/receipt",
+            message_receipt,
+        )
         .add(Method::GET, "/api/v1/inbox", inbox)
         .add(Method::GET, "/api/v1/inbox/{id}", read_reply)
         .add(
@@ -63,20 +68,46 @@ async fn create_message(
     Client(ctx): Client,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let created = match MessageBody::<NewMessageReq>::from_request(req, &s).await? {
-        MessageBody::Json(m) => s.z.begin_message(&sender, m).await?.commit(&ctx).await?,
-        MessageBody::Multipart(m, mut mp) => {
-            let mut draft = s.z.begin_message(&sender, m).await?;
-            match stream_attachments(&mut mp, draft.uploads()).await {
-                Ok(()) => draft.commit(&ctx).await?,
-                Err(e) => {
-                    draft.abort().await;
-                    return Err(e.into());
+    let result: Result<_, ApiError> = async {
+        Ok(
+            match MessageBody::<NewMessageReq>::from_request(req, &s).await? {
+                MessageBody::Json(m) => s.z.begin_message(&sender, m).await?.commit(&ctx).await?,
+                MessageBody::Multipart(m, mut mp) => {
+                    let mut draft = s.z.begin_message(&sender, m).await?;
+                    match stream_attachments(&mut mp, draft.uploads()).await {
+                        Ok(()) => draft.commit(&ctx).await?,
+                        Err(e) => {
+                            draft.abort().await;
+                            return Err(e.into());
+                        }
+                    }
                 }
+            },
+        )
+    }
+    .await;
+    match result {
+        Ok(created) => Ok((StatusCode::CREATED, Json(created)).into_response()),
+        Err(e) => {
+            // A refused send is an audit entry too (NTA 7516 6.4.2): who, when, from where and
+            // the status; nothing of the message.
+            let event = zegel_core::signin::AccountEvent {
+                user_id: Some(sender.user.id.clone()),
+                kind: zegel_core::signin::AccountEventKind::SendFailed,
+                at: zegel_core::model::Ts::now(),
+                ip: ctx.ip.clone(),
+                user_agent: ctx.user_agent.clone(),
+                detail: Some(format!(
+                    "HTTP {}",
+                    crate::http::error::status_of(&e.0).as_u16()
+                )),
+            };
+            if let Err(err) = s.z.store.record_account_event(&event).await {
+                tracing::error!(error = %err, "recording a refused send failed");
             }
+            Err(e)
         }
-    };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    }
 }
 
 /// `POST /api/v1/messages/check`: a send's JSON, validated as a send would be (the same
@@ -178,6 +209,16 @@ async fn get_message(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.z.message_status(&sender, &id).await?).into_response())
+}
+
+async fn message_receipt(
+    State(s): State<AppState>,
+    Sender(who): Sender,
+    ApiPath(id): ApiPath<String>,
+    Client(ctx): Client,
+) -> Result<Response, ApiError> {
+    let receipt = s.z.message_receipt(&who, &id, &ctx).await?;
+    Ok(super::receipts::receipt_response(&receipt))
 }
 
 async fn revoke_message(

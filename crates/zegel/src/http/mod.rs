@@ -17,6 +17,7 @@ mod multipart;
 mod pages;
 pub mod proxy;
 mod ratelimit;
+mod receipts;
 mod routes;
 pub mod sender;
 pub mod server;
@@ -111,6 +112,7 @@ pub fn router_and_metrics(z: Arc<Zegel>, opts: HttpOptions) -> (Router, Option<R
         .merge(access)
         .merge(viewer::routes(&state))
         .merge(sender::public_routes(&state))
+        .merge(receipts::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,

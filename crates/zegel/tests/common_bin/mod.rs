@@ -109,6 +109,13 @@ impl Env {
         cmd
     }
 
+    /// Spawns `zegel ARGS` with piped stdout and stderr (killed when dropped): for a command
+    /// the test interrupts itself (key_rotation.rs kills a rotation halfway).
+    #[allow(dead_code)]
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).spawn().expect("spawn zegel")
+    }
+
     /// Runs a command that exits by itself (within a timeout).
     pub async fn run(&self, args: &[&str]) -> Output {
         let child = self.command(args).spawn().expect("spawn zegel");

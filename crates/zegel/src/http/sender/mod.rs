@@ -60,6 +60,7 @@ fn tracking_routes(s: &AppState) -> Router<AppState> {
             post(tracking::new_link),
         )
         .route("/berichten/{id}/verlengen", post(tracking::extend))
+        .route("/berichten/{id}/bewijs", get(tracking::receipt))
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/{id}", get(inbox::reply))
         .route("/inbox/{id}/bijlage/{aid}", get(inbox::attachment))

@@ -1,9 +1,10 @@
 //! Following sent messages: `/berichten` (the sent list, newest first, paged, filtered by a
 //! recipient's address and status), `/berichten/{id}` (each recipient's status and timeline,
-//! a new link per recipient, a longer availability) and `/berichten/{id}/intrekken` (revoke,
-//! after a confirmation page). GET changes nothing (`/berichten/{id}` records only that the
-//! sender viewed the message, for the recipients' "Wie heeft dit bericht bekeken?"); every
-//! POST checks the session's CSRF token. Another sender's message: 404.
+//! a new link per recipient, a longer availability), `/berichten/{id}/bewijs` (the signed
+//! receipt) and `/berichten/{id}/intrekken` (revoke, after a confirmation page). GET changes
+//! nothing (`/berichten/{id}` records only that the sender viewed the message, for the
+//! recipients' "Wie heeft dit bericht bekeken?"); every POST checks the session's CSRF token.
+//! Another sender's message: 404.
 
 use super::layout::{Section, SenderNav};
 use super::session::SignedIn;
@@ -362,6 +363,23 @@ pub(super) async fn message(
     };
     let res = match s.z.view_sent_message(&who.principal.user, &id, &ctx).await {
         Ok(m) => message_page(&v, &who, m, notice, (String::new(), None), StatusCode::OK),
+        Err(e) => error_page(&v, &e),
+    };
+    pl.finish(res)
+}
+
+/// `GET /berichten/{id}/bewijs` ("Bewijs downloaden"): the signed receipt of one's own
+/// message as a download (a GET: it changes nothing but the event that records it).
+pub(super) async fn receipt(
+    State(s): State<AppState>,
+    who: SignedIn,
+    pl: PageLang,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+) -> Response {
+    let v = pl.view(back_to(&id));
+    let res = match s.z.message_receipt(&who.principal, &id, &ctx).await {
+        Ok(r) => crate::http::receipts::receipt_response(&r),
         Err(e) => error_page(&v, &e),
     };
     pl.finish(res)

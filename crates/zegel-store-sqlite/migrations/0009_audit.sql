@@ -1,0 +1,77 @@
+-- The NEN 7513 audit trail (issue 14). Every row of `events` and `account_events` becomes one
+-- entry of a hash chain, in the transaction that wrote the row: the triggers queue the row in
+-- `audit_pending`, and the store seals the queue (see zegel-store-sql shared/audit.rs) just
+-- before every commit. Entries have no foreign keys: they outlive messages and accounts.
+
+-- Rows written in the current transaction that are not yet chained. Empty outside one. A
+-- transaction chains only the rows queued after it began (ids above the largest it saw then),
+-- so a row inserted around Zegel is never chained by the next commit: `zegel audit verify`
+-- reports it. `backfill` = 1: queued by this migration, chained by the first commit.
+CREATE TABLE audit_pending (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    source    TEXT NOT NULL,
+    source_id INTEGER NOT NULL,
+    backfill  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TRIGGER events_audit AFTER INSERT ON events
+BEGIN
+    INSERT INTO audit_pending (source, source_id) VALUES ('event', NEW.id);
+END;
+
+CREATE TRIGGER account_events_audit AFTER INSERT ON account_events
+BEGIN
+    INSERT INTO audit_pending (source, source_id) VALUES ('account', NEW.id);
+END;
+
+-- One chain per organisation (`chain` = organisation id; '' for what belongs to none).
+-- `hash` = SHA-256 over the previous entry's hash and this entry's fields (zegel-core audit.rs).
+CREATE TABLE audit_log (
+    chain        TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    source       TEXT NOT NULL,
+    source_id    INTEGER NOT NULL,
+    at           INTEGER NOT NULL,
+    action       TEXT NOT NULL,
+    outcome      TEXT NOT NULL,
+    user_id      TEXT,
+    user_name    TEXT,
+    user_role    TEXT,
+    on_behalf_of TEXT,
+    recipient    TEXT,
+    object       TEXT,
+    node         TEXT NOT NULL,
+    address      TEXT,
+    detail       TEXT,
+    prev_hash    BLOB NOT NULL,
+    hash         BLOB NOT NULL,
+    PRIMARY KEY (chain, seq)
+) STRICT;
+CREATE UNIQUE INDEX audit_log_source ON audit_log (source, source_id);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_recipient ON audit_log (recipient, at);
+CREATE INDEX audit_log_object ON audit_log (object);
+
+-- The last entry of each chain.
+CREATE TABLE audit_heads (
+    chain TEXT PRIMARY KEY NOT NULL,
+    seq   INTEGER NOT NULL,
+    hash  BLOB NOT NULL
+) STRICT;
+
+-- Signed statements "chain C had entry N with hash H", written about once a minute.
+CREATE TABLE audit_checkpoints (
+    chain     TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    hash      BLOB NOT NULL,
+    signed_at INTEGER NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (chain, seq)
+) STRICT;
+
+-- What was recorded before the audit trail existed is chained by the first commit.
+INSERT INTO audit_pending (source, source_id, backfill)
+    SELECT 'event', id, 1 FROM events ORDER BY id;
+INSERT INTO audit_pending (source, source_id, backfill)
+    SELECT 'account', id, 1 FROM account_events ORDER BY id;
