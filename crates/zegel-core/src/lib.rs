@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod audit_check;
 pub mod blobs;
 pub mod codes;
 pub mod dkim;

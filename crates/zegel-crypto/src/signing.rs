@@ -7,8 +7,17 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 
-use crate::keys::{random_key, KeyBytes};
 use crate::CryptoError;
+use zeroize::Zeroizing;
+
+/// A 32-byte Ed25519 seed, wiped on drop (the same type as the crate's other key bytes).
+type KeyBytes = Zeroizing<[u8; 32]>;
+
+fn random_key() -> KeyBytes {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(seed.as_mut());
+    seed
+}
 
 /// Length of an Ed25519 public key.
 pub const ED25519_PUBLIC_KEY_LEN: usize = 32;

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use std::collections::HashMap;
 use std::io::Write;
-use zegel_core::audit::{self, AuditEntry, AuditFilter, CheckpointKeys};
+use zegel_core::audit::{self, AuditEntry, AuditFilter};
+use zegel_core::audit_check::CheckpointKeys;
 use zegel_core::model::Ts;
 use zegel_core::Zegel;
 
@@ -39,7 +40,7 @@ pub async fn verify(z: &Zegel, keys: &dyn CheckpointKeys) -> anyhow::Result<bool
             .cloned()
             .unwrap_or_else(|| format!("chain {chain}"))
     };
-    let report = audit::verify(&z.store, keys, &label).await?;
+    let report = zegel_core::audit_check::verify(&z.store, keys, &label).await?;
     match report.problem {
         Some(problem) => {
             eprintln!("{problem}");

@@ -4,7 +4,8 @@
 
 use super::Case;
 use crate::fixtures::{self as fx, T0};
-use zegel_core::audit::{self, AuditCheckpoint, AuditFilter, CheckpointKeys};
+use zegel_core::audit::{self, AuditCheckpoint, AuditFilter};
+use zegel_core::audit_check::{self, CheckpointKeys};
 use zegel_core::model::*;
 use zegel_core::signin::{AccountEvent, AccountEventKind};
 use zegel_core::DynStore;
@@ -25,8 +26,8 @@ impl CheckpointKeys for AnyKey {
     }
 }
 
-async fn assert_whole(store: &DynStore) -> audit::VerifyReport {
-    let report = audit::verify(store, &AnyKey, &|c: &str| c.to_owned())
+async fn assert_whole(store: &DynStore) -> audit_check::VerifyReport {
+    let report = audit_check::verify(store, &AnyKey, &|c: &str| c.to_owned())
         .await
         .expect("verify");
     assert_eq!(report.problem, None, "{report:?}");
@@ -270,7 +271,7 @@ async fn case_audit_checkpoints_are_stored_once(store: DynStore) {
         ..cp
     };
     assert!(store.add_audit_checkpoint(&forged).await.expect("add"));
-    let report = audit::verify(&store, &AnyKey, &|c: &str| c.to_owned())
+    let report = audit_check::verify(&store, &AnyKey, &|c: &str| c.to_owned())
         .await
         .expect("verify");
     let problem = report.problem.expect("a forged checkpoint is found");
