@@ -336,14 +336,24 @@ impl MessageDraft {
 
     /// Stores the message, recipients and notification jobs in one transaction.
     pub async fn commit(self, ctx: &ClientCtx) -> Result<MessageCreated> {
-        self.store(ctx, false).await
+        self.detached(ctx, false).await
     }
 
     /// Stores the message held (see [`crate::model::Hold`]): attachments and all, but its
     /// notifications wait for [`Zegel::release_message`]; unconfirmed, it is destroyed when
     /// the hold ends ([`HOLD_MS`]), or at once by [`Zegel::cancel_message`].
     pub async fn hold(self, ctx: &ClientCtx) -> Result<MessageCreated> {
-        self.store(ctx, true).await
+        self.detached(ctx, true).await
+    }
+
+    /// [`Self::store`] on its own task: a caller that goes away while it runs (a client
+    /// closing its connection drops the request) cannot cut it off between its awaits (the
+    /// active organisation key is read at commit), so the message ends whole or not at all.
+    async fn detached(self, ctx: &ClientCtx, held: bool) -> Result<MessageCreated> {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { self.store(&ctx, held).await })
+            .await
+            .map_err(|e| crate::error::Error::Internal(format!("the commit task failed: {e}")))?
     }
 
     async fn store(mut self, ctx: &ClientCtx, held: bool) -> Result<MessageCreated> {
