@@ -8,10 +8,8 @@
 #[allow(dead_code)]
 mod common_bin;
 
-use common_bin::{wait_for_files, Env, Mail, Server};
+use common_bin::{download_first, link_of, open_message, send_with_file, Env, Server};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::time::Duration;
 use zegel_testkit::{execute_sql, select_texts};
 
 const SENDER: &str = "arts@ziekenhuis.example";
@@ -19,75 +17,30 @@ const SUBJECT: &str = "Uitslag MRI knie";
 const BODY: &str = "Geen afwijkingen gevonden.";
 
 async fn send(server: &Server, token: &str, email: &str) -> String {
-    let msg = json!({
-        "subject": SUBJECT,
-        "body": BODY,
-        "recipients": [{"email": email, "verification": "code", "code": "493817"}],
-    });
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "message",
-            reqwest::multipart::Part::text(msg.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "attachment",
-            reqwest::multipart::Part::bytes(b"verslag".to_vec())
-                .file_name("verslag-knie.pdf")
-                .mime_str("application/pdf")
-                .unwrap(),
-        );
-    let res = reqwest::Client::new()
-        .post(server.url("/api/v1/messages"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
-}
-
-async fn link_of(data: &Path, email: &str, n: usize) -> String {
-    let mails = wait_for_files(&data.join("outbox/mail"), n, Duration::from_secs(20)).await;
-    let mail = mails
-        .iter()
-        .map(|p| Mail::read(p))
-        .find(|m| m.everything().contains(email) && !m.links().is_empty())
-        .unwrap_or_else(|| panic!("no notification to {email}"));
-    mail.links()[0].rsplit('/').next().unwrap().to_string()
+    send_with_file(
+        server,
+        token,
+        (SUBJECT, BODY),
+        email,
+        ("verslag-knie.pdf", b"verslag"),
+    )
+    .await
 }
 
 /// The patient: one wrong code, then the right one; reads the message and downloads the file.
 async fn visit(server: &Server, link: &str) {
-    let c = reqwest::Client::new();
-    let verify = |code: &'static str| {
-        c.post(server.url(&format!("/api/v1/access/{link}/verify")))
-            .json(&json!({ "code": code }))
-            .send()
-    };
-    assert_eq!(verify("000000").await.unwrap().status(), 401);
-    let grant: Value = verify("493817").await.unwrap().json().await.unwrap();
-    let at = grant["access_token"].as_str().unwrap();
-    let m: Value = c
-        .get(server.url(&format!("/api/v1/access/{link}/message")))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let att = m["attachments"][0]["id"].as_str().unwrap();
-    let res = c
-        .get(server.url(&format!("/api/v1/access/{link}/attachments/{att}")))
-        .bearer_auth(at)
+    let res = server
+        .client
+        .post(server.url(&format!("/api/v1/access/{link}/verify")))
+        .json(&json!({ "code": "000000" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 401);
+    let (m, at) = open_message(server, link)
+        .await
+        .expect("the right code opens");
+    download_first(server, link, &m, &at).await;
 }
 
 /// `zegel audit verify`: (exit code, stdout, stderr).

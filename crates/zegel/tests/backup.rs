@@ -8,10 +8,9 @@
 #[allow(dead_code)]
 mod common_bin;
 
-use common_bin::{wait_for_files, Env, Mail, Server};
-use serde_json::{json, Value};
+use common_bin::{download_first, link_of, open_message, send_with_file, Env, Server};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const SENDER: &str = "arts@ziekenhuis.example";
 
@@ -35,88 +34,29 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Sends a message with one attachment to `email` (verification by the sender's own code).
 async fn send(server: &Server, token: &str, subject: &str, email: &str, file: &[u8]) -> String {
-    let msg = json!({
-        "subject": subject,
-        "body": format!("Tekst van {subject}"),
-        "recipients": [{"email": email, "verification": "code", "code": "493817"}],
-    });
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "message",
-            reqwest::multipart::Part::text(msg.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "attachment",
-            reqwest::multipart::Part::bytes(file.to_vec())
-                .file_name("uitslag.pdf")
-                .mime_str("application/pdf")
-                .unwrap(),
-        );
-    let res = reqwest::Client::new()
-        .post(server.url("/api/v1/messages"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
-}
-
-/// The link token of the notification to `email` in the outbox of `data`.
-async fn link_of(data: &Path, email: &str, n: usize) -> String {
-    let mails = wait_for_files(&data.join("outbox/mail"), n, Duration::from_secs(20)).await;
-    let mail = mails
-        .iter()
-        .map(|p| Mail::read(p))
-        .find(|m| m.everything().contains(email) && !m.links().is_empty())
-        .unwrap_or_else(|| panic!("no notification to {email}"));
-    let link = &mail.links()[0];
-    link.rsplit('/').next().unwrap().to_string()
+    let body = format!("Tekst van {subject}");
+    send_with_file(
+        server,
+        token,
+        (subject, &body),
+        email,
+        ("uitslag.pdf", file),
+    )
+    .await
 }
 
 /// Opens a message as its recipient: (status of verify, subject, attachment bytes).
 async fn open(server: &Server, link: &str) -> (u16, Option<(String, Vec<u8>)>) {
-    let c = reqwest::Client::new();
-    let res = c
-        .post(server.url(&format!("/api/v1/access/{link}/verify")))
-        .json(&json!({"code": "493817"}))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    if status != 200 {
-        return (status, None);
+    match open_message(server, link).await {
+        Err(status) => (status, None),
+        Ok((m, at)) => {
+            let bytes = download_first(server, link, &m, &at).await;
+            (
+                200,
+                Some((m["subject"].as_str().unwrap().to_string(), bytes)),
+            )
+        }
     }
-    let grant: Value = res.json().await.unwrap();
-    let at = grant["access_token"].as_str().unwrap();
-    let m: Value = c
-        .get(server.url(&format!("/api/v1/access/{link}/message")))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let att = m["attachments"][0]["id"].as_str().unwrap().to_string();
-    let bytes = c
-        .get(server.url(&format!("/api/v1/access/{link}/attachments/{att}")))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    (
-        status,
-        Some((m["subject"].as_str().unwrap().to_string(), bytes)),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ mod common;
 mod common_bin;
 
 use common::{Backend, TestApp};
-use common_bin::{free_port, SmtpSink};
+use common_bin::{free_port, internal_ca, SmtpSink};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,74 +238,6 @@ async fn several_deliveries_run_in_parallel(b: Backend) {
     for id in ids {
         assert_eq!(recipient_status(&app, &id).await["status"], "notified");
     }
-}
-
-/// An internal CA and a server certificate for 127.0.0.1 signed by it (openssl):
-/// (CA cert path, server cert path, server key path).
-fn internal_ca(
-    dir: &std::path::Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let p = |n: &str| dir.join(n);
-    let run = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(ok.success(), "openssl {args:?}");
-    };
-    std::fs::write(
-        p("leaf.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=Zegel test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "server.pem",
-    ]);
-    (p("ca.pem"), p("server.pem"), p("server.key"))
 }
 
 async fn starttls_with_a_trusted_ca_delivers(b: Backend) {

@@ -12,105 +12,27 @@ mod common_bin;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common_bin::{wait_for_files, Env, Mail, Server};
+use common_bin::{download_first, link_of, open_message, send_with_file, Env, Server};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const SENDER: &str = "arts@ziekenhuis.example";
 const OTHER_SENDER: &str = "huisarts@kliniek-oost.example";
 const RECIPIENT: &str = "patient@example.nl";
-const CODE: &str = "493817";
 const SUBJECT: &str = "Uitslag bloedonderzoek";
 const BODY: &str = "Beste mevrouw Jansen, de waarden zijn goed.";
 const FILE_NAME: &str = "uitslag-jansen.pdf";
 
 /// Sends a message with one attachment to `email` (verification by the sender's own code).
 async fn send(server: &Server, token: &str, email: &str, file: &[u8]) -> String {
-    let msg = json!({
-        "subject": SUBJECT,
-        "body": BODY,
-        "recipients": [{"email": email, "verification": "code", "code": CODE}],
-    });
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "message",
-            reqwest::multipart::Part::text(msg.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "attachment",
-            reqwest::multipart::Part::bytes(file.to_vec())
-                .file_name(FILE_NAME)
-                .mime_str("application/pdf")
-                .unwrap(),
-        );
-    let res = server
-        .client
-        .post(server.url("/api/v1/messages"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
-}
-
-/// The link token of the first notification to `email` in the outbox of `data`.
-async fn link_of(data: &Path, email: &str) -> String {
-    let dir = data.join("outbox/mail");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let mails = wait_for_files(&dir, 1, Duration::from_secs(30)).await;
-        if let Some(m) = mails
-            .iter()
-            .map(|p| Mail::read(p))
-            .find(|m| m.everything().contains(email) && !m.links().is_empty())
-        {
-            return m.links()[0].rsplit('/').next().unwrap().to_string();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no notification to {email}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    send_with_file(server, token, (SUBJECT, BODY), email, (FILE_NAME, file)).await
 }
 
 /// Opens the message as its recipient and downloads its attachment.
 async fn open_and_download(server: &Server, link: &str) -> Vec<u8> {
-    let c = &server.client;
-    let res = c
-        .post(server.url(&format!("/api/v1/access/{link}/verify")))
-        .json(&json!({"code": CODE}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let grant: Value = res.json().await.unwrap();
-    let at = grant["access_token"].as_str().unwrap();
-    let m: Value = c
-        .get(server.url(&format!("/api/v1/access/{link}/message")))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let att = m["attachments"][0]["id"].as_str().unwrap().to_string();
-    let res = c
-        .get(server.url(&format!("/api/v1/access/{link}/attachments/{att}")))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.bytes().await.unwrap().to_vec()
+    let (m, at) = open_message(server, link).await.expect("the code opens");
+    download_first(server, link, &m, &at).await
 }
 
 /// `GET /api/v1/messages/{id}/receipt` with `token`: (status, content type, disposition, body).
@@ -230,7 +152,7 @@ async fn signed_receipts_verify_offline(env: Env, db_url: &str) {
 
     let file: Vec<u8> = (0..150_000u32).map(|i| (i * 13 % 251) as u8).collect();
     let id = send(&server, &token, RECIPIENT, &file).await;
-    let link = link_of(&env.data(), RECIPIENT).await;
+    let link = link_of(&env.data(), RECIPIENT, 1).await;
     assert_eq!(open_and_download(&server, &link).await, file);
 
     // The sender's receipt: a compact JWS, as a download.

@@ -840,3 +840,186 @@ impl SmtpSink {
             .collect()
     }
 }
+
+/// An internal CA and a server certificate for 127.0.0.1 signed by it (openssl):
+/// (CA cert path, server cert path, server key path).
+#[allow(dead_code)] // delivery.rs and submission.rs only
+pub fn internal_ca(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let run = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(ok.success(), "openssl {args:?}");
+    };
+    std::fs::write(
+        p("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Zegel test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (p("ca.pem"), p("server.pem"), p("server.key"))
+}
+
+/// The code the API tests give their recipients (verification `code`).
+#[allow(dead_code)] // not every test binary sends or reads over the API
+pub const PHONE_CODE: &str = "493817";
+
+/// Sends `subject` and `body` with one PDF attachment `file_name` to `email` (verification by
+/// the sender's code [`PHONE_CODE`]) over the API; the message id.
+#[allow(dead_code)] // not every test binary sends or reads over the API
+pub async fn send_with_file(
+    server: &Server,
+    token: &str,
+    (subject, body): (&str, &str),
+    email: &str,
+    (file_name, file): (&str, &[u8]),
+) -> String {
+    let msg = serde_json::json!({
+        "subject": subject,
+        "body": body,
+        "recipients": [{"email": email, "verification": "code", "code": PHONE_CODE}],
+    });
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "message",
+            reqwest::multipart::Part::text(msg.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "attachment",
+            reqwest::multipart::Part::bytes(file.to_vec())
+                .file_name(file_name.to_owned())
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let res = server
+        .client
+        .post(server.url("/api/v1/messages"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let v: serde_json::Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// The link token of a notification to `email` in the outbox of `data`, once the outbox
+/// holds at least `n` mails and one of them is to `email` (within 30 s).
+#[allow(dead_code)] // not every test binary sends or reads over the API
+pub async fn link_of(data: &Path, email: &str, n: usize) -> String {
+    let dir = data.join("outbox/mail");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mails = wait_for_files(&dir, n, Duration::from_secs(30)).await;
+        if let Some(m) = mails
+            .iter()
+            .map(|p| Mail::read(p))
+            .find(|m| m.everything().contains(email) && !m.links().is_empty())
+        {
+            return m.links()[0].rsplit('/').next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no notification to {email}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The recipient verifies with [`PHONE_CODE`] and reads the message: `Ok((message JSON,
+/// access token))`, or `Err(status of verify)`.
+#[allow(dead_code)] // not every test binary sends or reads over the API
+pub async fn open_message(server: &Server, link: &str) -> Result<(serde_json::Value, String), u16> {
+    let c = &server.client;
+    let res = c
+        .post(server.url(&format!("/api/v1/access/{link}/verify")))
+        .json(&serde_json::json!({"code": PHONE_CODE}))
+        .send()
+        .await
+        .unwrap();
+    if res.status() != 200 {
+        return Err(res.status().as_u16());
+    }
+    let grant: serde_json::Value = res.json().await.unwrap();
+    let at = grant["access_token"].as_str().unwrap().to_owned();
+    let m: serde_json::Value = c
+        .get(server.url(&format!("/api/v1/access/{link}/message")))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Ok((m, at))
+}
+
+/// The first attachment of an opened message (200 asserted).
+#[allow(dead_code)] // not every test binary sends or reads over the API
+pub async fn download_first(
+    server: &Server,
+    link: &str,
+    message: &serde_json::Value,
+    at: &str,
+) -> Vec<u8> {
+    let att = message["attachments"][0]["id"].as_str().unwrap();
+    let res = server
+        .client
+        .get(server.url(&format!("/api/v1/access/{link}/attachments/{att}")))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap().to_vec()
+}
