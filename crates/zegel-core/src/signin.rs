@@ -52,11 +52,15 @@ pub enum AccountEventKind {
     /// An organisation's policy changed (retention, replies, forwards, SMS ...): by the
     /// command line (no user) or an admin (`detail`: the organisation and what changed).
     PolicyChanged,
+    /// An SMTP submission credential created (`detail`: its user name and label).
+    SmtpCredentialCreated,
+    /// An SMTP submission credential revoked (`detail`: its user name).
+    SmtpCredentialRevoked,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 21] = [
+    pub const ALL: [AccountEventKind; 23] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -78,6 +82,8 @@ impl AccountEventKind {
         Self::BackupMade,
         Self::SendFailed,
         Self::PolicyChanged,
+        Self::SmtpCredentialCreated,
+        Self::SmtpCredentialRevoked,
     ];
 
     /// The stored name.
@@ -104,6 +110,8 @@ impl AccountEventKind {
             Self::BackupMade => "backup_made",
             Self::SendFailed => "send_failed",
             Self::PolicyChanged => "policy_changed",
+            Self::SmtpCredentialCreated => "smtp_credential_created",
+            Self::SmtpCredentialRevoked => "smtp_credential_revoked",
         }
     }
 

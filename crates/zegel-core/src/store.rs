@@ -130,6 +130,16 @@ pub trait AccountStore: Send + Sync + 'static {
         hash: &[u8; 32],
         now: Ts,
     ) -> StoreResult<Option<Principal>>;
+    /// Stores an SMTP credential and its account event (`smtp_credential_created`) in one
+    /// transaction. Conflict on a taken user name.
+    async fn create_smtp_credential(&self, c: &NewSmtpCredential) -> StoreResult<()>;
+    /// The live (not revoked) credential with this user name, with its user, organisation
+    /// and policy in one read. Records `last_used_at` as [`Self::principal_by_token_hash`]
+    /// does (at most once per [`LAST_USED_RESOLUTION_MS`]).
+    async fn smtp_login(&self, username: &str, now: Ts) -> StoreResult<Option<SmtpLogin>>;
+    /// Revokes the live credential with this user name and records `smtp_credential_revoked`
+    /// for its user, in one transaction; false when there is none.
+    async fn revoke_smtp_credential(&self, username: &str, at: Ts) -> StoreResult<bool>;
 }
 
 /// Messages: the unit of work that stores one, reads of it, its destruction.

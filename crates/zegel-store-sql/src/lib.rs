@@ -79,6 +79,19 @@ pub const PRINCIPAL_BY_TOKEN_SQL: &str = concat!(
      WHERE t.token_hash = $1"
 );
 
+/// A live SMTP credential's hash with its user, organisation and policy in one row (`$1` the
+/// user name); `c_last_used_at` is read by the caller.
+pub const PRINCIPAL_BY_SMTP_SQL: &str = concat!(
+    "SELECT u.id, u.org_id, u.email, u.name, u.password_hash, u.role, u.created_at, \
+     c.id AS c_id, c.password_hash AS c_password_hash, c.last_used_at AS c_last_used_at, \
+     o.slug AS o_slug, o.name AS o_name, o.active_kek_id AS o_active_kek_id, \
+     o.created_at AS o_created_at, ",
+    policy_cols!(),
+    " FROM smtp_credentials c JOIN users u ON u.id = c.user_id \
+     JOIN organisations o ON o.id = u.org_id \
+     WHERE c.username = $1 AND c.revoked_at IS NULL"
+);
+
 /// A live sender session's user, organisation and policy in one row (`$1` the token hash);
 /// `s_created_at` and `s_last_seen_at` are checked by the caller.
 pub const PRINCIPAL_BY_SESSION_SQL: &str = concat!(

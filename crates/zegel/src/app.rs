@@ -155,13 +155,30 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
         tokio::spawn(async move { z.run_sweeper(every, rx).await })
     };
     let (router, metrics_router) = crate::http::router_and_metrics(z.clone(), http_options(cfg));
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let submission = match &cfg.submission {
+        Some(settings) => {
+            let l = crate::smtp::bind(settings).await?;
+            let saddr = l.local_addr()?;
+            // CONTRACT: printed before the HTTP line, which tests and scripts wait for.
+            println!("smtp submission listening on {saddr}");
+            tracing::info!(addr = %saddr, "smtp submission listening");
+            let stop = stopped(rx.clone());
+            Some(tokio::spawn(crate::smtp::serve(
+                l,
+                z.clone(),
+                settings.clone(),
+                stop,
+            )))
+        }
+        None => None,
+    };
     let addr = listener.local_addr()?;
     // CONTRACT: tests and scripts wait for this line.
     println!("listening on http://{addr}");
     tracing::info!(%addr, backend = z.store.backend(), "listening");
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let metrics = match (metrics_listener, metrics_router) {
         (Some(l), Some(r)) => {
             let maddr = l.local_addr()?;
@@ -183,6 +200,9 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
     server::serve(listener, router, cfg.server.clone(), stopped(rx.clone())).await?;
     if let Some(m) = metrics {
         m.await??;
+    }
+    if let Some(smtp) = submission {
+        smtp.await??;
     }
     let _ = worker.await;
     let _ = sweeper.await;

@@ -66,6 +66,11 @@ pub struct Raw {
     pub max_connections: usize,
     pub metrics_listen: Option<String>,
     pub log: String,
+    pub submission_listen: Option<String>,
+    pub submission_tls_cert: Option<PathBuf>,
+    pub submission_tls_key: Option<PathBuf>,
+    pub submission_max_bytes: usize,
+    pub submission_per_minute: u32,
 }
 
 impl Default for Raw {
@@ -116,6 +121,11 @@ impl Default for Raw {
             max_connections: server.max_connections,
             metrics_listen: None,
             log: "info".into(),
+            submission_listen: None,
+            submission_tls_cert: None,
+            submission_tls_key: None,
+            submission_max_bytes: 50 * 1024 * 1024,
+            submission_per_minute: 600,
         }
     }
 }
@@ -183,6 +193,8 @@ pub struct Config {
     pub server: ServerLimits,
     /// A second listener for `/metrics` only (then not on the main one).
     pub metrics_listen: Option<String>,
+    /// The SMTP submission listener (`ZEGEL_SUBMISSION_LISTEN`), when on.
+    pub submission: Option<crate::smtp::SubmissionSettings>,
 }
 
 impl Raw {
@@ -368,6 +380,7 @@ impl Raw {
         }
         let trusted_proxies = self.trusted_proxies()?;
         let server = self.server_limits()?;
+        let submission = self.submission_settings(&host)?;
         let settings = Settings {
             public_url,
             max_upload_bytes: self.max_upload_bytes,
@@ -404,7 +417,43 @@ impl Raw {
             trusted_proxies,
             server,
             metrics_listen: self.metrics_listen.filter(|l| !l.trim().is_empty()),
+            submission,
         })
+    }
+
+    /// `ZEGEL_SUBMISSION_*`: off without a listen address; with one, the certificate and key
+    /// are required (STARTTLS is always offered) and checked now.
+    fn submission_settings(
+        &self,
+        host: &str,
+    ) -> anyhow::Result<Option<crate::smtp::SubmissionSettings>> {
+        let Some(listen) = self
+            .submission_listen
+            .as_ref()
+            .filter(|l| !l.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let (Some(cert), Some(key)) = (&self.submission_tls_cert, &self.submission_tls_key) else {
+            bail!("ZEGEL_SUBMISSION_LISTEN needs ZEGEL_SUBMISSION_TLS_CERT and ZEGEL_SUBMISSION_TLS_KEY (PEM)");
+        };
+        if self.submission_max_bytes == 0 {
+            bail!("ZEGEL_SUBMISSION_MAX_BYTES must be > 0");
+        }
+        if self.submission_per_minute == 0 {
+            bail!("ZEGEL_SUBMISSION_PER_MINUTE must be > 0");
+        }
+        let cert_pem = crate::smtp::read_pem(cert, "ZEGEL_SUBMISSION_TLS_CERT")?;
+        let key_pem = crate::smtp::read_pem(key, "ZEGEL_SUBMISSION_TLS_KEY")?;
+        crate::smtp::tls_config(&cert_pem, &key_pem)?;
+        Ok(Some(crate::smtp::SubmissionSettings {
+            listen: listen.clone(),
+            cert_pem,
+            key_pem,
+            max_bytes: self.submission_max_bytes,
+            per_minute: self.submission_per_minute,
+            hostname: host.to_owned(),
+        }))
     }
 
     /// `ZEGEL_TRUSTED_PROXIES`, or the older `ZEGEL_TRUST_FORWARDED_FOR=true` (one proxy, any

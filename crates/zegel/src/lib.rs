@@ -9,3 +9,4 @@ pub mod backup;
 pub mod config;
 pub mod http;
 pub mod receipts;
+pub mod smtp;

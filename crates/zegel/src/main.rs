@@ -130,6 +130,28 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: zegel::admin_keys::KeysCmd,
     },
+    /// SMTP submission credentials (mail clients, hospital systems).
+    SmtpCredential {
+        #[command(subcommand)]
+        cmd: SmtpCredentialCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SmtpCredentialCmd {
+    /// Creates an SMTP credential for E (creating sender E when missing) and prints one line:
+    /// the user name, a space, the password (shown once).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "smtp")]
+        label: String,
+    },
+    /// Revokes the SMTP credential with this user name (its sessions cannot log in again).
+    Revoke {
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -520,6 +542,22 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
             let u = z.ensure_user(&email).await?;
             // CONTRACT: prints only the token.
             println!("{}", z.create_api_token(&u, &label).await?);
+        }
+        AdminCmd::SmtpCredential {
+            cmd: SmtpCredentialCmd::Create { email, label },
+        } => {
+            let u = z.ensure_user(&email).await?;
+            let c = z.create_smtp_credential(&u, &label, None).await?;
+            // CONTRACT: one line, the user name, a space, the password.
+            println!("{} {}", c.username, c.password);
+        }
+        AdminCmd::SmtpCredential {
+            cmd: SmtpCredentialCmd::Revoke { user },
+        } => {
+            if !z.revoke_smtp_credential(&user).await? {
+                anyhow::bail!("no live SMTP credential with user name {user}");
+            }
+            println!("revoked {user}");
         }
     }
     Ok(())

@@ -83,3 +83,36 @@ pub struct Release {
     /// Address book entries to update.
     pub address_book: Vec<AddressUse>,
 }
+
+/// A new SMTP submission credential (issue 15). Only the Argon2id hash of its password is
+/// stored.
+#[derive(Debug, Clone)]
+pub struct NewSmtpCredential {
+    /// Id (UUID text).
+    pub id: String,
+    /// The user it submits as.
+    pub user_id: String,
+    /// The SMTP user name (unique).
+    pub username: String,
+    /// Argon2id PHC string of the password.
+    pub password_hash: String,
+    /// Free label, e.g. "Outlook" or "HiX".
+    pub label: String,
+    /// Created at.
+    pub created_at: Ts,
+    /// The client that asked for it (web), for its audit entry; `None` from the CLI.
+    pub ip: Option<String>,
+    /// Its user agent (truncated).
+    pub user_agent: Option<String>,
+}
+
+/// A live SMTP credential as a submission signs in: its password hash and who it submits as.
+#[derive(Debug, Clone)]
+pub struct SmtpLogin {
+    /// Credential id.
+    pub credential_id: String,
+    /// Argon2id PHC string of the password.
+    pub password_hash: String,
+    /// The credential's user, organisation and policy.
+    pub principal: Principal,
+}

@@ -8,7 +8,8 @@
 //   use cases: access (link, code, session, what the page offers), messages (send),
 //             status (the sender's view, revoke), replies, forwards, thread, inbox, devices,
 //             export, admin, sweeper, jobs (the worker), sessions (the sender web app's),
-//             inspection (the patient's view of who accessed their message)
+//             inspection (the patient's view of who accessed their message), submission
+//             (mail submitted over SMTP)
 mod access;
 mod admin;
 mod audit_trail;
@@ -36,6 +37,7 @@ mod replies;
 mod sessions;
 mod signin;
 mod status;
+mod submission;
 mod sweeper;
 mod thread;
 mod totp;
@@ -79,6 +81,7 @@ pub use signin::{
     MAX_SIGN_IN_FAILURES, SETUP_LINK_SECS, SIGN_IN_LOCK_SECS,
 };
 pub use status::{DeviceView, EventView, MessageStatus, RecipientStatusView};
+pub use submission::{strip_secure_tag, MailRefused, SmtpCredentialCreated, SMTP_USER_PREFIX};
 pub use sweeper::SWEEP_INTERVAL;
 pub use thread::{ThreadItem, ThreadView};
 pub use totp::{TotpSetup, TOTP_STEP_SECS};

@@ -184,4 +184,91 @@ impl AccountStore for DbStore {
         }
         Ok(Some(principal))
     }
+    async fn create_smtp_credential(&self, c: &NewSmtpCredential) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO smtp_credentials (id, user_id, username, password_hash, label, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(&c.user_id)
+        .bind(&c.username)
+        .bind(&c.password_hash)
+        .bind(&c.label)
+        .bind(c.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        // Its audit entry (NEN 7513), in the same transaction: the name, never the password.
+        let event = zegel_core::signin::AccountEvent {
+            user_id: Some(c.user_id.clone()),
+            kind: zegel_core::signin::AccountEventKind::SmtpCredentialCreated,
+            at: c.created_at,
+            ip: c.ip.clone(),
+            user_agent: c.user_agent.clone(),
+            detail: Some(format!("{} {}", c.username, c.label)),
+        };
+        super::signin::insert_event(&mut tx, &event).await?;
+        tx.commit().await
+    }
+
+    async fn smtp_login(&self, username: &str, now: Ts) -> StoreResult<Option<SmtpLogin>> {
+        let row = sqlx::query(PRINCIPAL_BY_SMTP_SQL)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let login = SmtpLogin {
+            credential_id: row.try_get("c_id").map_err(db_err)?,
+            password_hash: row.try_get("c_password_hash").map_err(db_err)?,
+            principal: rows::principal(&row)?,
+        };
+        let last_used: Option<i64> = row.try_get("c_last_used_at").map_err(db_err)?;
+        let stale_before = now.0 - LAST_USED_RESOLUTION_MS;
+        if last_used.is_none_or(|t| t <= stale_before) {
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "UPDATE smtp_credentials SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            )
+            .bind(now.0)
+            .bind(&login.credential_id)
+            .bind(stale_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await?;
+        }
+        Ok(Some(login))
+    }
+    async fn revoke_smtp_credential(&self, username: &str, at: Ts) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let user_id: Option<String> = sqlx::query_scalar(
+            "UPDATE smtp_credentials SET revoked_at = $1 \
+             WHERE username = $2 AND revoked_at IS NULL RETURNING user_id",
+        )
+        .bind(at.0)
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(user_id) = user_id else {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        };
+        let event = zegel_core::signin::AccountEvent {
+            user_id: Some(user_id),
+            kind: zegel_core::signin::AccountEventKind::SmtpCredentialRevoked,
+            at,
+            ip: None,
+            user_agent: None,
+            detail: Some(username.to_owned()),
+        };
+        super::signin::insert_event(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }

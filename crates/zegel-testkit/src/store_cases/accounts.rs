@@ -1,4 +1,4 @@
-//! `AccountStore`: organisations, users and API tokens.
+//! `AccountStore`: organisations, users, API tokens and SMTP credentials.
 
 use super::Case;
 use crate::fixtures::{self as fx, T0};
@@ -10,6 +10,7 @@ pub(super) const CASES: &[Case] = &[
     case!(case_create_org_and_key),
     case!(case_user_create_and_lookup),
     case!(case_api_token_lookup),
+    case!(case_smtp_credential_login),
 ];
 
 /// An organisation and its key commit together; a taken slug is a conflict.
@@ -204,4 +205,96 @@ async fn case_api_token_lookup(store: DynStore) {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("taken token hash must be a Conflict, got {other:?}"),
     }
+}
+
+/// An SMTP credential finds its user with the organisation and policy by user name, records
+/// its creation as an account event in the same transaction, and `last_used_at` at most once
+/// per resolution; an unknown or revoked name finds nothing; a user name is unique.
+async fn case_smtp_credential_login(store: DynStore) {
+    let sender = fx::seed_sender(&store).await;
+    let cred = NewSmtpCredential {
+        id: fx::new_id(),
+        user_id: sender.user.id.clone(),
+        username: "zegel-0123456789ab".to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        label: "Outlook".to_owned(),
+        created_at: T0,
+        ip: Some("192.0.2.7".into()),
+        user_agent: None,
+    };
+    store
+        .create_smtp_credential(&cred)
+        .await
+        .expect("create_smtp_credential");
+    let login = store
+        .smtp_login(&cred.username, T0.plus_millis(5))
+        .await
+        .expect("login")
+        .expect("found");
+    assert_eq!(login.credential_id, cred.id);
+    assert_eq!(login.password_hash, cred.password_hash);
+    assert_eq!(
+        login.principal,
+        Principal {
+            user: sender.user.clone(),
+            org: sender.org.clone(),
+            policy: OrgPolicy::default(),
+        }
+    );
+    assert!(store
+        .smtp_login("zegel-ffffffffffff", T0)
+        .await
+        .expect("login")
+        .is_none());
+    // Its creation is an account event of the user, with the name and label, never the hash.
+    let events = store
+        .account_events(&sender.user.id)
+        .await
+        .expect("account events");
+    let created: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind == zegel_core::signin::AccountEventKind::SmtpCredentialCreated)
+        .collect();
+    assert_eq!(created.len(), 1, "{events:?}");
+    assert_eq!(
+        created[0].event.detail.as_deref(),
+        Some("zegel-0123456789ab Outlook")
+    );
+    assert_eq!(created[0].event.ip.as_deref(), Some("192.0.2.7"));
+    // A taken user name: a conflict, and no second event.
+    let dup = NewSmtpCredential {
+        id: fx::new_id(),
+        ..cred.clone()
+    };
+    match store.create_smtp_credential(&dup).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a taken user name must be a Conflict, got {other:?}"),
+    }
+    let again = store
+        .account_events(&sender.user.id)
+        .await
+        .expect("account events");
+    assert_eq!(again.len(), events.len());
+    // A revoked credential finds nothing, and is revoked once.
+    assert!(store
+        .revoke_smtp_credential(&cred.username, T0.plus_millis(9))
+        .await
+        .expect("revoke"));
+    assert!(!store
+        .revoke_smtp_credential(&cred.username, T0.plus_millis(10))
+        .await
+        .expect("revoke"));
+    let revoked: Vec<_> = store
+        .account_events(&sender.user.id)
+        .await
+        .expect("account events")
+        .into_iter()
+        .filter(|e| e.event.kind == zegel_core::signin::AccountEventKind::SmtpCredentialRevoked)
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert!(store
+        .smtp_login(&cred.username, T0)
+        .await
+        .expect("login")
+        .is_none());
 }

@@ -16,7 +16,7 @@ mod json;
 mod multipart;
 mod pages;
 pub mod proxy;
-mod ratelimit;
+pub(crate) mod ratelimit;
 mod receipts;
 mod routes;
 pub mod sender;

@@ -1,0 +1,627 @@
+//! The SMTP submission gateway (issue 15) with a real mail client (Python's smtplib) over
+//! STARTTLS with a certificate from a throw-away CA: an Outlook-shaped mail becomes a secure
+//! message the patient opens and downloads byte for byte; AUTH before STARTTLS, a wrong
+//! password, an oversize mail, winmail.dat and recipients Zegel cannot verify are refused with
+//! nothing kept. Both backends.
+
+mod common;
+#[allow(dead_code)]
+mod common_bin;
+
+use base64::Engine as _;
+use common::{random_bytes, Backend, TestApp};
+use common_bin::internal_ca;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use zegel::smtp::SubmissionSettings;
+
+const PATIENT: &str = "patient@example.nl";
+
+/// A running gateway on the test app's Zegel, with a credential for the app's sender.
+struct Gateway {
+    port: u16,
+    ca: PathBuf,
+    user: String,
+    password: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn gateway(app: &TestApp, max_bytes: usize) -> Gateway {
+    let (ca, cert, key) = internal_ca(&app.dir.path().join("ca").tap_mkdir());
+    let settings = SubmissionSettings {
+        listen: "127.0.0.1:0".into(),
+        cert_pem: std::fs::read(cert).unwrap(),
+        key_pem: std::fs::read(key).unwrap(),
+        max_bytes,
+        per_minute: 600,
+        hostname: "zegel.test".into(),
+    };
+    let listener = zegel::smtp::bind(&settings).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let z = app.z.clone();
+    tokio::spawn(async move {
+        zegel::smtp::serve(listener, z, settings, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let c = app
+        .z
+        .create_smtp_credential(&app.sender, "outlook", None)
+        .await
+        .unwrap();
+    Gateway {
+        port,
+        ca,
+        user: c.username,
+        password: c.password,
+        stop: Some(stop),
+    }
+}
+
+trait MkDir {
+    fn tap_mkdir(self) -> Self;
+}
+impl MkDir for PathBuf {
+    fn tap_mkdir(self) -> Self {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+/// Runs the Python client with these steps; the replies as (code, text).
+async fn client(gw: &Gateway, steps: Value) -> Vec<(Value, String)> {
+    client_at(gw.port, &gw.ca, steps).await
+}
+
+/// [`client`] for any server on 127.0.0.1:`port` whose certificate `ca` signed.
+async fn client_at(port: u16, ca: &Path, steps: Value) -> Vec<(Value, String)> {
+    let plan = json!({"port": port, "cafile": ca, "steps": steps});
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(plan.to_string().as_bytes()).await.unwrap();
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the client finishes")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies: Vec<(Value, String)> = serde_json::from_slice(&out.stdout).unwrap();
+    replies
+}
+
+fn codes(replies: &[(Value, String)]) -> Vec<Value> {
+    replies.iter().map(|(c, _)| c.clone()).collect()
+}
+
+/// The steps of one authenticated submission of the mail in `path`.
+fn submit_steps(gw: &Gateway, mech: &str, rcpts: &[&str], path: &Path) -> Value {
+    submit_steps_as(&gw.user, &gw.password, mech, rcpts, path)
+}
+
+fn submit_steps_as(user: &str, password: &str, mech: &str, rcpts: &[&str], path: &Path) -> Value {
+    let mut steps = vec![
+        json!(["ehlo"]),
+        json!(["starttls"]),
+        json!(["ehlo"]),
+        json!(["auth", mech, user, password]),
+        json!(["mail", "arts@ziekenhuis.example", null]),
+    ];
+    for r in rcpts {
+        steps.push(json!(["rcpt", r]));
+    }
+    steps.push(json!(["data", path]));
+    steps.push(json!(["quit"]));
+    Value::Array(steps)
+}
+
+fn b64_lines(data: &[u8]) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(data);
+    b.as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// Outlook's shape: multipart/mixed( multipart/related( multipart/alternative(text, html),
+/// inline image ), attachment with an RFC 2047 name, attachment with an RFC 2231 name ).
+/// The header's To, Cc and Bcc name other people than the envelope.
+fn outlook_mail(image: &[u8], pdf: &[u8], doc: &[u8]) -> Vec<u8> {
+    let mail = format!(
+        "From: Dr. Test <arts@ziekenhuis.example>\r\n\
+To: Mevrouw Jansen <{PATIENT}>, iemand-anders@example.nl\r\n\
+Cc: collega@ziekenhuis.example\r\n\
+Bcc: stiekem@example.nl\r\n\
+Subject: [beveiligd] Uitslag onderzoek =?utf-8?q?=C3=A9=C3=A9n?=\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"_mixed_\"\r\n\
+\r\n\
+--_mixed_\r\n\
+Content-Type: multipart/related; boundary=\"_related_\"; type=\"multipart/alternative\"\r\n\
+\r\n\
+--_related_\r\n\
+Content-Type: multipart/alternative; boundary=\"_alt_\"\r\n\
+\r\n\
+--_alt_\r\n\
+Content-Type: text/plain; charset=\"utf-8\"\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Beste mevrouw Jansen,=0D=0A=0D=0ADe uitslag is binnen: geen bijzonderheden. Met vri=\r\n\
+endelijke groet, Dr. Test\r\n\
+\r\n\
+--_alt_\r\n\
+Content-Type: text/html; charset=\"utf-8\"\r\n\
+\r\n\
+<html><body><p>Beste mevrouw Jansen,</p><p>De uitslag is binnen: geen bijzonderheden.</p>\
+<img src=\"cid:logo@zh\"></body></html>\r\n\
+--_alt_--\r\n\
+\r\n\
+--_related_\r\n\
+Content-Type: image/png; name=\"image001.png\"\r\n\
+Content-Disposition: inline; filename=\"image001.png\"\r\n\
+Content-ID: <logo@zh>\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+{image}\r\n\
+--_related_--\r\n\
+\r\n\
+--_mixed_\r\n\
+Content-Type: application/pdf; name=\"=?utf-8?B?{pdf_name}?=\"\r\n\
+Content-Disposition: attachment; filename=\"=?utf-8?B?{pdf_name}?=\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+{pdf}\r\n\
+--_mixed_\r\n\
+Content-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document\r\n\
+Content-Disposition: attachment; filename*=utf-8''Verwijsbrief%20huisarts%20%E2%80%93%20d%C3%A9finitief.docx\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+{doc}\r\n\
+--_mixed_--\r\n",
+        image = b64_lines(image),
+        pdf = b64_lines(pdf),
+        doc = b64_lines(doc),
+        pdf_name = base64::engine::general_purpose::STANDARD.encode("Uitslag bloedonderzoek – Jansen.pdf"),
+    );
+    mail.into_bytes()
+}
+
+fn write_mail(app: &TestApp, name: &str, mail: &[u8]) -> PathBuf {
+    let p = app.dir.path().join(name);
+    std::fs::write(&p, mail).unwrap();
+    p
+}
+
+async fn an_outlook_mail_becomes_a_secure_message_the_patient_downloads_byte_for_byte(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let gw = gateway(&app, 10 << 20).await;
+    let image = random_bytes(3_000);
+    let pdf = random_bytes(200_000);
+    let doc = random_bytes(70_001);
+    let path = write_mail(&app, "outlook.eml", &outlook_mail(&image, &pdf, &doc));
+    let replies = client(&gw, submit_steps(&gw, "PLAIN", &[PATIENT], &path)).await;
+    let (code, text) = &replies[6];
+    assert_eq!(code, &json!(250), "{replies:?}");
+    assert!(text.contains("Beveiligd verstuurd"), "{text}");
+
+    // One message, to the envelope recipient only (never the header's To, Cc or Bcc).
+    let sent = app.sent_messages().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let id = sent[0]["id"].as_str().unwrap().to_owned();
+    assert!(text.contains(&id), "{text}");
+    let status: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/messages/{id}")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rcpts: Vec<&str> = status["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(rcpts, vec![PATIENT]);
+    assert_eq!(status["recipients"][0]["verification"], "email");
+
+    // The notification carries no content; the patient opens the message.
+    app.run_jobs().await;
+    let notification = app.outbox("mail").join("\n");
+    assert!(
+        !notification.contains("Uitslag onderzoek"),
+        "{notification}"
+    );
+    let link = app.link_token(PATIENT);
+    let at = app.open_by_email(&link, PATIENT).await;
+    let m: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/access/{link}/message")))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["subject"], "Uitslag onderzoek één", "{m}");
+    let body = m["body"].as_str().unwrap();
+    assert!(body.contains("geen bijzonderheden"), "{body}");
+    assert!(body.contains("Met vriendelijke groet"), "{body}");
+    let atts = m["attachments"].as_array().unwrap();
+    let names: Vec<&str> = atts.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "image001.png",
+            "Uitslag bloedonderzoek – Jansen.pdf",
+            "Verwijsbrief huisarts – définitief.docx"
+        ]
+    );
+    assert_eq!(atts[1]["content_type"], "application/pdf");
+    for (att, expected) in atts.iter().zip([&image, &pdf, &doc]) {
+        let res = app
+            .client
+            .get(app.url(&format!(
+                "/api/v1/access/{link}/attachments/{}",
+                att["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.bytes().await.unwrap().as_ref(), expected.as_slice());
+    }
+    // Blobs hold ciphertext only.
+    for key in app.blob_keys().await {
+        let stored = std::fs::read(app.dir.path().join("blobs").join(&key)).unwrap();
+        assert!(!stored.windows(32).any(|w| w == &pdf[5000..5032]));
+    }
+    app.run_jobs().await;
+}
+
+async fn auth_needs_starttls_and_the_right_password(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let gw = gateway(&app, 1 << 20).await;
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{}", gw.user, gw.password));
+    // Before STARTTLS: no AUTH offered, AUTH refused even with the right password, no MAIL.
+    let replies = client(
+        &gw,
+        json!([
+            ["ehlo"],
+            ["raw", format!("AUTH PLAIN {plain}")],
+            ["mail", "arts@ziekenhuis.example", null],
+            ["quit"]
+        ]),
+    )
+    .await;
+    assert_eq!(
+        codes(&replies),
+        vec![json!(250), json!(530), json!(530), json!(221)]
+    );
+    assert!(replies[0].1.contains("STARTTLS"), "{replies:?}");
+    assert!(!replies[0].1.contains("AUTH"), "{replies:?}");
+    assert!(replies[1].1.contains("STARTTLS"), "{replies:?}");
+
+    // After STARTTLS: AUTH offered; a wrong password 535 (and an audit entry); MAIL still
+    // refused; then LOGIN with the right one.
+    let replies = client(
+        &gw,
+        json!([
+            ["ehlo"],
+            ["starttls"],
+            ["ehlo"],
+            ["auth", "PLAIN", gw.user, "not-the-password"],
+            ["mail", "arts@ziekenhuis.example", null],
+            ["auth", "LOGIN", gw.user, gw.password],
+            ["mail", "arts@ziekenhuis.example", null],
+            ["quit"]
+        ]),
+    )
+    .await;
+    assert_eq!(
+        codes(&replies),
+        vec![
+            json!(250),
+            json!(220),
+            json!(250),
+            json!(535),
+            json!(530),
+            json!(235),
+            json!(250),
+            json!(221)
+        ],
+        "{replies:?}"
+    );
+    assert!(replies[2].1.contains("AUTH PLAIN LOGIN"), "{replies:?}");
+    let events = app.z.store.account_events(&app.sender.id).await.unwrap();
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.event.kind == zegel_core::signin::AccountEventKind::SignInFailed
+                && e.event.detail.as_deref() == Some("smtp")
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(failed[0].event.ip.as_deref(), Some("127.0.0.1"));
+
+    // An unknown user name is refused the same way; three failures close the session.
+    let replies = client(
+        &gw,
+        json!([
+            ["ehlo"],
+            ["starttls"],
+            ["ehlo"],
+            ["auth", "PLAIN", "zegel-000000000000", gw.password],
+            ["auth", "PLAIN", gw.user, "x"],
+            ["auth", "LOGIN", gw.user, "y"],
+            ["noop"]
+        ]),
+    )
+    .await;
+    assert_eq!(
+        codes(&replies)[3..],
+        [json!(535), json!(535), json!(421), json!("closed")],
+        "{replies:?}"
+    );
+    assert!(app.sent_messages().await.is_empty());
+}
+
+async fn an_oversize_mail_is_refused_while_streaming_and_nothing_is_kept(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let max = 100_000;
+    let gw = gateway(&app, max).await;
+    let big = outlook_mail(&random_bytes(10), &random_bytes(200_000), &random_bytes(10));
+    let big_path = write_mail(&app, "big.eml", &big);
+    let small = outlook_mail(&random_bytes(10), &random_bytes(1_000), &random_bytes(10));
+    let small_path = write_mail(&app, "small.eml", &small);
+    let replies = client(
+        &gw,
+        json!([
+            ["ehlo"],
+            ["starttls"],
+            ["ehlo"],
+            ["auth", "PLAIN", gw.user, gw.password],
+            // Announced too big: refused before any data.
+            ["mail", "arts@ziekenhuis.example", big.len()],
+            // Not announced: refused once the data passes the limit, and the session goes on.
+            ["mail", "arts@ziekenhuis.example", null],
+            ["rcpt", PATIENT],
+            ["data", big_path],
+            ["mail", "arts@ziekenhuis.example", null],
+            ["rcpt", PATIENT],
+            ["data", small_path],
+            ["quit"]
+        ]),
+    )
+    .await;
+    assert_eq!(
+        codes(&replies)[4..11],
+        [
+            json!(552),
+            json!(250),
+            json!(250),
+            json!(552),
+            json!(250),
+            json!(250),
+            json!(250)
+        ],
+        "{replies:?}"
+    );
+    assert!(replies[2].1.contains(&format!("SIZE {max}")), "{replies:?}");
+    assert!(replies[7].1.contains("te groot"), "{replies:?}");
+    // Only the small one is kept: one message, its three blobs.
+    let sent = app.sent_messages().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(app.blob_keys().await.len(), 3);
+    app.run_jobs().await;
+}
+
+async fn recipients_are_verified_as_the_organisation_last_did(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let gw = gateway(&app, 1 << 20).await;
+    // The organisation sent to these before: by SMS (with the number) and by a phone code.
+    for r in [
+        json!({"email": "sms@example.nl", "phone": "06 12345678", "verification": "sms"}),
+        json!({"email": "code@example.nl", "verification": "code", "code": "482913"}),
+    ] {
+        let res = app
+            .send_json(json!({"subject": "eerder", "body": "b", "recipients": [r]}))
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    app.run_jobs().await;
+    let mail = outlook_mail(&random_bytes(10), &random_bytes(100), &random_bytes(10));
+    let path = write_mail(&app, "m.eml", &mail);
+
+    // The SMS recipient gets an SMS code to the remembered number.
+    let replies = client(&gw, submit_steps(&gw, "PLAIN", &["SMS@example.nl"], &path)).await;
+    assert_eq!(replies[6].0, json!(250), "{replies:?}");
+    let id = replies[6].1.rsplit(' ').next().unwrap().to_owned();
+    let status: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/messages/{id}")))
+        .header("authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["recipients"][0]["email"], "sms@example.nl");
+    assert_eq!(status["recipients"][0]["verification"], "sms", "{status}");
+
+    // A recipient who gets a code by phone cannot be sent to by mail: 550 naming the address,
+    // in Dutch and English, and nothing is stored (also not for the other recipient).
+    let before = app.sent_messages().await.len();
+    let replies = client(
+        &gw,
+        submit_steps(&gw, "LOGIN", &["new@example.nl", "code@example.nl"], &path),
+    )
+    .await;
+    let (code, text) = &replies[7];
+    assert_eq!(code, &json!(550), "{replies:?}");
+    assert!(text.contains("code@example.nl"), "{text}");
+    assert!(text.contains("webapp"), "{text}");
+    assert!(text.contains("web app"), "{text}");
+    assert_eq!(app.sent_messages().await.len(), before);
+    app.run_jobs().await;
+}
+
+async fn winmail_dat_and_unreadable_mail_bounce_with_a_reason(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let gw = gateway(&app, 1 << 20).await;
+    let tnef = format!(
+        "From: a@ziekenhuis.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nzie bijlage\r\n\
+--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\n\
+Content-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        b64_lines(&random_bytes(500))
+    );
+    let path = write_mail(&app, "tnef.eml", tnef.as_bytes());
+    let replies = client(&gw, submit_steps(&gw, "PLAIN", &[PATIENT], &path)).await;
+    let (code, text) = &replies[6];
+    assert_eq!(code, &json!(554), "{replies:?}");
+    assert!(text.contains("winmail.dat"), "{text}");
+    // A subject-less mail: refused as the API refuses it.
+    let path = write_mail(&app, "nosubject.eml", b"From: a@b.nl\r\n\r\nhallo\r\n");
+    let replies = client(&gw, submit_steps(&gw, "PLAIN", &[PATIENT], &path)).await;
+    assert_eq!(replies[6].0, json!(554), "{replies:?}");
+    assert!(app.sent_messages().await.is_empty());
+    assert!(app.blob_keys().await.is_empty());
+}
+
+/// The contract end to end on the binary: `zegel admin smtp-credential create` prints the user
+/// name and password; `zegel serve` with `ZEGEL_SUBMISSION_*` takes a mail and notifies; the
+/// listener without a certificate does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_credential_submits_through_zegel_serve() {
+    let mut env = common_bin::Env::new();
+    let (ca, cert, key) = internal_ca(&env.scratch("ca"));
+    env.set("ZEGEL_SUBMISSION_LISTEN", "127.0.0.1:0");
+    let out = env.run(&["serve"]).await;
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("ZEGEL_SUBMISSION_TLS_CERT"),
+        "{}",
+        out.stderr
+    );
+    env.set("ZEGEL_SUBMISSION_TLS_CERT", cert.to_str().unwrap())
+        .set("ZEGEL_SUBMISSION_TLS_KEY", key.to_str().unwrap());
+
+    let line = env
+        .run_ok(&[
+            "admin",
+            "smtp-credential",
+            "create",
+            "--email",
+            "arts@ziekenhuis.example",
+        ])
+        .await;
+    let parts: Vec<&str> = line.trim().split(' ').collect();
+    assert_eq!(parts.len(), 2, "{line}");
+    let (user, password) = (parts[0], parts[1]);
+    assert!(user.starts_with("zegel-"), "{user}");
+    assert!(password.len() >= 32, "{password}");
+
+    let server = env.start(&["serve"]).await;
+    let port: u16 = server
+        .stdout()
+        .iter()
+        .find_map(|l| l.strip_prefix("smtp submission listening on "))
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the smtp listening line");
+    let mail = env.dir.path().join("m.eml");
+    std::fs::write(
+        &mail,
+        "From: arts@ziekenhuis.example\r\nSubject: [secure] Uitslag\r\n\r\nAlles goed.\r\n",
+    )
+    .unwrap();
+    let replies = client_at(
+        port,
+        &ca,
+        submit_steps_as(user, password, "PLAIN", &[PATIENT], &mail),
+    )
+    .await;
+    assert_eq!(replies[6].0, json!(250), "{replies:?}");
+    let files = common_bin::wait_for_files(
+        &env.data().join("outbox/mail"),
+        1,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    let notification = common_bin::Mail::read(&files[0]);
+    assert!(notification.everything().contains(PATIENT));
+    assert!(!notification.everything().contains("Uitslag"));
+    server.assert_logs_never_contain(&[password, "Uitslag", "Alles goed"]);
+
+    // Revoked: the same user name and password no longer log in.
+    let out = env
+        .run_ok(&["admin", "smtp-credential", "revoke", "--user", user])
+        .await;
+    assert!(out.contains("revoked"), "{out}");
+    let replies = client_at(
+        port,
+        &ca,
+        json!([
+            ["ehlo"],
+            ["starttls"],
+            ["ehlo"],
+            ["auth", "PLAIN", user, password]
+        ]),
+    )
+    .await;
+    assert_eq!(replies[3].0, json!(535), "{replies:?}");
+    let again = env
+        .run(&["admin", "smtp-credential", "revoke", "--user", user])
+        .await;
+    assert!(!again.status.success());
+}
+
+backend_tests!(
+    an_outlook_mail_becomes_a_secure_message_the_patient_downloads_byte_for_byte,
+    auth_needs_starttls_and_the_right_password,
+    an_oversize_mail_is_refused_while_streaming_and_nothing_is_kept,
+    recipients_are_verified_as_the_organisation_last_did,
+    winmail_dat_and_unreadable_mail_bounce_with_a_reason,
+);
