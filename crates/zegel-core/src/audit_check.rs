@@ -36,6 +36,8 @@ pub async fn verify(
     keys: &dyn CheckpointKeys,
     label: &(dyn Fn(&str) -> String + Sync),
 ) -> StoreResult<VerifyReport> {
+    // What was staged before the check is chained first (the sequencer may be behind).
+    sequence_all(store).await?;
     let heads = store.audit_heads().await?;
     let mut report = VerifyReport {
         chains: heads.len(),
@@ -165,4 +167,19 @@ fn describe(chain: &str, e: &AuditEntry) -> String {
         e.action,
         Ts(e.at).to_rfc3339()
     )
+}
+
+/// Entries chained per sequencing transaction.
+pub const SEQUENCE_BATCH: u32 = 2000;
+
+/// Chains everything staged so far, in batches of [`SEQUENCE_BATCH`]: how many entries.
+pub async fn sequence_all(store: &DynStore) -> StoreResult<u64> {
+    let mut total = 0;
+    loop {
+        let n = store.audit_sequence(SEQUENCE_BATCH).await?;
+        total += u64::from(n);
+        if n < SEQUENCE_BATCH {
+            return Ok(total);
+        }
+    }
 }

@@ -736,6 +736,10 @@ pub trait TrackingStore: Send + Sync + 'static {
 /// checkpoints.
 #[async_trait]
 pub trait AuditStore: Send + Sync + 'static {
+    /// Chains up to `max` entries that write transactions staged (oldest first) after their
+    /// chains' heads, in one transaction serialised with every other node's: how many. 0 (and
+    /// no write) when nothing is staged. See [`crate::audit`].
+    async fn audit_sequence(&self, max: u32) -> StoreResult<u32>;
     /// The last entry of every chain, by chain.
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
     /// Up to `limit` entries of `chain` with `seq > after`, by `seq`.

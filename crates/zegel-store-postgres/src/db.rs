@@ -58,9 +58,9 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Serialises the sealing of audit entries (see `shared/audit.rs`) across every transaction
-/// of every node until this transaction ends, so each chain grows one transaction at a time.
-/// Taken just before the commit, after the transaction's own work.
+/// Serialises the audit sequencers (see `shared/audit.rs`) of every node until this
+/// transaction ends, so each chain grows one transaction at a time. Only the sequencer takes
+/// it: writers stage their entries without waiting for each other.
 pub(crate) async fn audit_lock(conn: &mut Conn) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(AUDIT_LOCK)
@@ -85,10 +85,10 @@ pub(crate) struct WriteTx {
 }
 
 impl WriteTx {
-    /// Chains the audit entries of the events this transaction wrote (see
-    /// [`crate::shared::audit::seal`]), then commits.
+    /// Stages the audit entries of the events this transaction wrote (see
+    /// [`crate::shared::audit::stage`]), then commits.
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
-        crate::shared::audit::seal(&mut self.tx, 0).await?;
+        crate::shared::audit::stage(&mut self.tx, 0).await?;
         self.tx.commit().await.map_err(db_err)
     }
 

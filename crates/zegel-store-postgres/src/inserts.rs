@@ -196,7 +196,7 @@ impl Batch for Inserts {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        crate::shared::audit::seal(&mut tx, 0).await?;
+        crate::shared::audit::stage(&mut tx, 0).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(ms.iter().map(|_| Ok(())).collect())
     }

@@ -66,7 +66,7 @@ impl Batch for Marks {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        crate::shared::audit::seal(&mut tx, 0).await?;
+        crate::shared::audit::stage(&mut tx, 0).await?;
         tx.commit().await.map_err(db_err)?;
         let marked = rows
             .iter()

@@ -159,7 +159,7 @@ async fn attempt(pool: &SqlitePool, ops: &mut [Op], savepoints: bool) -> StoreRe
             }
         }
     }
-    crate::shared::audit::seal(&mut tx, audit_mark).await?;
+    crate::shared::audit::stage(&mut tx, audit_mark).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }

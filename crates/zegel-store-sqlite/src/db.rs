@@ -45,7 +45,7 @@ pub(crate) fn audit_mine(mark: i64) -> String {
     format!("(p.id > {mark} OR p.backfill = 1)")
 }
 
-/// Serialises sealing transactions: SQLite's write lock (`BEGIN IMMEDIATE`) already does.
+/// Serialises audit sequencers: SQLite's write lock (`BEGIN IMMEDIATE`) already does.
 pub(crate) async fn audit_lock(_conn: &mut Conn) -> StoreResult<()> {
     Ok(())
 }
@@ -82,10 +82,10 @@ pub(crate) struct WriteTx {
 }
 
 impl WriteTx {
-    /// Chains the audit entries of the events this transaction wrote (see
-    /// [`crate::shared::audit::seal`]), then commits.
+    /// Stages the audit entries of the events this transaction wrote (see
+    /// [`crate::shared::audit::stage`]), then commits.
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
-        crate::shared::audit::seal(&mut self.tx, self.audit_mark).await?;
+        crate::shared::audit::stage(&mut self.tx, self.audit_mark).await?;
         self.tx.commit().await.map_err(db_err)
     }
 

@@ -148,6 +148,11 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
     };
     let (tx, rx) = watch::channel(false);
     let worker = tokio::spawn(Worker::new(z.clone()).run(rx.clone()));
+    let sequencer = {
+        let z = z.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move { z.run_audit_sequencer(rx).await })
+    };
     let sweeper = {
         let z = z.clone();
         let rx = rx.clone();
@@ -206,6 +211,7 @@ pub async fn serve(cfg: &Config, z: Arc<Zegel>, listener: TcpListener) -> anyhow
     }
     let _ = worker.await;
     let _ = sweeper.await;
+    let _ = sequencer.await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

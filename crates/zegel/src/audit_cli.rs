@@ -143,6 +143,8 @@ pub async fn export(
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<u64> {
+    // Everything staged until now is in the export.
+    z.sequence_audit().await?;
     if format == Format::Csv {
         writeln!(out, "{}", CSV_HEADER.join(","))?;
     }

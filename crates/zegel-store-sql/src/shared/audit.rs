@@ -1,12 +1,16 @@
 // Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
-//! The audit trail (`AuditStore`, see `zegel_core::audit`): sealing the rows a transaction
-//! queued into the hash chains just before it commits, and reading the chains back.
+//! The audit trail (`AuditStore`, see `zegel_core::audit`): staging the rows a transaction
+//! queued just before it commits, chaining staged rows into the hash chains, and reading the
+//! chains back.
 //!
 //! Triggers (migration 0009) queue every new `events` and `account_events` row in
-//! `audit_pending`. [`seal`] runs inside every write transaction just before its commit: it
-//! takes the queued rows in order, fills in the NEN 7513 fields (the user's name and role, the
-//! organisation, the recipient's address, the node), chains them after their chain's head and
-//! empties the queue. So an event and its entry commit together or not at all.
+//! `audit_pending`. [`stage`] runs inside every write transaction just before its commit: it
+//! fills in the NEN 7513 fields of its own queued rows (the user's name and role, the
+//! organisation, the recipient's address, the node) as the row's entry. So an event and its
+//! entry commit together or not at all. [`sequence`] (`AuditStore::audit_sequence`, run by every
+//! node's sequencer a few times a second and before every verification) chains staged entries
+//! after their chain's head in batches and empties the queue: writers never wait for each other
+//! on the chain, and one fsync chains many entries.
 
 use super::prelude::*;
 use zegel_core::audit::{
@@ -51,12 +55,18 @@ const ENTRY_COLS: &str = "chain, seq, source, source_id, at, action, outcome, us
 /// Rows per multi-row insert (18 binds each).
 const INSERT_CHUNK: usize = 200;
 
-/// Chains what this transaction queued. Call on the transaction's connection just before its
-/// commit; a transaction that wrote no event pays one cheap query. `mark`: see
-/// `db::audit_mark` (SQLite; PostgreSQL ignores it).
-pub(crate) async fn seal(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
+/// Stages what this transaction queued: each of its queued rows gets its entry (every NEN
+/// 7513 field, read now, in the writing transaction, by the writing node) in
+/// `audit_pending.entry`. Call on the transaction's connection just before its commit; a
+/// transaction that wrote no event pays one cheap query. No lock: writers never wait for each
+/// other here. [`sequence`] chains staged rows later, in batches.
+///
+/// A row queued by an `events` insert from outside Zegel is never staged, so never chained:
+/// `audit verify` reports its event as unrecorded. `mark`: see `db::audit_mark` (SQLite;
+/// PostgreSQL ignores it).
+pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     // Differs per backend: which queued rows are this transaction's.
-    let mine = db::audit_mine(mark);
+    let mine = format!("{} AND p.entry IS NULL", db::audit_mine(mark));
     let queued: bool = sqlx::query_scalar(&format!(
         "SELECT EXISTS (SELECT 1 FROM audit_pending p WHERE {mine})"
     ))
@@ -66,41 +76,93 @@ pub(crate) async fn seal(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     if !queued {
         return Ok(());
     }
-    // Differs per backend: PostgreSQL serialises sealing transactions (of every node) here,
-    // SQLite's write lock already does.
-    db::audit_lock(conn).await?;
     let rows = sqlx::query(&pending_sql(&mine))
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
+    let mut staged = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let pid = row.try_get::<i64, _>("pid").map_err(db_err)?;
+        let entry = serde_json::to_string(&pending_entry(row)?)
+            .map_err(|e| StoreError::Database(format!("audit entry: {e}")))?;
+        staged.push((pid, entry));
+    }
+    for chunk in staged.chunks(INSERT_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (id, entry) AS (VALUES {}) \
+             UPDATE audit_pending SET entry = (SELECT v.entry FROM v WHERE v.id = audit_pending.id) \
+             WHERE id IN (SELECT id FROM v)",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (pid, entry) in chunk {
+            q = q.bind(*pid).bind(entry);
+        }
+        q.execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Chains up to `max` staged rows, oldest first, after their chains' heads, and empties them
+/// from the queue: the number chained. Runs in its own write transaction; PostgreSQL
+/// serialises sequencers (of every node) with an advisory lock, SQLite's write lock already
+/// does.
+pub(crate) async fn sequence(conn: &mut db::Conn, max: u32) -> StoreResult<u32> {
+    db::audit_lock(conn).await?;
+    let rows = sqlx::query(
+        "SELECT id, entry FROM audit_pending WHERE entry IS NOT NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit(max))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
     let mut pids = Vec::with_capacity(rows.len());
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
-        pids.push(row.try_get::<i64, _>("pid").map_err(db_err)?);
-        entries.push(pending_entry(row)?);
+        pids.push(row.try_get::<i64, _>("id").map_err(db_err)?);
+        let text: String = row.try_get("entry").map_err(db_err)?;
+        let entry: AuditEntry = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Database(format!("staged audit entry: {e}")))?;
+        entries.push(entry);
     }
-    // Every chain touched continues from its head.
-    let mut heads: Vec<(String, i64, [u8; 32])> = Vec::new();
+    // Every chain touched continues from its head, read in one statement.
+    let mut chains: Vec<String> = entries.iter().map(|e| e.chain.clone()).collect();
+    chains.sort();
+    chains.dedup();
+    let head_rows = sqlx::query(&format!(
+        "SELECT chain, seq, hash FROM audit_heads WHERE chain {}",
+        db::IN_TEXT_LIST
+    ))
+    .bind(db::text_list(&chains)?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let mut heads: Vec<(String, i64, [u8; 32])> = chains
+        .iter()
+        .map(|c| (c.clone(), 0, audit::GENESIS))
+        .collect();
+    for r in &head_rows {
+        let chain: String = r.try_get("chain").map_err(db_err)?;
+        if let Some(h) = heads.iter_mut().find(|h| h.0 == chain) {
+            h.1 = r.try_get::<i64, _>("seq").map_err(db_err)?;
+            h.2 = hash32(&r.try_get::<Vec<u8>, _>("hash").map_err(db_err)?)?;
+        }
+    }
     for e in &mut entries {
-        let head = match heads.iter_mut().find(|h| h.0 == e.chain) {
-            Some(h) => h,
-            None => {
-                let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE chain = $1")
-                    .bind(&e.chain)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                let (seq, hash) = match row {
-                    Some(r) => (
-                        r.try_get::<i64, _>("seq").map_err(db_err)?,
-                        hash32(&r.try_get::<Vec<u8>, _>("hash").map_err(db_err)?)?,
-                    ),
-                    None => (0, audit::GENESIS),
-                };
-                heads.push((e.chain.clone(), seq, hash));
-                let last = heads.len() - 1;
-                &mut heads[last]
-            }
+        let Some(head) = heads.iter_mut().find(|h| h.0 == e.chain) else {
+            continue;
         };
         e.seq = head.1 + 1;
         e.prev_hash = head.2;
@@ -111,7 +173,7 @@ pub(crate) async fn seal(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     for chunk in entries.chunks(INSERT_CHUNK) {
         insert_entries(conn, chunk).await?;
     }
-    for (chain, seq, hash) in &heads {
+    for (chain, seq, hash) in heads.iter().filter(|h| h.1 > 0) {
         sqlx::query(
             "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, $2, $3) \
              ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -134,10 +196,10 @@ pub(crate) async fn seal(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
         .await
         .map_err(db_err)?;
     }
-    Ok(())
+    Ok(rows.len() as u32)
 }
 
-/// An entry (without its place in the chain) from a row of [`PENDING_SQL`].
+/// An entry (without its place in the chain) from a row of [`pending_sql`].
 fn pending_entry(row: &db::DbRow) -> StoreResult<AuditEntry> {
     let get_s = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
     let source: String = row.try_get("source").map_err(db_err)?;
@@ -255,13 +317,15 @@ fn entry(row: &db::DbRow) -> StoreResult<AuditEntry> {
     })
 }
 
-/// A source row without its entry, an entry without its source row, and a source row that
-/// differs from its entry, for `source` rows in `table` whose action prefix is `prefix`.
+/// A source row without its entry (neither chained nor staged by Zegel and waiting for the
+/// sequencer), an entry without its source row, and a source row that differs from its entry, for `source` rows in `table` whose action prefix is `prefix`.
 fn findings_sql(source: &str, table: &str, prefix: &str, extra: &str) -> [String; 3] {
     [
         format!(
             "SELECT t.id FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM audit_log a \
-             WHERE a.source = '{source}' AND a.source_id = t.id) ORDER BY t.id LIMIT 1"
+             WHERE a.source = '{source}' AND a.source_id = t.id) \
+             AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.source = '{source}' \
+             AND p.source_id = t.id AND p.entry IS NOT NULL) ORDER BY t.id LIMIT 1"
         ),
         format!(
             "SELECT a.chain, a.seq, a.source_id FROM audit_log a WHERE a.source = '{source}' \
@@ -280,6 +344,23 @@ fn findings_sql(source: &str, table: &str, prefix: &str, extra: &str) -> [String
 
 #[async_trait]
 impl AuditStore for DbStore {
+    async fn audit_sequence(&self, max: u32) -> StoreResult<u32> {
+        // Nothing staged (the common case for an idle node): no write transaction.
+        let staged: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit_pending WHERE entry IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if !staged {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let n = sequence(&mut tx, max).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
         let rows = sqlx::query("SELECT chain, seq, hash FROM audit_heads ORDER BY chain")
             .fetch_all(&self.pool)

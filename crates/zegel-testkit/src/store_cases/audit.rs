@@ -73,6 +73,8 @@ async fn case_audit_every_event_is_a_chained_entry(store: DynStore) {
         .await
         .expect("account event without a user");
 
+    // Staged by each write, chained by the sequencer.
+    audit_check::sequence_all(&store).await.expect("sequence");
     let heads = store.audit_heads().await.expect("heads");
     let org_head = heads
         .iter()
@@ -234,6 +236,7 @@ async fn fx_count(store: &DynStore, sender: &fx::Sender) -> u64 {
 
 async fn case_audit_checkpoints_are_stored_once(store: DynStore) {
     let sender = fx::seed_sender(&store).await;
+    audit_check::sequence_all(&store).await.expect("sequence");
     let head = store
         .audit_heads()
         .await
