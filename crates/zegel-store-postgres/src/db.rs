@@ -70,10 +70,10 @@ pub(crate) async fn audit_lock(conn: &mut Conn) -> StoreResult<()> {
     Ok(())
 }
 
-/// The condition on `audit_pending p` that picks this transaction's own queued rows (plus the
+/// The condition on `audit_pending` (unaliased) that picks this transaction's own queued rows (plus the
 /// migration's backfill, `xid` 0). `_mark` is SQLite's; PostgreSQL knows its transaction.
 pub(crate) fn audit_mine(_mark: i64) -> String {
-    "(p.xid = txid_current() OR p.xid = 0)".to_owned()
+    "(xid = txid_current() OR xid = 0)".to_owned()
 }
 
 /// The advisory lock id of [`audit_lock`] ("zegelaud" in ASCII).

@@ -39,10 +39,10 @@ pub(crate) async fn audit_mark(conn: &mut Conn) -> StoreResult<i64> {
         .map_err(db_err)
 }
 
-/// The condition on `audit_pending p` that picks this transaction's queued rows (plus the
+/// The condition on `audit_pending` (unaliased) that picks this transaction's queued rows (plus the
 /// migration's backfill), given its [`audit_mark`].
 pub(crate) fn audit_mine(mark: i64) -> String {
-    format!("(p.id > {mark} OR p.backfill = 1)")
+    format!("(id > {mark} OR backfill = 1)")
 }
 
 /// Serialises audit sequencers: SQLite's write lock (`BEGIN IMMEDIATE`) already does.

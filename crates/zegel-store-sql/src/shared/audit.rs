@@ -5,12 +5,12 @@
 //!
 //! Triggers (migration 0009) queue every new `events` and `account_events` row in
 //! `audit_pending`. [`stage`] runs inside every write transaction just before its commit: it
-//! fills in the NEN 7513 fields of its own queued rows (the user's name and role, the
-//! organisation, the recipient's address, the node) as the row's entry. So an event and its
-//! entry commit together or not at all. [`sequence`] (`AuditStore::audit_sequence`, run by every
-//! node's sequencer a few times a second and before every verification) chains staged entries
-//! after their chain's head in batches and empties the queue: writers never wait for each other
-//! on the chain, and one fsync chains many entries.
+//! marks its own queued rows with the writing node. So an event and its queued entry commit
+//! together or not at all. [`sequence`] (`AuditStore::audit_sequence`, run by every node's
+//! sequencer a few times a second and before every verification) fills in the NEN 7513 fields
+//! (the user's name and role, the organisation, the recipient's address) of staged rows, chains
+//! them after their chain's head in batches and empties the queue: writers never wait for each
+//! other on the chain, and one statement and one fsync chain many entries.
 
 use super::prelude::*;
 use zegel_core::audit::{
@@ -18,16 +18,18 @@ use zegel_core::audit::{
     SOURCE_EVENT,
 };
 
-/// This transaction's queued rows (`mine`) with everything an entry needs, in queue order.
-/// The actor of a message event is `sender:<user id>`, `recipient:<recipient id>` or `system`.
-fn pending_sql(mine: &str) -> String {
+/// Up to `$1` staged rows with everything an entry needs, in queue order. The actor of a
+/// message event is `sender:<user id>`, `recipient:<recipient id>` or `system`.
+fn pending_sql() -> String {
+    let mine = "p.staged_by IS NOT NULL";
     format!(
         "\
     SELECT p.id AS pid, p.source AS source, p.source_id AS source_id, m.org_id AS chain, \
       e.at AS at, e.kind AS kind, e.actor AS actor, e.ip AS ip, e.detail AS detail, \
       e.message_id AS object, COALESCE(r.email, r.phone) AS recipient, \
       su.id AS u_id, su.name AS u_name, su.email AS u_email, su.role AS u_role, \
-      COALESCE(ra.email, ra.phone) AS actor_address, o.name AS org_name \
+      COALESCE(ra.email, ra.phone) AS actor_address, o.name AS org_name, \
+      p.staged_by AS node \
     FROM audit_pending p \
     JOIN events e ON p.source = 'event' AND e.id = p.source_id AND {mine} \
     JOIN messages m ON m.id = e.message_id \
@@ -40,12 +42,12 @@ fn pending_sql(mine: &str) -> String {
     UNION ALL \
     SELECT p.id, p.source, p.source_id, COALESCE(u.org_id, ''), a.at, a.kind, \
       CASE WHEN a.user_id IS NULL THEN 'system' ELSE 'user' END, a.ip, a.detail, \
-      NULL, NULL, a.user_id, u.name, u.email, u.role, NULL, o.name \
+      NULL, NULL, a.user_id, u.name, u.email, u.role, NULL, o.name, p.staged_by \
     FROM audit_pending p \
     JOIN account_events a ON p.source = 'account' AND a.id = p.source_id AND {mine} \
     LEFT JOIN users u ON u.id = a.user_id \
     LEFT JOIN organisations o ON o.id = u.org_id \
-    ORDER BY 1"
+    ORDER BY 1 LIMIT $1"
     )
 }
 
@@ -55,60 +57,23 @@ const ENTRY_COLS: &str = "chain, seq, source, source_id, at, action, outcome, us
 /// Rows per multi-row insert (18 binds each).
 const INSERT_CHUNK: usize = 200;
 
-/// Stages what this transaction queued: each of its queued rows gets its entry (every NEN
-/// 7513 field, read now, in the writing transaction, by the writing node) in
-/// `audit_pending.entry`. Call on the transaction's connection just before its commit; a
-/// transaction that wrote no event pays one cheap query. No lock: writers never wait for each
-/// other here. [`sequence`] chains staged rows later, in batches.
+/// Stages what this transaction queued: marks its own queued rows with the node that wrote
+/// them, in one statement just before the commit (no lock: writers never wait for each other
+/// here). [`sequence`] builds their entries and chains them later, in batches.
 ///
 /// A row queued by an `events` insert from outside Zegel is never staged, so never chained:
 /// `audit verify` reports its event as unrecorded. `mark`: see `db::audit_mark` (SQLite;
 /// PostgreSQL ignores it).
 pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     // Differs per backend: which queued rows are this transaction's.
-    let mine = format!("{} AND p.entry IS NULL", db::audit_mine(mark));
-    let queued: bool = sqlx::query_scalar(&format!(
-        "SELECT EXISTS (SELECT 1 FROM audit_pending p WHERE {mine})"
+    sqlx::query(&format!(
+        "UPDATE audit_pending SET staged_by = $1 WHERE {} AND staged_by IS NULL",
+        db::audit_mine(mark)
     ))
-    .fetch_one(&mut *conn)
+    .bind(audit::node_name())
+    .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    if !queued {
-        return Ok(());
-    }
-    let rows = sqlx::query(&pending_sql(&mine))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let mut staged = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let pid = row.try_get::<i64, _>("pid").map_err(db_err)?;
-        let entry = serde_json::to_string(&pending_entry(row)?)
-            .map_err(|e| StoreError::Database(format!("audit entry: {e}")))?;
-        staged.push((pid, entry));
-    }
-    for chunk in staged.chunks(INSERT_CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "(CAST(${} AS BIGINT), CAST(${} AS TEXT))",
-                    2 * i + 1,
-                    2 * i + 2
-                )
-            })
-            .collect();
-        let sql = format!(
-            "WITH v (id, entry) AS (VALUES {}) \
-             UPDATE audit_pending SET entry = (SELECT v.entry FROM v WHERE v.id = audit_pending.id) \
-             WHERE id IN (SELECT id FROM v)",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for (pid, entry) in chunk {
-            q = q.bind(*pid).bind(entry);
-        }
-        q.execute(&mut *conn).await.map_err(db_err)?;
-    }
     Ok(())
 }
 
@@ -118,24 +83,19 @@ pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
 /// does.
 pub(crate) async fn sequence(conn: &mut db::Conn, max: u32) -> StoreResult<u32> {
     db::audit_lock(conn).await?;
-    let rows = sqlx::query(
-        "SELECT id, entry FROM audit_pending WHERE entry IS NOT NULL ORDER BY id LIMIT $1",
-    )
-    .bind(limit(max))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
+    let rows = sqlx::query(&pending_sql())
+        .bind(limit(max))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
     if rows.is_empty() {
         return Ok(0);
     }
     let mut pids = Vec::with_capacity(rows.len());
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
-        pids.push(row.try_get::<i64, _>("id").map_err(db_err)?);
-        let text: String = row.try_get("entry").map_err(db_err)?;
-        let entry: AuditEntry = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Database(format!("staged audit entry: {e}")))?;
-        entries.push(entry);
+        pids.push(row.try_get::<i64, _>("pid").map_err(db_err)?);
+        entries.push(pending_entry(row)?);
     }
     // Every chain touched continues from its head, read in one statement.
     let mut chains: Vec<String> = entries.iter().map(|e| e.chain.clone()).collect();
@@ -238,7 +198,7 @@ fn pending_entry(row: &db::DbRow) -> StoreResult<AuditEntry> {
         on_behalf_of: get_s("org_name")?,
         recipient: get_s("recipient")?,
         object: get_s("object")?,
-        node: audit::node_name().to_owned(),
+        node: get_s("node")?.unwrap_or_default(),
         address: get_s("ip")?,
         detail: get_s("detail")?,
         source,
@@ -325,7 +285,7 @@ fn findings_sql(source: &str, table: &str, prefix: &str, extra: &str) -> [String
             "SELECT t.id FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM audit_log a \
              WHERE a.source = '{source}' AND a.source_id = t.id) \
              AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.source = '{source}' \
-             AND p.source_id = t.id AND p.entry IS NOT NULL) ORDER BY t.id LIMIT 1"
+             AND p.source_id = t.id AND p.staged_by IS NOT NULL) ORDER BY t.id LIMIT 1"
         ),
         format!(
             "SELECT a.chain, a.seq, a.source_id FROM audit_log a WHERE a.source = '{source}' \
@@ -347,7 +307,7 @@ impl AuditStore for DbStore {
     async fn audit_sequence(&self, max: u32) -> StoreResult<u32> {
         // Nothing staged (the common case for an idle node): no write transaction.
         let staged: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM audit_pending WHERE entry IS NOT NULL)",
+            "SELECT EXISTS (SELECT 1 FROM audit_pending WHERE staged_by IS NOT NULL)",
         )
         .fetch_one(&self.pool)
         .await
