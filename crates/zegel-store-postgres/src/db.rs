@@ -76,6 +76,11 @@ pub(crate) fn audit_mine(_mark: i64) -> String {
     "(xid = txid_current() OR xid = 0)".to_owned()
 }
 
+/// Whether a write transaction chains its own audit entries before it commits (see
+/// `shared/audit.rs`): no, that would serialise every commit of every node, fsync included;
+/// the sequencer chains them in batches.
+pub(crate) const SEQUENCE_AT_COMMIT: bool = false;
+
 /// The advisory lock id of [`audit_lock`] ("zegelaud" in ASCII).
 const AUDIT_LOCK: i64 = 0x7a65_6765_6c61_7564;
 

@@ -45,6 +45,10 @@ pub(crate) fn audit_mine(mark: i64) -> String {
     format!("(id > {mark} OR backfill = 1)")
 }
 
+/// Whether a write transaction chains its own audit entries before it commits (see
+/// `shared/audit.rs`): yes, SQLite's single writer already serialises the commits.
+pub(crate) const SEQUENCE_AT_COMMIT: bool = true;
+
 /// Serialises audit sequencers: SQLite's write lock (`BEGIN IMMEDIATE`) already does.
 pub(crate) async fn audit_lock(_conn: &mut Conn) -> StoreResult<()> {
     Ok(())

@@ -74,6 +74,12 @@ pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
+    // Differs per backend: SQLite has one writer at a time anyway, so it chains its rows in
+    // the same transaction (the queue rows never reach the disk); PostgreSQL leaves them to the
+    // sequencer, so its writers never queue for the chain.
+    if db::SEQUENCE_AT_COMMIT {
+        sequence(conn, u32::MAX).await?;
+    }
     Ok(())
 }
 
