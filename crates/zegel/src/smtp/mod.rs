@@ -35,7 +35,7 @@ use tokio_rustls::TlsAcceptor;
 use zegel_core::Zegel;
 
 /// Mails being received or parsed at once (each at most the size limit in memory); a further
-/// DATA waits for one to finish.
+/// DATA waits for one to finish (up to 30 s, then 452).
 pub const MAX_DATA_AT_ONCE: usize = 16;
 /// Connections at once; a further one is told to come back later (421).
 pub const MAX_CONNECTIONS: usize = 500;

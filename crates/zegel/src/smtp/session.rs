@@ -25,6 +25,9 @@ const HANDSHAKE: Duration = Duration::from_secs(30);
 const MAX_AUTH_FAILURES: u32 = 3;
 /// Bad commands in one session before it is closed.
 const MAX_ERRORS: u32 = 10;
+/// How long a DATA waits for one of the gateway's mail slots before it is told to come back
+/// (452).
+const DATA_SLOT_WAIT: Duration = Duration::from_secs(30);
 /// Recipients of one mail at most (RFC 5321 asks at least 100 to be accepted).
 const MAX_RECIPIENTS: usize = 100;
 
@@ -385,8 +388,13 @@ impl Session {
             Cmd::Data if !self.in_mail || self.rcpts.is_empty() => {
                 self.reply("503 5.5.1 Eerst MAIL en RCPT / Need MAIL and RCPT first")
             }
-            Cmd::Data => match self.gw.data_slots.clone().try_acquire_owned() {
-                Ok(slot) => {
+            Cmd::Data => match tokio::time::timeout(
+                DATA_SLOT_WAIT,
+                self.gw.data_slots.clone().acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(slot)) => {
                     self.mode = Mode::Data {
                         rx: DataReceiver::new(),
                         buf: Vec::with_capacity(64 * 1024),
@@ -394,7 +402,7 @@ impl Session {
                     };
                     self.reply("354 Einde met <CR><LF>.<CR><LF> / End data with <CR><LF>.<CR><LF>");
                 }
-                Err(_) => self.reply(
+                Ok(Err(_)) | Err(_) => self.reply(
                     "452 4.3.1 Te druk, probeer het zo opnieuw / Too busy, try again shortly",
                 ),
             },

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Zegel SMTP submission benchmark (see docs/benchmarks.md, "SMTP submission").
+
+Baseline, in the same run: the private Postfix of bench_delivery.py accepting 10 KiB mails from
+`smtp-source -s 20 -l 10240` (queued with fsync, then discarded) -> Postfix msgs/s.
+
+Zegel (SQLite, then PostgreSQL): `zegel serve` with the submission listener
+(ZEGEL_SUBMISSION_LISTEN, a certificate from a throw-away CA) relaying notifications through
+Postfix's `smtp-sink`. S client sessions (Python smtplib: STARTTLS, AUTH PLAIN once, then one
+mail after the other, 10 KiB body, one unique recipient each) submit N mails. Measured:
+  accepted/s    N / time until every DATA answered 250 (the message stored durably)
+  end-to-end/s  N / time from the first mail until the job queue is empty (every recipient
+                notified through the sink)
+Goal (issue 15): end-to-end at least 1.0x Postfix. A miss prints FAIL and exits 0; exit 1 when
+something broke. Run as root (Postfix); Python 3 standard library and openssl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import smtplib
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_delivery as bd  # noqa: E402
+
+BODY_BYTES = bd.BODY_BYTES
+
+
+def make_certs(d: str) -> tuple[str, str, str]:
+    """A throw-away CA and a certificate for 127.0.0.1 signed by it."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    with open(os.path.join(d, "leaf.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=bench CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+        "server.key", "-out", "server.csr")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "1", "-extfile", "leaf.ext", "-out", "server.pem")
+    return (os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"),
+            os.path.join(d, "server.key"))
+
+
+def mail(i: int, body: str) -> bytes:
+    return (f"From: bench@example.nl\r\nTo: r{i}@example.nl\r\nSubject: [beveiligd] Bench {i}\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+            ).encode()
+
+
+def submit_all(port: int, ca: str, user: str, password: str, n: int, sessions: int,
+               errors: list[str]) -> float:
+    """N mails over `sessions` sessions; the seconds until the last 250."""
+    body = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz \n") for _ in range(BODY_BYTES))
+    ctx = ssl.create_default_context(cafile=ca)
+    next_i = iter(range(n))
+    lock = threading.Lock()
+    barrier = threading.Barrier(sessions + 1)
+
+    def worker():
+        s = smtplib.SMTP("127.0.0.1", port, timeout=120)
+        s.starttls(context=ctx)
+        s.login(user, password)
+        barrier.wait()
+        try:
+            while True:
+                with lock:
+                    i = next(next_i, None)
+                if i is None:
+                    break
+                try:
+                    s.sendmail("bench@example.nl", [f"r{i}@example.nl"], mail(i, body))
+                except smtplib.SMTPException as e:
+                    errors.append(f"mail {i}: {e}")
+            s.quit()
+        except Exception as e:  # noqa: BLE001 - reported, the run fails
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.monotonic()
+    for t in threads:
+        t.join()
+    return time.monotonic() - t0
+
+
+def run_zegel(label: str, zegel: str, base: str, db_url: str | None, n: int, sessions: int,
+              sink_port: int, certs, timeout: float) -> dict:
+    ca, cert, key = certs
+    data = os.path.join(base, f"data-{label}")
+    os.makedirs(data)
+    smtp_port = bd.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEGEL_")}
+    env.update(ZEGEL_DATA_DIR=data, ZEGEL_LISTEN="127.0.0.1:0",
+               ZEGEL_SMTP_URL=f"smtp://127.0.0.1:{sink_port}", ZEGEL_SMTP_TLS="none",
+               ZEGEL_MAIL_FROM="zegel@example.nl", ZEGEL_PUBLIC_URL="https://zegel.example.nl",
+               ZEGEL_SUBMISSION_LISTEN=f"127.0.0.1:{smtp_port}",
+               ZEGEL_SUBMISSION_TLS_CERT=cert, ZEGEL_SUBMISSION_TLS_KEY=key,
+               ZEGEL_SUBMISSION_PER_MINUTE=str(max(600, 10 * n)))
+    if db_url:
+        env["ZEGEL_DATABASE_URL"] = db_url
+    env.setdefault("RUST_LOG", "warn")
+    r = subprocess.run([zegel, "admin", "smtp-credential", "create", "--email",
+                        "bench@example.nl"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    parts = r.stdout.split()
+    if r.returncode != 0 or len(parts) != 2:
+        raise bd.BenchError(f"smtp-credential create failed: {r.stderr.strip()[-500:]}")
+    user, password = parts
+    srv = bd.Server(zegel, env, os.path.join(base, f"zegel-{label}.log"))
+    try:
+        bd.wait_port(smtp_port)
+        p0 = bd.jobs_pending(srv)
+        errors: list[str] = []
+        bd.log(f"{label}: {n} mails over {sessions} sessions (STARTTLS, AUTH once)")
+        t_start = time.monotonic()
+        secs = submit_all(smtp_port, ca, user, password, n, sessions, errors)
+        if errors:
+            raise bd.BenchError(f"{len(errors)} submissions failed, first: {errors[0]}")
+        deadline = time.monotonic() + timeout
+        while bd.jobs_pending(srv) > p0:
+            if time.monotonic() > deadline:
+                raise bd.BenchError("notifications did not drain in time")
+            time.sleep(0.05)
+        e2e = time.monotonic() - t_start
+        bd.log(f"{label}: accepted {n / secs:.0f}/s, end-to-end {n / e2e:.0f}/s")
+        return {"label": label, "n": n, "sessions": sessions, "accept_secs": secs,
+                "accepted_per_s": n / secs, "e2e_secs": e2e, "e2e_per_s": n / e2e}
+    finally:
+        srv.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", "--messages", type=int, default=2000)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--zegel", default=None)
+    ap.add_argument("--pg-host", default="127.0.0.1")
+    ap.add_argument("--pg-user", default="postgres")
+    ap.add_argument("--skip-postgres", action="store_true")
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args()
+    zegel = args.zegel or os.path.join(
+        os.environ.get("CARGO_TARGET_DIR", "target"), "release", "zegel")
+    for tool in ("smtp-source", "smtp-sink", "postfix", "openssl"):
+        if not shutil.which(tool):
+            bd.log(f"{tool} missing (apt-get install postfix openssl)")
+            return 2
+    if not os.access(zegel, os.X_OK):
+        bd.log(f"no zegel binary at {zegel}")
+        return 2
+    base = tempfile.mkdtemp(prefix="zegel-bench-submission-")
+    sink = None
+    db = None
+    load_before = os.getloadavg()
+    try:
+        certs = make_certs(base)
+        postfix = bd.postfix_baseline(base, args.messages, args.sessions)
+        sink_port = bd.free_port()
+        sink = subprocess.Popen(["smtp-sink", "-u", "postfix", f"127.0.0.1:{sink_port}", "1000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bd.wait_port(sink_port)
+        results = [run_zegel("sqlite", zegel, base, None, args.messages, args.sessions,
+                             sink_port, certs, args.timeout)]
+        if not args.skip_postgres:
+            db = "zegel_bench_" + secrets.token_hex(4)
+            bd.pg_admin(f"CREATE DATABASE {db}", args.pg_host, args.pg_user)
+            url = f"postgres://{args.pg_user}@{args.pg_host}:5432/{db}"
+            results.append(run_zegel("postgres", zegel, base, url, args.messages,
+                                     args.sessions, sink_port, certs, args.timeout))
+    except (bd.BenchError, subprocess.CalledProcessError) as e:
+        bd.log(f"ERROR: {e}")
+        return 1
+    finally:
+        if sink and sink.poll() is None:
+            sink.terminate()
+            sink.wait()
+        if db:
+            try:
+                bd.pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", args.pg_host,
+                            args.pg_user)
+            except bd.BenchError as e:
+                bd.log(f"drop database {db}: {e}")
+        shutil.rmtree(base, ignore_errors=True)
+    pf = postfix["msgs_per_s"]
+    print()
+    print(f"CPUs: {os.cpu_count()}; load average before {bd.fmt_load(load_before)}, "
+          f"after {bd.fmt_load(os.getloadavg())}")
+    print(f"{'':42} msgs/s   ratio")
+    print(f"{'Postfix smtp-source (10 KiB)':42} {pf:6.0f}    1.00   "
+          f"({postfix['n']} msgs, -s {postfix['sessions']}, {postfix['secs']:.2f} s)")
+    ok = True
+    for r in results:
+        name = "SQLite" if r["label"] == "sqlite" else "PostgreSQL"
+        print(f"{'Zegel ' + name + ' accepted (250)':42} {r['accepted_per_s']:6.0f}    "
+              f"{r['accepted_per_s'] / pf:4.2f}")
+        print(f"{'Zegel ' + name + ' end-to-end (notified)':42} {r['e2e_per_s']:6.0f}    "
+              f"{r['e2e_per_s'] / pf:4.2f}")
+        ok &= r["e2e_per_s"] >= pf
+    print("PASS" if ok else "FAIL", "(goal: end-to-end at least Postfix's msgs/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
