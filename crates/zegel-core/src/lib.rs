@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod jws;
 pub mod keys;
 pub mod model;
+pub mod nta;
 pub mod outbound;
 pub mod service;
 pub mod signin;

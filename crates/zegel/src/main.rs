@@ -135,6 +135,21 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: SmtpCredentialCmd,
     },
+    /// NTA 7516 (secure mail directly between care providers).
+    Nta {
+        #[command(subcommand)]
+        cmd: NtaCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum NtaCmd {
+    /// Prints the TXT record the organisation publishes on its mail domains (one line).
+    Record {
+        /// Organisation slug.
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -550,6 +565,18 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
             let c = z.create_smtp_credential(&u, &label, None).await?;
             // CONTRACT: one line, the user name, a space, the password.
             println!("{} {}", c.username, c.password);
+        }
+        AdminCmd::Nta {
+            cmd: NtaCmd::Record { org },
+        } => {
+            let record = z
+                .nta_record(&org, zegel_core::model::Ts::now())
+                .await
+                .map_err(|e| match e {
+                    zegel_core::Error::NotFound => anyhow::anyhow!("no organisation {org}"),
+                    other => other.into(),
+                })?;
+            println!("{record}");
         }
         AdminCmd::SmtpCredential {
             cmd: SmtpCredentialCmd::Revoke { user },

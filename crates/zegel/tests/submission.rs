@@ -563,6 +563,23 @@ async fn the_cli_credential_submits_through_zegel_serve() {
     assert!(user.starts_with("zegel-"), "{user}");
     assert!(password.len() >= 32, "{password}");
 
+    // The NTA 7516 record to publish: this month for a year, mail to this installation's host.
+    env.set("ZEGEL_PUBLIC_URL", "https://zegel.ziekenhuis.example");
+    let record = env
+        .run_ok(&["admin", "nta", "record", "--org", "default"])
+        .await;
+    let parsed = zegel_core::nta::NtaRecord::parse(record.trim()).expect("a valid record");
+    let now = zegel_core::nta::YearMonth::of_millis(zegel_core::model::Ts::now().0);
+    assert!(
+        parsed.holds_in(now) && parsed.holds_in(now.plus_months(11)),
+        "{record}"
+    );
+    assert!(!parsed.holds_in(now.plus_months(13)), "{record}");
+    assert_eq!(parsed.mx, vec![(10, "zegel.ziekenhuis.example".to_owned())]);
+    let out = env.run(&["admin", "nta", "record", "--org", "nope"]).await;
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+
     let server = env.start(&["serve"]).await;
     let port: u16 = server
         .stdout()

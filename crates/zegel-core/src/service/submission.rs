@@ -153,6 +153,34 @@ impl Zegel {
         Ok(SmtpCredentialCreated { username, password })
     }
 
+    /// The NTA 7516 record an organisation publishes on its mail domains so that other
+    /// providers deliver to this installation directly: valid from this month for a year,
+    /// `ntamx` the host of `ZEGEL_PUBLIC_URL` (which must be a DNS name).
+    pub async fn nta_record(&self, org_slug: &str, now: Ts) -> Result<crate::nta::NtaRecord> {
+        if self.store.org_by_slug(org_slug).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        let host = url::Url::parse(&self.settings.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "ZEGEL_PUBLIC_URL must name the host that receives mail (a DNS name)".into(),
+                )
+            })?;
+        let start = crate::nta::YearMonth::of_millis(now.0);
+        let record = crate::nta::NtaRecord {
+            start,
+            end: start.plus_months(12),
+            provider: "Zegel".into(),
+            mx: vec![(10, host.to_ascii_lowercase())],
+        };
+        // What we print must be what we would accept from others.
+        crate::nta::NtaRecord::parse(&record.to_string())
+            .map_err(|e| Error::BadRequest(format!("ZEGEL_PUBLIC_URL: {e}")))
+    }
+
     /// Revokes the SMTP credential with this user name (recorded); false when there is none.
     pub async fn revoke_smtp_credential(&self, username: &str) -> Result<bool> {
         Ok(self
