@@ -32,3 +32,9 @@ CREATE TRIGGER account_events_audit AFTER INSERT ON account_events
 BEGIN
     INSERT INTO audit_pending (source, source_id) VALUES ('account', NEW.id);
 END;
+
+-- Two indexes of the audit log that no query used, each a write per entry: the export finds a
+-- patient's entries by time (audit_log_at) and compares lower(recipient), which an index on
+-- the plain column does not serve; only the store tests read entries by object.
+DROP INDEX audit_log_recipient;
+DROP INDEX audit_log_object;

@@ -66,7 +66,7 @@ const INSERT_CHUNK: usize = 200;
 /// PostgreSQL ignores it).
 pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     // Differs per backend: which queued rows are this transaction's.
-    sqlx::query(&format!(
+    let staged = sqlx::query(&format!(
         "UPDATE audit_pending SET staged_by = $1 WHERE {} AND staged_by IS NULL",
         db::audit_mine(mark)
     ))
@@ -77,7 +77,7 @@ pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
     // Differs per backend: SQLite has one writer at a time anyway, so it chains its rows in
     // the same transaction (the queue rows never reach the disk); PostgreSQL leaves them to the
     // sequencer, so its writers never queue for the chain.
-    if db::SEQUENCE_AT_COMMIT {
+    if db::SEQUENCE_AT_COMMIT && staged.rows_affected() > 0 {
         sequence(conn, u32::MAX).await?;
     }
     Ok(())
