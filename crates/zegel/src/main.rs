@@ -284,10 +284,14 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZEGEL_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // A failed log write (the collector on stderr went away) is dropped: by default tracing
+    // reports it with `eprintln!` to the same closed stderr, which panics, and a panic in a
+    // request's task closes the client's connection without a reply.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .log_internal_errors(false)
         .init();
 }
 

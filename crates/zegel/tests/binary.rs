@@ -639,3 +639,52 @@ async fn admin_org_policy_sets_second_factor_required() {
         "a password alone is not enough any more"
     );
 }
+
+/// A log collector that goes away (its end of stderr closed) must not take the server with it:
+/// every request logs a line, and a failed log write used to panic the request (tracing's own
+/// error report went to the same closed stderr), so every client got an empty reply.
+#[tokio::test]
+async fn a_closed_log_pipe_does_not_stop_serving() {
+    use tokio::io::AsyncBufReadExt;
+    let env = Env::new();
+    let token = env.token("arts@ziekenhuis.example").await;
+    let mut child = env.spawn(&["serve"]);
+    let stdout = child.stdout.take().expect("piped stdout");
+    // The reader of stderr goes away at once.
+    drop(child.stderr.take());
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                return a.trim().to_owned();
+            }
+        }
+        panic!("no listening line");
+    })
+    .await
+    .expect("listening within 60 s");
+    let c = common_bin::client();
+    for _ in 0..3 {
+        let res = c
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .expect("an answer, not an empty reply");
+        assert_eq!(res.status(), 200);
+    }
+    let res = c
+        .post(format!("http://{addr}/api/v1/messages"))
+        .bearer_auth(&token)
+        .json(&message("Uitslag", "Alles goed.", "p@example.nl"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), 201);
+    let res = c
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), 200);
+    let _ = child.start_kill();
+}
