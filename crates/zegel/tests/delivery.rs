@@ -603,6 +603,26 @@ fn a_bad_ca_file_is_refused_at_start_up_for_smtp_and_smtps() {
     }
 }
 
+/// A process whose shutdown signal task died (its sender dropped) used to spin: `changed()`
+/// answers at once when the sender is gone, so the worker claimed jobs in a tight loop (two cores
+/// busy for an hour, seen with an orphaned `zegel serve`). Now a dropped sender is a stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_and_the_sweeper_stop_when_their_shutdown_sender_is_gone() {
+    let Some(app) = TestApp::new(Backend::Sqlite).await else {
+        return;
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    drop(tx);
+    let worker = zegel_core::service::Worker::new(app.z.clone()).run(rx.clone());
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker stops instead of spinning");
+    let sweeper = app.z.run_sweeper(Duration::from_secs(3600), rx);
+    tokio::time::timeout(Duration::from_secs(10), sweeper)
+        .await
+        .expect("the sweeper stops");
+}
+
 backend_tests!(
     relay_mail_is_dkim_signed_and_verifies_on_arrival,
     smtp_auth_credentials_from_the_url_are_used,

@@ -84,7 +84,13 @@ impl Worker {
                 _ = self.z.job_wakeup.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = shutdown.changed() => {}
+                // A dropped sender counts as a stop: `changed` would answer at once forever,
+                // and this loop would claim jobs as fast as the database answers.
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         while tasks.join_next().await.is_some() {}

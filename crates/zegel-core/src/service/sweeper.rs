@@ -74,7 +74,12 @@ impl Zegel {
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => { if *shutdown.borrow() { return; } }
+                // A dropped sender counts as a stop: `changed` would answer at once forever.
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
             }
         }
     }
