@@ -15,7 +15,7 @@
 //! [`crate::audit_check::verify`] checks all of it.
 
 use crate::model::Ts;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
@@ -28,7 +28,7 @@ pub const SOURCE_EVENT: &str = "event";
 pub const SOURCE_ACCOUNT: &str = "account";
 
 /// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
     /// The chain: the organisation's id, `""` for what belongs to no organisation.
     pub chain: String,

@@ -281,11 +281,11 @@ impl Zegel {
                 None if part.is_message() => format!("bericht-{}.eml", n + 1),
                 None => format!("bijlage-{}", n + 1),
             };
+            // Copied a chunk at a time as the encrypting writer takes it, never whole.
             let chunks = part
                 .contents()
                 .chunks(CHUNK)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect::<Vec<Result<Bytes>>>();
+                .map(|c| Ok(Bytes::copy_from_slice(c)));
             if let Err(e) = draft
                 .add_attachment(&name, &content_type, futures::stream::iter(chunks))
                 .await
@@ -342,11 +342,9 @@ impl Zegel {
 
 /// 12 random hex digits for a user name.
 fn hex_id() -> String {
-    let token = zegel_crypto::random_token();
-    zegel_crypto::token_hash(&token)[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut bytes = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -23,7 +23,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
@@ -146,9 +145,4 @@ pub async fn serve(
         });
     }
     Ok(())
-}
-
-/// The listener's address, for the start-up line.
-pub fn local_addr(l: &TcpListener) -> std::io::Result<SocketAddr> {
-    l.local_addr()
 }
