@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{browser, csrf_of, event_types as events, random_bytes, Backend, TestApp};
+use common::{
+    browser, csrf_of, event_types as events, finish_in_viewer, open_in_viewer, page, random_bytes,
+    start_in_viewer, Backend, TestApp,
+};
 use mail_parser::MimeHeaders;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -825,65 +828,6 @@ async fn the_recipient_downloads_the_conversation_as_an_eml_file(b: Backend) {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(app.run_jobs().await, 1, "the sender's reply notification");
-}
-
-async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {
-    let res = c.get(url).send().await.unwrap();
-    (res.status(), res.text().await.unwrap())
-}
-
-/// Landing -> "Bericht openen" -> "Stuur mij de code"; returns the CSRF token.
-async fn start_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str) -> String {
-    let (_, landing) = page(c, app.url(&format!("/m/{link}"))).await;
-    let csrf = csrf_of(&landing);
-    for step in ["start", "send"] {
-        let res = c
-            .post(app.url(&format!("/m/{link}/{step}")))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-    }
-    csrf
-}
-
-/// The e-mailed code -> the message page; returns the `Set-Cookie` of a remembered device.
-async fn finish_in_viewer(
-    app: &TestApp,
-    c: &reqwest::Client,
-    link: &str,
-    email: &str,
-    csrf: &str,
-    remember: bool,
-) -> Option<String> {
-    app.run_jobs().await;
-    let code = app.last_code(email);
-    let mut form = vec![("csrf", csrf.to_string()), ("code", code)];
-    if remember {
-        form.push(("remember", "1".into()));
-    }
-    let res = c
-        .post(app.url(&format!("/m/{link}/verify")))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let device = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("zegel_device="));
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    device
-}
-
-/// Landing -> "Bericht openen" -> e-mail code -> message page; returns the CSRF token.
-async fn open_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str, email: &str) -> String {
-    let csrf = start_in_viewer(app, c, link).await;
-    finish_in_viewer(app, c, link, email, &csrf, false).await;
-    csrf
 }
 
 async fn the_viewer_replies_forwards_and_remembers_a_device(b: Backend) {

@@ -6,7 +6,7 @@ mod common;
 #[allow(dead_code)]
 mod common_bin;
 
-use common::{browser, csrf_of, Backend, TestApp};
+use common::{browser, csrf_of, open_in_viewer, page, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -23,11 +23,6 @@ async fn post_json(app: &TestApp, path: &str, bearer: &str, body: Value) -> (Sta
         .unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {
-    let res = c.get(url).send().await.unwrap();
-    (res.status(), res.text().await.unwrap())
 }
 
 /// A multipart form as a browser sends it: the `message` JSON part, then files whose names
@@ -130,26 +125,7 @@ async fn issue_12_sms_codes_go_only_to_mobile_numbers(b: Backend) {
             .contains("not a mobile number"));
     }
     let c = browser();
-    let (_, landing) = page(&c, app.url(&format!("/m/{link}"))).await;
-    let csrf = csrf_of(&landing);
-    for step in ["start", "send"] {
-        let res = c
-            .post(app.url(&format!("/m/{link}/{step}")))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-    }
-    app.run_jobs().await;
-    let code = app.last_code(PATIENT);
-    let res = c
-        .post(app.url(&format!("/m/{link}/verify")))
-        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
+    let csrf = open_in_viewer(&app, &c, &link, PATIENT).await;
     let forward = |phone: &'static str, lang: &'static str| {
         c.post(app.url(&format!("/m/{link}/doorsturen")))
             .header("accept-language", lang)
@@ -241,26 +217,7 @@ async fn issue_12_attachment_names_lose_invisible_characters_and_device_names(b:
 
     // The viewer's page and the .eml copy.
     let c = browser();
-    let (_, landing) = page(&c, app.url(&format!("/m/{link}"))).await;
-    let csrf = csrf_of(&landing);
-    for step in ["start", "send"] {
-        let res = c
-            .post(app.url(&format!("/m/{link}/{step}")))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-    }
-    app.run_jobs().await;
-    let code = app.last_code(PATIENT);
-    let res = c
-        .post(app.url(&format!("/m/{link}/verify")))
-        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
+    open_in_viewer(&app, &c, &link, PATIENT).await;
     let (status, html) = page(&c, app.url(&format!("/m/{link}/bericht"))).await;
     assert_eq!(status, 200);
     for name in cleaned {

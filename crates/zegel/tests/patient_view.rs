@@ -7,45 +7,13 @@
 
 mod common;
 
-use common::{browser, csrf_of, Backend, TestApp};
-use reqwest::StatusCode;
+use common::{browser, open_in_viewer, page, Backend, TestApp};
 use serde_json::{json, Value};
 
 const PATIENT: &str = "patient@mail.example";
 const OTHER: &str = "huisarts@praktijk.example";
 const SISTER: &str = "zus@mail.example";
 const FILE_NAME: &str = "uitslag-hiv-test.pdf";
-
-async fn page(c: &reqwest::Client, url: String) -> (StatusCode, String) {
-    let res = c.get(url).send().await.unwrap();
-    (res.status(), res.text().await.unwrap())
-}
-
-/// Landing -> "Bericht openen" -> "Stuur mij de code" -> the e-mailed code (event `opened`);
-/// returns the CSRF token.
-async fn open_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str, email: &str) -> String {
-    let (_, landing) = page(c, app.url(&format!("/m/{link}"))).await;
-    let csrf = csrf_of(&landing);
-    for step in ["start", "send"] {
-        let res = c
-            .post(app.url(&format!("/m/{link}/{step}")))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-    }
-    app.run_jobs().await;
-    let code = app.last_code(email);
-    let res = c
-        .post(app.url(&format!("/m/{link}/verify")))
-        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    csrf
-}
 
 /// The "Wie heeft dit bericht bekeken?" section of a message page.
 fn access_section(page: &str) -> &str {
@@ -204,16 +172,7 @@ async fn the_patient_sees_who_accessed_the_message(b: Backend) {
     assert_eq!(res.status(), 200);
     let tracking = res.text().await.unwrap();
     assert!(!tracking.contains("Door u bekeken"));
-    let status = app
-        .client
-        .get(app.url(&format!("/api/v1/messages/{id}")))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let status = app.message_status(&id).await;
     for r in 0..3 {
         assert!(
             common::event_types(&status, r).contains(&"sender_viewed".to_string()),
@@ -288,16 +247,7 @@ async fn the_patient_sees_who_accessed_the_message(b: Backend) {
 
 /// The conversation id of one's own message (`GET /api/v1/messages/{id}`).
 async fn status_thread_id(app: &TestApp, id: &str) -> String {
-    let v: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/messages/{id}")))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = app.message_status(id).await;
     v["thread_id"]
         .as_str()
         .unwrap_or_else(|| panic!("thread_id in {v}"))

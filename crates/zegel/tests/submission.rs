@@ -35,7 +35,9 @@ impl Drop for Gateway {
 }
 
 async fn gateway(app: &TestApp, max_bytes: usize) -> Gateway {
-    let (ca, cert, key) = internal_ca(&app.dir.path().join("ca").tap_mkdir());
+    let ca_dir = app.dir.path().join("ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let (ca, cert, key) = internal_ca(&ca_dir);
     let settings = SubmissionSettings {
         listen: "127.0.0.1:0".into(),
         cert_pem: std::fs::read(cert).unwrap(),
@@ -65,16 +67,6 @@ async fn gateway(app: &TestApp, max_bytes: usize) -> Gateway {
         user: c.username,
         password: c.password,
         stop: Some(stop),
-    }
-}
-
-trait MkDir {
-    fn tap_mkdir(self) -> Self;
-}
-impl MkDir for PathBuf {
-    fn tap_mkdir(self) -> Self {
-        std::fs::create_dir_all(&self).unwrap();
-        self
     }
 }
 
@@ -235,16 +227,7 @@ async fn an_outlook_mail_becomes_a_secure_message_the_patient_downloads_byte_for
     assert_eq!(sent.len(), 1, "{sent:?}");
     let id = sent[0]["id"].as_str().unwrap().to_owned();
     assert!(text.contains(&id), "{text}");
-    let status: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/messages/{id}")))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = app.message_status(&id).await;
     let rcpts: Vec<&str> = status["recipients"]
         .as_array()
         .unwrap()
@@ -263,16 +246,7 @@ async fn an_outlook_mail_becomes_a_secure_message_the_patient_downloads_byte_for
     );
     let link = app.link_token(PATIENT);
     let at = app.open_by_email(&link, PATIENT).await;
-    let m: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/access/{link}/message")))
-        .bearer_auth(&at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m = app.access_message(&link, &at).await;
     assert_eq!(m["subject"], "Uitslag onderzoek één", "{m}");
     let body = m["body"].as_str().unwrap();
     assert!(body.contains("geen bijzonderheden"), "{body}");
@@ -475,16 +449,7 @@ async fn recipients_are_verified_as_the_organisation_last_did(b: Backend) {
     let replies = client(&gw, submit_steps(&gw, "PLAIN", &["SMS@example.nl"], &path)).await;
     assert_eq!(replies[6].0, json!(250), "{replies:?}");
     let id = replies[6].1.rsplit(' ').next().unwrap().to_owned();
-    let status: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/messages/{id}")))
-        .header("authorization", app.auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = app.message_status(&id).await;
     assert_eq!(status["recipients"][0]["email"], "sms@example.nl");
     assert_eq!(status["recipients"][0]["verification"], "sms", "{status}");
 

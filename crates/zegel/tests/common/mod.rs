@@ -394,6 +394,35 @@ impl TestApp {
         v["access_token"].as_str().unwrap().to_string()
     }
 
+    /// The sender's view of one message (`GET /api/v1/messages/{id}`, 200 asserted).
+    #[allow(dead_code)]
+    pub async fn message_status(&self, id: &str) -> Value {
+        let res = self
+            .client
+            .get(self.url(&format!("/api/v1/messages/{id}")))
+            .header("authorization", self.auth())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// The recipient's view of the message behind `link` with the access token `at`
+    /// (`GET /api/v1/access/{link}/message`, 200 asserted).
+    #[allow(dead_code)]
+    pub async fn access_message(&self, link: &str, at: &str) -> Value {
+        let res = self
+            .client
+            .get(self.url(&format!("/api/v1/access/{link}/message")))
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
     /// The first page of the sender's sent messages (`GET /api/v1/messages`).
     pub async fn sent_messages(&self) -> Vec<Value> {
         let res = self
@@ -547,4 +576,70 @@ pub fn csrf_of(page: &str) -> String {
         .captures(page)
         .unwrap()[1]
         .to_string()
+}
+
+// The patient's steps in the HTML viewer (conversation.rs, patient_view.rs, hostile_logic.rs).
+
+/// A GET: (status, body).
+#[allow(dead_code)]
+pub async fn page(c: &reqwest::Client, url: String) -> (reqwest::StatusCode, String) {
+    let res = c.get(url).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+/// Landing -> "Bericht openen" -> "Stuur mij de code"; returns the CSRF token.
+#[allow(dead_code)]
+pub async fn start_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str) -> String {
+    let (_, landing) = page(c, app.url(&format!("/m/{link}"))).await;
+    let csrf = csrf_of(&landing);
+    for step in ["start", "send"] {
+        let res = c
+            .post(app.url(&format!("/m/{link}/{step}")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    }
+    csrf
+}
+
+/// The e-mailed code -> the message page; returns the `Set-Cookie` of a remembered device.
+#[allow(dead_code)]
+pub async fn finish_in_viewer(
+    app: &TestApp,
+    c: &reqwest::Client,
+    link: &str,
+    email: &str,
+    csrf: &str,
+    remember: bool,
+) -> Option<String> {
+    app.run_jobs().await;
+    let code = app.last_code(email);
+    let mut form = vec![("csrf", csrf.to_string()), ("code", code)];
+    if remember {
+        form.push(("remember", "1".into()));
+    }
+    let res = c
+        .post(app.url(&format!("/m/{link}/verify")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let device = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("zegel_device="));
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    device
+}
+
+/// Landing -> "Bericht openen" -> e-mail code -> message page; returns the CSRF token.
+#[allow(dead_code)]
+pub async fn open_in_viewer(app: &TestApp, c: &reqwest::Client, link: &str, email: &str) -> String {
+    let csrf = start_in_viewer(app, c, link).await;
+    finish_in_viewer(app, c, link, email, &csrf, false).await;
+    csrf
 }
