@@ -49,6 +49,11 @@ if ! has_aiosmtpd; then
     has_aiosmtpd || { echo "aiosmtpd is still not importable after installing it" >&2; exit 1; }
 fi
 
+# dnsmasq serves the NTA 7516 TXT and MX records on 127.0.0.1 for the direct-delivery tests.
+if ! command -v dnsmasq >/dev/null 2>&1; then
+    apt_install dnsmasq-base
+fi
+
 # openssl makes throwaway RSA keys for the DKIM tests.
 if ! command -v openssl >/dev/null 2>&1; then
     apt_install openssl

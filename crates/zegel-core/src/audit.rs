@@ -126,7 +126,13 @@ pub fn outcome(source: &str, kind: &str) -> &'static str {
     let failed = match source {
         SOURCE_EVENT => matches!(
             kind,
-            "deferred" | "failed" | "code_failed" | "code_wrong" | "locked" | "blocked"
+            "deferred"
+                | "failed"
+                | "direct_failed"
+                | "code_failed"
+                | "code_wrong"
+                | "locked"
+                | "blocked"
         ),
         _ => matches!(kind, "sign_in_failed" | "locked" | "send_failed"),
     };

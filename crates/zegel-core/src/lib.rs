@@ -10,6 +10,7 @@ pub mod error;
 pub mod i18n;
 pub mod jws;
 pub mod keys;
+pub mod mail_store;
 pub mod model;
 pub mod nta;
 pub mod outbound;

@@ -208,6 +208,10 @@ stored_enum! {
         Notified = "notified",
         /// Notification failed permanently.
         Failed = "failed",
+        /// The whole message went directly to the recipient's own secure-mail provider (NTA
+        /// 7516), not as a portal notification. Stored as `notified` with `direct_at` set;
+        /// readers derive this status.
+        Delivered = "delivered",
         /// The recipient verified and opened the message.
         Opened = "opened",
         /// The recipient replied.
@@ -272,6 +276,15 @@ stored_enum! {
         Deferred = "deferred",
         /// The notification failed for good.
         Failed = "failed",
+        /// The whole message was delivered directly to the recipient's provider (NTA 7516;
+        /// `detail`: the provider and the host that took it).
+        DeliveredDirect = "delivered_direct",
+        /// Direct delivery (NTA 7516) did not work; a portal notification goes instead
+        /// (`detail`: why).
+        DirectFailed = "direct_failed",
+        /// Mail from another provider (NTA 7516) was received for a user (on the received
+        /// message; `detail`: the sending address).
+        MailReceived = "mail_received",
         /// The recipient asked for a code.
         CodeRequested = "code_requested",
         /// The code went out.
@@ -461,6 +474,8 @@ pub struct MessageRow {
     pub parent_id: Option<String>,
     /// For a reply: the recipient (of `parent_id`) who wrote it. Its addressee is `sender_id`.
     pub from_recipient_id: Option<String>,
+    /// For mail received from another provider (NTA 7516): the sender's address.
+    pub from_address: Option<String>,
     /// For a reply: when the addressee first read it.
     pub read_at: Option<Ts>,
 }

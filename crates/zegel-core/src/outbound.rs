@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod direct;
 mod smtp_conn;
 use smtp_conn::{parse_ca_pem, Conn, ImplicitTls, Pool, SmtpFail};
 

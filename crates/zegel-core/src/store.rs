@@ -6,6 +6,7 @@ use crate::audit::{AuditCheckpoint, AuditEntry, AuditFilter, AuditHead, SourceFi
 use crate::codes::LockoutPolicy;
 use crate::codes::{CodeCheck, CodeRequest, CodeRequestOutcome, CodeVerdict, SmsUsage};
 use crate::error::StoreResult;
+use crate::mail_store::MailStore;
 use crate::model::*;
 use crate::signin::*;
 use crate::signing::SigningStore;
@@ -20,6 +21,7 @@ pub mod prelude {
         KeyStore, MessageStore, MetaStore, PolicyStore, SenderSessionStore, SendingStore,
         SignInStore, Store, TrackingStore,
     };
+    pub use crate::mail_store::MailStore;
     pub use crate::signing::SigningStore;
 }
 
@@ -61,6 +63,7 @@ pub trait Store:
     + AuditStore
     + KeyStore
     + SigningStore
+    + MailStore
 {
 }
 
@@ -80,6 +83,7 @@ impl<T> Store for T where
         + AuditStore
         + KeyStore
         + SigningStore
+        + MailStore
 {
 }
 
@@ -599,6 +603,8 @@ pub enum ShownStatus {
     Downloaded,
     /// Beantwoord.
     Replied,
+    /// Rechtstreeks afgeleverd (NTA 7516).
+    Delivered,
     /// Mislukt.
     Failed,
     /// Ingetrokken.
@@ -609,9 +615,10 @@ pub enum ShownStatus {
 
 impl ShownStatus {
     /// Every value, in the order a form lists them.
-    pub const ALL: [ShownStatus; 8] = [
+    pub const ALL: [ShownStatus; 9] = [
         ShownStatus::Queued,
         ShownStatus::Notified,
+        ShownStatus::Delivered,
         ShownStatus::Opened,
         ShownStatus::Downloaded,
         ShownStatus::Replied,
@@ -625,6 +632,7 @@ impl ShownStatus {
         match self {
             ShownStatus::Queued => "queued",
             ShownStatus::Notified => "notified",
+            ShownStatus::Delivered => "delivered",
             ShownStatus::Opened => "opened",
             ShownStatus::Downloaded => "downloaded",
             ShownStatus::Replied => "replied",
@@ -644,6 +652,7 @@ impl ShownStatus {
         match status {
             RecipientStatus::Queued => ShownStatus::Queued,
             RecipientStatus::Notified => ShownStatus::Notified,
+            RecipientStatus::Delivered => ShownStatus::Delivered,
             RecipientStatus::Opened if downloaded => ShownStatus::Downloaded,
             RecipientStatus::Opened => ShownStatus::Opened,
             RecipientStatus::Replied => ShownStatus::Replied,
@@ -657,7 +666,8 @@ impl ShownStatus {
     pub fn stored(self) -> RecipientStatus {
         match self {
             ShownStatus::Queued => RecipientStatus::Queued,
-            ShownStatus::Notified => RecipientStatus::Notified,
+            // Stored as `notified` with `direct_at` set.
+            ShownStatus::Notified | ShownStatus::Delivered => RecipientStatus::Notified,
             ShownStatus::Opened | ShownStatus::Downloaded => RecipientStatus::Opened,
             ShownStatus::Replied => RecipientStatus::Replied,
             ShownStatus::Failed => RecipientStatus::Failed,

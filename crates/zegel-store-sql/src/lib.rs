@@ -33,7 +33,8 @@ macro_rules! msg_cols {
              m.created_at AS m_created_at, m.expires_at AS m_expires_at, \
              m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
              m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
-             m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at"
+             m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at, \
+             m.from_address AS m_from_address"
         )
     };
 }
@@ -50,7 +51,9 @@ pub const MSG_LIST_COLS: &str =
 /// Recipient columns of `recipients r`.
 pub const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \
     r.email AS r_email, r.phone AS r_phone, r.verification AS r_verification, \
-    r.code_hint_ct AS r_code_hint_ct, r.link_hash AS r_link_hash, r.status AS r_status, \
+    r.code_hint_ct AS r_code_hint_ct, r.link_hash AS r_link_hash, \
+    CASE WHEN r.direct_at IS NOT NULL AND r.status = 'notified' THEN 'delivered' \
+    ELSE r.status END AS r_status, \
     r.failed_reason AS r_failed_reason, r.code_mac AS r_code_mac, \
     r.code_expires_at AS r_code_expires_at, r.failed_attempts AS r_failed_attempts, \
     r.locked_until AS r_locked_until, r.language AS r_language, \

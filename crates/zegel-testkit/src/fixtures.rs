@@ -231,6 +231,7 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         thread_id: id.clone(),
         parent_id: None,
         from_recipient_id: None,
+        from_address: None,
         read_at: None,
     };
     let mut created = event(&id, None, "sent", at);
@@ -272,6 +273,7 @@ pub fn new_reply(parent: &NewMessage, recipient: &RecipientRow, once: bool, at: 
             thread_id: p.thread_id.clone(),
             parent_id: Some(p.id.clone()),
             from_recipient_id: Some(recipient.id.clone()),
+            from_address: None,
             read_at: None,
         },
         key: MessageKey {

@@ -103,12 +103,19 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
         Some(s) => Arc::new(HttpSms::new(s.clone()).map_err(anyhow::Error::msg)?),
         None => Arc::new(OutboxSms::new(outbox_sms_dir(cfg))?),
     };
+    let direct = match &cfg.direct {
+        Some(d) => Some(Arc::new(
+            zegel_core::outbound::direct::Direct::new(d).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     Ok(Arc::new(Zegel {
         store,
         blobs,
         keys,
         mailer,
         sms,
+        direct,
         settings: cfg.settings.clone(),
         job_wakeup: Arc::new(Notify::new()),
     }))

@@ -71,6 +71,10 @@ pub struct Raw {
     pub submission_tls_key: Option<PathBuf>,
     pub submission_max_bytes: usize,
     pub submission_per_minute: u32,
+    pub nta7516: String,
+    pub dns_resolver: Option<String>,
+    pub direct_smtp_port: u16,
+    pub direct_max_bytes: u64,
 }
 
 impl Default for Raw {
@@ -126,6 +130,10 @@ impl Default for Raw {
             submission_tls_key: None,
             submission_max_bytes: 50 * 1024 * 1024,
             submission_per_minute: 600,
+            nta7516: "off".into(),
+            dns_resolver: None,
+            direct_smtp_port: 25,
+            direct_max_bytes: 25 * 1024 * 1024,
         }
     }
 }
@@ -195,6 +203,8 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// The SMTP submission listener (`ZEGEL_SUBMISSION_LISTEN`), when on.
     pub submission: Option<crate::smtp::SubmissionSettings>,
+    /// NTA 7516 direct delivery (`ZEGEL_NTA7516=on`).
+    pub direct: Option<zegel_core::outbound::direct::DirectSettings>,
 }
 
 impl Raw {
@@ -331,17 +341,17 @@ impl Raw {
             _ => bail!("DKIM needs ZEGEL_DKIM_DOMAIN, ZEGEL_DKIM_SELECTOR and ZEGEL_DKIM_KEY_FILE together"),
         };
         let sms = self.sms_settings()?;
+        let ca_pem = match &self.smtp_ca_file {
+            Some(p) => Some(
+                std::fs::read(p).with_context(|| format!("ZEGEL_SMTP_CA_FILE {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let direct = self.direct_settings(&mail_from, ca_pem.clone(), dkim.clone())?;
         let smtp = match &self.smtp_url {
             None => None,
             Some(u) => {
                 let url = url::Url::parse(u).context("ZEGEL_SMTP_URL is not a URL")?;
-                let ca_pem = match &self.smtp_ca_file {
-                    Some(p) => Some(
-                        std::fs::read(p)
-                            .with_context(|| format!("ZEGEL_SMTP_CA_FILE {}", p.display()))?,
-                    ),
-                    None => None,
-                };
                 Some(SmtpSettings {
                     url,
                     tls,
@@ -418,11 +428,45 @@ impl Raw {
             server,
             metrics_listen: self.metrics_listen.filter(|l| !l.trim().is_empty()),
             submission,
+            direct,
         })
     }
 
     /// `ZEGEL_SUBMISSION_*`: off without a listen address; with one, the certificate and key
     /// are required (STARTTLS is always offered) and checked now.
+    /// `ZEGEL_NTA7516`, `ZEGEL_DNS_RESOLVER`, `ZEGEL_DIRECT_SMTP_PORT`, `ZEGEL_DIRECT_MAX_BYTES`.
+    fn direct_settings(
+        &self,
+        mail_from: &str,
+        ca_pem: Option<Vec<u8>>,
+        dkim: Option<Arc<Dkim>>,
+    ) -> anyhow::Result<Option<zegel_core::outbound::direct::DirectSettings>> {
+        match self.nta7516.as_str() {
+            "off" => return Ok(None),
+            "on" => {}
+            other => bail!("ZEGEL_NTA7516 must be on or off (got {other})"),
+        }
+        let resolver = match self.dns_resolver.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) => Some(
+                r.parse::<std::net::SocketAddr>()
+                    .with_context(|| format!("ZEGEL_DNS_RESOLVER must be ip:port (got {r})"))?,
+            ),
+        };
+        if self.direct_smtp_port == 0 {
+            bail!("ZEGEL_DIRECT_SMTP_PORT must be > 0");
+        }
+        Ok(Some(zegel_core::outbound::direct::DirectSettings {
+            resolver,
+            port: self.direct_smtp_port,
+            ca_pem,
+            from_addr: mail_from.to_owned(),
+            timeout: Duration::from_secs(120),
+            dkim,
+            max_bytes: self.direct_max_bytes,
+        }))
+    }
+
     fn submission_settings(
         &self,
         host: &str,

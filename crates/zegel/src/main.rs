@@ -230,6 +230,18 @@ enum OrgCmd {
         #[arg(long)]
         remove: bool,
     },
+    /// Shows or changes the mail domains the organisation receives mail for from other
+    /// providers (NTA 7516); prints the domains, one per line.
+    Domains {
+        #[arg(long)]
+        slug: String,
+        /// A domain to add (repeatable).
+        #[arg(long)]
+        add: Vec<String>,
+        /// A domain to remove (repeatable).
+        #[arg(long)]
+        remove: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -493,6 +505,30 @@ async fn admin(z: &Arc<Zegel>, cmd: AdminCmd) -> anyhow::Result<()> {
                     println!("logo removed for {slug}");
                 }
                 _ => anyhow::bail!("give --file PATH or --remove"),
+            }
+        }
+        AdminCmd::Org {
+            cmd: OrgCmd::Domains { slug, add, remove },
+        } => {
+            let no_org = |e: zegel_core::Error| match e {
+                zegel_core::Error::NotFound => anyhow::anyhow!("no organisation {slug}"),
+                other => other.into(),
+            };
+            for d in &add {
+                use zegel_core::mail_store::DomainAdded;
+                if z.add_org_domain(&slug, d).await.map_err(no_org)?
+                    == DomainAdded::OtherOrganisation
+                {
+                    anyhow::bail!("{d} is a mail domain of another organisation");
+                }
+            }
+            for d in &remove {
+                if !z.remove_org_domain(&slug, d).await.map_err(no_org)? {
+                    eprintln!("{slug} had no mail domain {d}");
+                }
+            }
+            for d in z.org_domains(&slug).await.map_err(no_org)? {
+                println!("{d}");
             }
         }
         AdminCmd::User {

@@ -106,7 +106,11 @@ pub(super) struct TxFail {
 }
 
 /// MAIL, RCPT, DATA, message. On success the connection is ready for the next mail.
-async fn transaction(conn: &mut Conn, envelope: &Envelope, raw: &[u8]) -> Result<(), TxFail> {
+pub(super) async fn transaction(
+    conn: &mut Conn,
+    envelope: &Envelope,
+    raw: &[u8],
+) -> Result<(), TxFail> {
     let before = |fail: SmtpFail| TxFail {
         fail,
         maybe_delivered: false,

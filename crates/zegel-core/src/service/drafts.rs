@@ -160,6 +160,7 @@ impl Uploads {
                 thread_id: head.thread_id,
                 parent_id: head.parent_id,
                 from_recipient_id: head.from_recipient_id,
+                from_address: head.from_address,
                 read_at: None,
             },
             key: MessageKey {
@@ -223,6 +224,7 @@ pub(crate) struct RowHead {
     pub thread_id: String,
     pub parent_id: Option<String>,
     pub from_recipient_id: Option<String>,
+    pub from_address: Option<String>,
 }
 
 /// A draft's message row and its wrapped key.

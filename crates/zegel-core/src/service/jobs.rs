@@ -239,6 +239,19 @@ async fn run_notify(z: &Zegel, job: &Job, p: &NotifyRecipient) -> Result<RunOutc
             p.recipient_id, z.settings.mail_domain
         ),
     };
+    // NTA 7516: the whole message straight to the recipient's own provider when its domain
+    // takes it. Only on the first attempt of a first notification to someone the sender
+    // chose (not a forward, not a new link): a retry of a deferred notification, and a job
+    // picked up again after a crash, go through the portal.
+    if let Some(direct) = &z.direct {
+        if p.renewal.is_none() && a.recipient.forwarded_by.is_none() && job.attempts <= 1 {
+            if let super::direct::DirectOutcome::Delivered =
+                z.try_direct(direct, job, p, &a).await?
+            {
+                return Ok(RunOutcome::Completed);
+            }
+        }
+    }
     let link = format!("{}/m/{}", z.settings.public_url, token);
     let forwarder = z.email_of(a.recipient.forwarded_by.as_deref()).await?;
     let mail = notify::notification(

@@ -454,6 +454,7 @@ impl MessageDraft {
                 thread_id: self.thread_id.clone(),
                 parent_id: None,
                 from_recipient_id: None,
+                from_address: None,
             },
             &self.subject,
             &self.body,

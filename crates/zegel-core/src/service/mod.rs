@@ -17,6 +17,8 @@ pub mod checks;
 mod compose;
 mod content;
 mod devices;
+mod direct;
+mod domains;
 mod drafts;
 mod events;
 mod export;
@@ -204,6 +206,8 @@ pub struct Zegel {
     pub mailer: Arc<dyn Mailer>,
     /// Outgoing SMS.
     pub sms: Arc<dyn SmsSender>,
+    /// NTA 7516 direct delivery to other providers (`ZEGEL_NTA7516=on`).
+    pub direct: Option<Arc<crate::outbound::direct::Direct>>,
     /// Policy.
     pub settings: Settings,
     /// Wakes the job worker after an enqueue.

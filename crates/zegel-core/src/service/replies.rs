@@ -154,6 +154,7 @@ impl ReplyDraft {
                 thread_id: thread_id.clone(),
                 parent_id: Some(self.parent.id.clone()),
                 from_recipient_id: Some(r.id.clone()),
+                from_address: None,
             },
             &self.subject,
             &self.body,

@@ -15,6 +15,7 @@ mod conversations;
 mod devices;
 mod jobs;
 mod keys;
+mod mail;
 mod messages;
 mod meta;
 mod policy;

@@ -88,6 +88,7 @@ pub(crate) fn message(row: &DbRow) -> StoreResult<MessageRow> {
         thread_id: get(row, "m_thread_id")?,
         parent_id: get(row, "m_parent_id")?,
         from_recipient_id: get(row, "m_from_recipient_id")?,
+        from_address: get(row, "m_from_address")?,
         read_at: opt_ts(row, "m_read_at")?,
     })
 }

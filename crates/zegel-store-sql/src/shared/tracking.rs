@@ -53,6 +53,9 @@ fn sent_filter(q: &SentQuery) -> (String, Vec<Bind>) {
             match status {
                 ShownStatus::Downloaded => sql.push_str(&format!(" AND {DOWNLOADED}")),
                 ShownStatus::Opened => sql.push_str(&format!(" AND NOT {DOWNLOADED}")),
+                // Both stored as `notified`; a direct delivery has `direct_at`.
+                ShownStatus::Delivered => sql.push_str(" AND r.direct_at IS NOT NULL"),
+                ShownStatus::Notified => sql.push_str(" AND r.direct_at IS NULL"),
                 _ => {}
             }
         }

@@ -59,6 +59,7 @@ impl App {
                 OutboxMailer::new(dir.path().join("outbox/mail"), "zegel@example.nl").unwrap(),
             ),
             sms: Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap()),
+            direct: None,
             settings,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
         });

@@ -214,6 +214,7 @@ impl TestApp {
             sms: sms.unwrap_or_else(|| {
                 Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap())
             }),
+            direct: None,
             settings,
             job_wakeup: Arc::new(Notify::new()),
         });

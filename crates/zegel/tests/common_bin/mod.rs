@@ -847,6 +847,16 @@ impl SmtpSink {
 pub fn internal_ca(
     dir: &std::path::Path,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    internal_ca_for(dir, "IP:127.0.0.1")
+}
+
+/// [`internal_ca`] with the server certificate for `sans` (an openssl subjectAltName value,
+/// e.g. `DNS:mx.nta.test,IP:127.0.0.1`).
+#[allow(dead_code)] // nta.rs only
+pub fn internal_ca_for(
+    dir: &std::path::Path,
+    sans: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |n: &str| dir.join(n);
     let run = |args: &[&str]| {
         let ok = std::process::Command::new("openssl")
@@ -860,7 +870,7 @@ pub fn internal_ca(
     };
     std::fs::write(
         p("leaf.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        format!("basicConstraints=CA:FALSE\nsubjectAltName={sans}\nextendedKeyUsage=serverAuth\n"),
     )
     .unwrap();
     run(&[

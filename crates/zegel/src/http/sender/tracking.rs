@@ -269,7 +269,7 @@ fn recipient_block(l: Lang, r: TrackedRecipientView) -> RecipientBlock {
                 what: event_text(l, e.kind),
                 from: e.ip,
                 detail: match e.kind {
-                    EventKind::Failed | EventKind::Deferred => e.detail,
+                    EventKind::Failed | EventKind::Deferred | EventKind::DirectFailed => e.detail,
                     EventKind::Extended => e.detail.as_deref().and_then(parse_rfc3339).map(|t| {
                         tr_args(
                             l,

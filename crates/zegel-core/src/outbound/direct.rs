@@ -1,0 +1,363 @@
+//! NTA 7516 direct delivery: where a recipient's domain takes secure mail directly (its DNS TXT
+//! record, [`crate::nta`]) and the SMTP transaction to that provider, TLS required and the
+//! certificate verified for the host name (the system's CAs plus `ZEGEL_SMTP_CA_FILE`).
+//! Anything that does not work is reported, never retried in plain text: the caller falls
+//! back to the portal notification.
+
+use super::smtp_conn::{parse_ca_pem, transaction, Conn, SmtpFail};
+use crate::dkim::Dkim;
+use crate::nta::{NtaError, NtaRecord, YearMonth};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How many direct deliveries run at once: each holds its whole message in memory.
+const AT_ONCE: usize = 4;
+/// How long connecting to one address may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many hosts, and addresses per host, are tried.
+const MAX_TRIES: usize = 4;
+
+/// Direct delivery settings (`ZEGEL_NTA7516=on`).
+#[derive(Clone)]
+pub struct DirectSettings {
+    /// The DNS server to ask (`ZEGEL_DNS_RESOLVER`); `None`: the system's.
+    pub resolver: Option<SocketAddr>,
+    /// The providers' SMTP port (`ZEGEL_DIRECT_SMTP_PORT`, 25).
+    pub port: u16,
+    /// Extra trusted CA (PEM, `ZEGEL_SMTP_CA_FILE`).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Envelope sender (bounces come back to Zegel, never to a person's mailbox).
+    pub from_addr: String,
+    /// Deadline for one whole delivery (all hosts).
+    pub timeout: Duration,
+    /// DKIM signer.
+    pub dkim: Option<Arc<Dkim>>,
+    /// The largest message (attachments and text) sent directly; a larger one gets the
+    /// portal notification.
+    pub max_bytes: u64,
+}
+
+/// Where a recipient's mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Directly, to these hosts in order of preference.
+    Direct {
+        /// The provider the record names.
+        provider: String,
+        /// Mail hosts, most preferred first.
+        hosts: Vec<String>,
+        /// The resolver said the answer was DNSSEC-validated (AD bit).
+        dnssec: bool,
+    },
+    /// A portal notification; why (no record, a record outside its dates, DNS failure).
+    Portal(String),
+}
+
+/// Looks up routes and delivers directly. Cheap to share (`Arc`).
+pub struct Direct {
+    resolver: TokioResolver,
+    port: u16,
+    roots: Vec<Certificate>,
+    hello: ClientId,
+    from_addr: String,
+    timeout: Duration,
+    dkim: Option<Arc<Dkim>>,
+    max_bytes: u64,
+    gate: Semaphore,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Direct(port {})", self.port)
+    }
+}
+
+impl Direct {
+    /// Checks the settings and sets up the resolver (no query is made yet).
+    pub fn new(s: &DirectSettings) -> Result<Self, String> {
+        let provider = TokioRuntimeProvider::default();
+        let mut builder = match s.resolver {
+            Some(addr) => {
+                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                for c in &mut ns.connections {
+                    c.port = addr.port();
+                }
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![ns]),
+                    provider,
+                )
+            }
+            None => TokioResolver::builder(provider)
+                .map_err(|e| format!("the system's DNS settings: {e}"))?,
+        };
+        let opts: &mut ResolverOpts = builder.options_mut();
+        opts.timeout = Duration::from_secs(5);
+        opts.attempts = 2;
+        let resolver = builder.build().map_err(|e| format!("DNS resolver: {e}"))?;
+        let roots = match &s.ca_pem {
+            Some(pem) => parse_ca_pem(pem)?
+                .into_iter()
+                .map(|der| {
+                    Certificate::from_der(der.to_vec())
+                        .map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        Ok(Direct {
+            resolver,
+            port: s.port,
+            roots,
+            hello: ClientId::default(),
+            from_addr: s.from_addr.clone(),
+            timeout: s.timeout,
+            dkim: s.dkim.clone(),
+            max_bytes: s.max_bytes,
+            gate: Semaphore::new(AT_ONCE),
+        })
+    }
+
+    /// The largest message sent directly.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The envelope sender.
+    pub fn from_addr(&self) -> &str {
+        &self.from_addr
+    }
+
+    /// Where mail for `domain` goes in `month`: directly when the domain publishes an NTA
+    /// 7516 record that holds in that month, else the portal.
+    pub async fn route(&self, domain: &str, month: YearMonth) -> Route {
+        let name = format!("{}.", domain.trim_end_matches('.'));
+        let (txts, dnssec) = match self.resolver.txt_lookup(name.as_str()).await {
+            Ok(l) => {
+                let txts: Vec<String> = l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(t) => Some(
+                            t.txt_data
+                                .iter()
+                                .map(|s| String::from_utf8_lossy(s).into_owned())
+                                .collect::<String>(),
+                        ),
+                        _ => None,
+                    })
+                    .collect();
+                (txts, l.message().metadata.authentic_data)
+            }
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => {
+                return Route::Portal("no NTA 7516 record".into())
+            }
+            Err(e) => {
+                return Route::Portal(format!("DNS lookup of the NTA 7516 record failed: {e}"))
+            }
+        };
+        let records: Vec<NtaRecord> = txts
+            .iter()
+            .filter_map(|t| match NtaRecord::parse(t) {
+                Ok(r) => Some(r),
+                Err(NtaError::NotNta) => None,
+                Err(e) => {
+                    tracing::info!(error = %e, "an NTA 7516 record is ignored");
+                    None
+                }
+            })
+            .collect();
+        if records.is_empty() {
+            return Route::Portal("no NTA 7516 record".into());
+        }
+        let holding: Vec<&NtaRecord> = records.iter().filter(|r| r.holds_in(month)).collect();
+        let Some(first) = holding.first() else {
+            return Route::Portal("the NTA 7516 record is outside its start and end dates".into());
+        };
+        let mut mx: Vec<(u16, String)> = holding.iter().flat_map(|r| r.mx.clone()).collect();
+        if mx.is_empty() {
+            mx = match self.resolver.mx_lookup(name.as_str()).await {
+                Ok(l) => l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(m) => Some((m.preference, m.exchange.to_ascii())),
+                        _ => None,
+                    })
+                    .collect(),
+                Err(e) => return Route::Portal(format!("DNS lookup of the MX hosts failed: {e}")),
+            };
+        }
+        mx.sort();
+        let mut hosts: Vec<String> = Vec::new();
+        for (_, h) in mx {
+            let h = h.trim_end_matches('.').to_ascii_lowercase();
+            // RFC 7505: a null MX (".") takes no mail.
+            if !h.is_empty() && !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        if hosts.is_empty() {
+            return Route::Portal("the NTA 7516 domain names no mail host".into());
+        }
+        Route::Direct {
+            provider: first.provider.clone(),
+            hosts,
+            dnssec,
+        }
+    }
+
+    /// Delivers `raw` (an RFC 5322 message; signed here when DKIM is set) to `to` through the
+    /// first host that takes it: STARTTLS required, the certificate verified for the host's
+    /// name. `Ok`: the host that took it; `Err`: why none did (for the sender's events; never
+    /// message content).
+    pub async fn deliver(
+        &self,
+        hosts: &[String],
+        to: &str,
+        raw: Vec<u8>,
+    ) -> Result<String, String> {
+        let raw = match &self.dkim {
+            Some(d) => d.sign(&raw)?,
+            None => raw,
+        };
+        let envelope = Envelope::new(
+            Some(
+                self.from_addr
+                    .parse()
+                    .map_err(|e| format!("bad sender address: {e}"))?,
+            ),
+            vec![to
+                .parse()
+                .map_err(|e| format!("bad recipient address: {e}"))?],
+        )
+        .map_err(|e| format!("envelope: {e}"))?;
+        let _permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|_| "shutting down".to_string())?;
+        match tokio::time::timeout(self.timeout, self.try_hosts(hosts, &envelope, &raw)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "direct delivery did not finish within {} s",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+
+    async fn try_hosts(
+        &self,
+        hosts: &[String],
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<String, String> {
+        let mut why = Vec::new();
+        for host in hosts.iter().take(MAX_TRIES) {
+            let ips = match self.resolver.lookup_ip(format!("{host}.").as_str()).await {
+                Ok(l) => l.iter().take(MAX_TRIES).collect::<Vec<_>>(),
+                Err(e) => {
+                    why.push(format!("{host}: DNS: {e}"));
+                    continue;
+                }
+            };
+            for ip in ips {
+                match self
+                    .one(host, SocketAddr::new(ip, self.port), envelope, raw)
+                    .await
+                {
+                    Ok(()) => return Ok(host.clone()),
+                    Err(e) => {
+                        tracing::info!(reason = %e.kind(), "a direct delivery attempt failed");
+                        let permanent = e.is_permanent();
+                        why.push(format!("{host}: {}", describe(e)));
+                        // A 5xx is the provider's answer about this mail: another address
+                        // of the same host would say the same.
+                        if permanent {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Err(if why.is_empty() {
+            "no mail host could be reached".into()
+        } else {
+            why.join("; ")
+        })
+    }
+
+    async fn one(
+        &self,
+        host: &str,
+        addr: SocketAddr,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<(), SmtpFail> {
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                SmtpFail::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                ))
+            })?
+            .map_err(SmtpFail::Io)?;
+        tcp.set_nodelay(true).map_err(SmtpFail::Io)?;
+        let mut smtp =
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
+        // NTA 7516: never in plain text. A host without STARTTLS is a failure.
+        if !smtp.can_starttls() {
+            return Err(SmtpFail::Unsupported(
+                "the provider's mail server does not offer STARTTLS",
+            ));
+        }
+        let mut params = TlsParameters::builder(host.to_owned());
+        for c in &self.roots {
+            params = params.add_root_certificate(c.clone());
+        }
+        let params = params
+            .build()
+            .map_err(|e| SmtpFail::Tls(std::io::Error::other(e.to_string())))?;
+        smtp.starttls(params, &self.hello).await?;
+        let mut conn = Conn { smtp, mails: 0 };
+        let done = transaction(&mut conn, envelope, raw)
+            .await
+            .map_err(|f| f.fail);
+        if done.is_ok() {
+            super::smtp_conn::quit_in_background(conn);
+        }
+        done
+    }
+}
+
+/// A failure for the sender's events: the SMTP reply (the provider's words), or what broke.
+fn describe(f: SmtpFail) -> String {
+    match f {
+        // lettre words a failed handshake "Connection error: Connection error: <rustls>".
+        SmtpFail::Smtp(e) if e.is_tls() || (!e.is_response() && !e.is_client()) => {
+            let mut inner: &dyn std::error::Error = &e;
+            while let Some(next) = inner.source() {
+                inner = next;
+            }
+            let what = if e.is_tls() || inner.to_string().contains("certificate") {
+                "TLS"
+            } else {
+                "connection"
+            };
+            format!("{what}: {inner}")
+        }
+        SmtpFail::Smtp(e) => format!("{e}"),
+        SmtpFail::Io(e) => format!("connection: {e}"),
+        SmtpFail::Tls(e) => format!("TLS: {e}"),
+        SmtpFail::Unsupported(what) => what.to_string(),
+    }
+}

@@ -1,0 +1,330 @@
+//! NTA 7516 direct delivery between providers (issue 15), with real parts: `zegel serve`, a DNS
+//! server on 127.0.0.1 (dnsmasq) publishing the NTA 7516 TXT records and MX hosts, a receiving
+//! provider (aiosmtpd with STARTTLS, or a second Zegel installation) with a certificate from a
+//! throw-away CA. Both backends.
+//!
+//! Needs `dnsmasq` (scripts/test.sh installs `dnsmasq-base`), Python's `aiosmtpd` and openssl.
+
+#[allow(dead_code)]
+mod common_bin;
+
+use common_bin::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+const SENDER: &str = "dokter@ziekenhuis.test";
+
+/// A dnsmasq answering only for `.test`, from the records given; killed on drop.
+struct Dns {
+    _child: Child,
+    port: u16,
+}
+
+impl Dns {
+    /// `records`: dnsmasq options such as `--txt-record=a.test,"..."` (no shell: the text
+    /// goes as it is).
+    async fn start(dir: &Path, records: &[String]) -> Dns {
+        let port = free_port();
+        let bin = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "dnsmasq"]
+            .into_iter()
+            .find(|b| !b.starts_with('/') || Path::new(b).exists())
+            .expect("dnsmasq");
+        let mut child = Command::new(bin)
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--local=/test/",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .args(records)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start dnsmasq (apt-get install dnsmasq-base; scripts/test.sh does)");
+        // Ready when it answers on UDP.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("dnsmasq exited: {status}");
+            }
+            if udp_answers(port).await {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dnsmasq did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Dns {
+            _child: child,
+            port,
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Whether a DNS server answers a query for `probe.test.` on 127.0.0.1:`port`.
+async fn udp_answers(port: u16) -> bool {
+    let Ok(sock) = tokio::net::UdpSocket::bind("127.0.0.1:0").await else {
+        return false;
+    };
+    // A query for probe.test. IN A (id 0x1234, RD).
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["probe", "test"] {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if sock.send_to(&q, ("127.0.0.1", port)).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    matches!(
+        tokio::time::timeout(Duration::from_millis(300), sock.recv_from(&mut buf)).await,
+        Ok(Ok((n, _))) if n >= 12 && buf[0] == 0x12 && buf[1] == 0x34
+    )
+}
+
+fn nta(domain: &str, dates: &str, mx: &str) -> String {
+    format!("--txt-record={domain},v=NTA7516-1;{dates};provider=Testzorg;{mx}")
+}
+
+fn events(st: &Value) -> Vec<(String, String)> {
+    st["recipients"][0]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["detail"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The attachments of a received mail: (name, bytes).
+fn attachments(raw: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let msg = MessageParser::default().parse(raw).expect("a mail");
+    msg.attachments()
+        .map(|a| {
+            (
+                a.attachment_name().unwrap_or_default().to_owned(),
+                a.contents().to_vec(),
+            )
+        })
+        .collect()
+}
+
+async fn status_when(server: &Server, token: &str, id: &str, want: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = server.message_status(token, id).await;
+        if st["recipients"][0]["status"] == want {
+            return st;
+        }
+        if std::time::Instant::now() > deadline {
+            server.fail(&format!("status not {want} within 30 s: {st}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn mails_to(dir: &Path, to: &str) -> Vec<PathBuf> {
+    files_in(dir)
+        .into_iter()
+        .filter(|p| Mail::read(p).to.as_deref() == Some(to))
+        .collect()
+}
+
+/// An NTA domain gets the whole message directly (TLS, verified); a domain without a record,
+/// one whose record has expired, and one whose host's certificate does not match get the
+/// portal notification, the last with `direct_failed` and the reason.
+async fn direct_delivery_follows_the_nta_record(mut env: Env) {
+    let ca_dir = env.scratch("ca");
+    let (ca, cert, key) = internal_ca_for(&ca_dir, "DNS:mx.nta.test");
+    let provider = env.scratch("provider");
+    let port = free_port();
+    let sink = SmtpSink::start_mode(
+        port,
+        &provider.join("in"),
+        &format!("starttls:{}:{}", cert.display(), key.display()),
+    )
+    .await;
+    let dns = Dns::start(
+        &env.scratch("dns"),
+        &[
+            nta(
+                "nta.test",
+                "startdate=2024-01;enddate=2099-12",
+                "ntamx=10 mx.nta.test",
+            ),
+            // Without ntamx: the domain's MX hosts.
+            nta("mxonly.test", "startdate=2024-01;enddate=2099-12", ""),
+            "--mx-host=mxonly.test,mx.nta.test,10".into(),
+            nta(
+                "expired.test",
+                "startdate=2020-01;enddate=2021-12",
+                "ntamx=10 mx.nta.test",
+            ),
+            // Its host answers with mx.nta.test's certificate: the name does not match.
+            nta(
+                "badtls.test",
+                "startdate=2024-01;enddate=2099-12",
+                "ntamx=10 mx.badtls.test",
+            ),
+            "--host-record=mx.nta.test,127.0.0.1".into(),
+            "--host-record=mx.badtls.test,127.0.0.1".into(),
+            "--txt-record=plain.test,v=spf1 -all".into(),
+        ],
+    )
+    .await;
+    env.set("ZEGEL_NTA7516", "on")
+        .set("ZEGEL_DNS_RESOLVER", &dns.addr())
+        .set("ZEGEL_DIRECT_SMTP_PORT", &port.to_string())
+        .set("ZEGEL_SMTP_CA_FILE", &ca.to_string_lossy())
+        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test");
+    let token = env.token(SENDER).await;
+    let server = env.start(&["serve"]).await;
+    let pdf: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut ids = Vec::new();
+    for domain in ["nta", "mxonly", "expired", "badtls", "plain"] {
+        let id = send_with_file(
+            &server,
+            &token,
+            ("Uitslag bloedonderzoek", "Beste patiënt, zie de bijlage."),
+            &format!("pat@{domain}.test"),
+            ("uitslag-één.pdf", &pdf),
+        )
+        .await;
+        ids.push(id);
+    }
+
+    // Directly delivered: the status, the event with the provider and host, the whole
+    // message at the provider over TLS with the attachment byte for byte.
+    for (id, to) in [(&ids[0], "pat@nta.test"), (&ids[1], "pat@mxonly.test")] {
+        let st = status_when(&server, &token, id, "delivered").await;
+        let ev = events(&st);
+        assert!(
+            ev.iter()
+                .any(|(t, d)| t == "delivered_direct" && d.contains("Testzorg via mx.nta.test")),
+            "{ev:?}"
+        );
+        assert!(
+            !ev.iter()
+                .any(|(t, _)| t == "notified" || t == "direct_failed"),
+            "{ev:?}"
+        );
+        let got = mails_to(&sink.dir, to);
+        assert_eq!(got.len(), 1, "one mail to {to}");
+        let mail = Mail::read(&got[0]);
+        assert_eq!(mail.subject.as_deref(), Some("Uitslag bloedonderzoek"));
+        assert_eq!(mail.from_addr.as_deref(), Some(SENDER));
+        assert!(mail
+            .text_parts
+            .iter()
+            .any(|t| t.contains("Beste patiënt, zie de bijlage.")));
+        assert_eq!(
+            attachments(&std::fs::read(&got[0]).unwrap()),
+            vec![("uitslag-één.pdf".to_owned(), pdf.clone())]
+        );
+    }
+    assert!(
+        sink.arrivals().iter().all(|a| a.tls),
+        "direct delivery only over TLS"
+    );
+
+    // The others: the portal notification, nothing of the message at the provider.
+    let outbox = env.data().join("outbox/mail");
+    for (id, to, why) in [
+        (&ids[2], "pat@expired.test", None),
+        (&ids[3], "pat@badtls.test", Some("mx.badtls.test")),
+        (&ids[4], "pat@plain.test", None),
+    ] {
+        let st = status_when(&server, &token, id, "notified").await;
+        let ev = events(&st);
+        assert!(ev.iter().any(|(t, _)| t == "notified"), "{ev:?}");
+        assert!(!ev.iter().any(|(t, _)| t == "delivered_direct"), "{ev:?}");
+        let failed: Vec<&String> = ev
+            .iter()
+            .filter(|(t, _)| t == "direct_failed")
+            .map(|(_, d)| d)
+            .collect();
+        match why {
+            None => assert!(failed.is_empty(), "{to}: {ev:?}"),
+            Some(host) => {
+                assert_eq!(failed.len(), 1, "{to}: {ev:?}");
+                assert!(
+                    failed[0].contains(host) && failed[0].contains("TLS"),
+                    "the sender sees why: {}",
+                    failed[0]
+                );
+            }
+        }
+        assert!(
+            mails_to(&sink.dir, to).is_empty(),
+            "{to} got nothing directly"
+        );
+        assert_eq!(mails_to(&outbox, to).len(), 1, "{to} got the notification");
+    }
+    for to in ["pat@nta.test", "pat@mxonly.test"] {
+        assert!(
+            mails_to(&outbox, to).is_empty(),
+            "{to} got no portal notification"
+        );
+    }
+    // The sent list filters on the new status.
+    let listed = server
+        .get_auth("/api/v1/messages?status=delivered", &token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let mut listed: Vec<&str> = listed["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    listed.sort_unstable();
+    let mut want = vec![ids[0].as_str(), ids[1].as_str()];
+    want.sort_unstable();
+    assert_eq!(listed, want);
+    let out = env.run(&["audit", "verify"]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    server.assert_logs_never_contain(&[
+        "Uitslag bloedonderzoek",
+        "uitslag-één.pdf",
+        "Beste patiënt",
+    ]);
+    drop(sink);
+}
+
+#[tokio::test]
+async fn direct_delivery_follows_the_nta_record_on_sqlite() {
+    direct_delivery_follows_the_nta_record(Env::new()).await;
+}
+
+#[tokio::test]
+async fn direct_delivery_follows_the_nta_record_on_postgres() {
+    let Some(db) = zegel_testkit::PgDb::create().await else {
+        return;
+    };
+    let mut env = Env::new();
+    env.set("ZEGEL_DATABASE_URL", db.url());
+    direct_delivery_follows_the_nta_record(env).await;
+    drop(db);
+}
