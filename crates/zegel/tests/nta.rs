@@ -328,3 +328,171 @@ async fn direct_delivery_follows_the_nta_record_on_postgres() {
     direct_delivery_follows_the_nta_record(env).await;
     drop(db);
 }
+
+/// Two Zegel installations: the hospital's delivers directly to the GP practice's, whose
+/// listener takes mail for its own domain over STARTTLS without AUTH and puts it, encrypted,
+/// into the addressed user's inbox. An address nobody has there is refused at RCPT: the
+/// hospital falls back to the portal notification and says why.
+async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
+    let ca_dir = a.scratch("ca");
+    let (ca, cert, key) = internal_ca_for(&ca_dir, "DNS:mx.praktijk.test");
+    let dns = Dns::start(
+        &a.scratch("dns"),
+        &[
+            nta(
+                "praktijk.test",
+                "startdate=2024-01;enddate=2099-12",
+                "ntamx=10 mx.praktijk.test",
+            ),
+            "--host-record=mx.praktijk.test,127.0.0.1".into(),
+        ],
+    )
+    .await;
+    // B: the GP practice, receiving for praktijk.test.
+    let port_b = free_port();
+    b.set("ZEGEL_SUBMISSION_LISTEN", &format!("127.0.0.1:{port_b}"))
+        .set("ZEGEL_SUBMISSION_TLS_CERT", &cert.to_string_lossy())
+        .set("ZEGEL_SUBMISSION_TLS_KEY", &key.to_string_lossy())
+        .set("ZEGEL_MAIL_FROM", "zegel@praktijk.test");
+    let gp = "huisarts@praktijk.test";
+    let token_b = b.token(gp).await;
+    let out = b
+        .run_ok(&[
+            "admin",
+            "org",
+            "domains",
+            "--slug",
+            "default",
+            "--add",
+            "Praktijk.Test.",
+        ])
+        .await;
+    assert_eq!(out.trim(), "praktijk.test");
+    let server_b = b.start(&["serve"]).await;
+    // A: the hospital, delivering directly.
+    a.set("ZEGEL_NTA7516", "on")
+        .set("ZEGEL_DNS_RESOLVER", &dns.addr())
+        .set("ZEGEL_DIRECT_SMTP_PORT", &port_b.to_string())
+        .set("ZEGEL_SMTP_CA_FILE", &ca.to_string_lossy())
+        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test");
+    let token_a = a.token(SENDER).await;
+    let server_a = a.start(&["serve"]).await;
+    let letter: Vec<u8> = (0..90_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let sent = send_with_file(
+        &server_a,
+        &token_a,
+        ("Ontslagbrief", "Geachte collega, bijgaand de ontslagbrief."),
+        gp,
+        ("ontslagbrief.pdf", &letter),
+    )
+    .await;
+    let st = status_when(&server_a, &token_a, &sent, "delivered").await;
+    assert!(
+        events(&st)
+            .iter()
+            .any(|(t, d)| t == "delivered_direct" && d.contains("mx.praktijk.test")),
+        "{st}"
+    );
+
+    // At B: in the GP's inbox as secure mail from the hospital's sender.
+    let inbox: Value = server_b
+        .get_auth("/api/v1/inbox", &token_b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = inbox["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{inbox}"));
+    assert_eq!(items.len(), 1, "{inbox}");
+    assert_eq!(items[0]["type"], "mail");
+    assert_eq!(items[0]["from"]["email"], SENDER);
+    assert_eq!(items[0]["subject"], "Ontslagbrief");
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    let mail: Value = server_b
+        .get_auth(&format!("/api/v1/inbox/{id}"), &token_b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        mail["body"].as_str().map(str::trim),
+        Some("Geachte collega, bijgaand de ontslagbrief."),
+        "{mail}"
+    );
+    let att = &mail["attachments"][0];
+    assert_eq!(att["name"], "ontslagbrief.pdf");
+    let res = server_b
+        .get_auth(
+            &format!(
+                "/api/v1/inbox/{id}/attachments/{}",
+                att["id"].as_str().unwrap()
+            ),
+            &token_b,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), letter, "byte for byte");
+    // The GP is told (no content), as for a reply.
+    let told = wait_for_files(&b.data().join("outbox/mail"), 1, Duration::from_secs(30)).await;
+    let told = Mail::read(&told[0]);
+    assert_eq!(told.to.as_deref(), Some(gp));
+    assert_no_content(
+        &told,
+        &["Ontslagbrief", "ontslagbrief.pdf", "Geachte collega"],
+    );
+
+    // Nobody at B has this address: refused at RCPT, A notifies through its portal.
+    let nobody = send_with_file(
+        &server_a,
+        &token_a,
+        ("Uitslag", "Tekst"),
+        "niemand@praktijk.test",
+        ("u.pdf", b"%PDF-1.4"),
+    )
+    .await;
+    let st = status_when(&server_a, &token_a, &nobody, "notified").await;
+    let failed: Vec<String> = events(&st)
+        .into_iter()
+        .filter(|(t, _)| t == "direct_failed")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(failed.len(), 1, "{st}");
+    assert!(failed[0].contains("550"), "{}", failed[0]);
+    let inbox: Value = server_b
+        .get_auth("/api/v1/inbox", &token_b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox["items"].as_array().map(Vec::len),
+        Some(1),
+        "nothing more at B"
+    );
+    for (env, _) in [(&a, 0), (&b, 1)] {
+        let out = env.run(&["audit", "verify"]).await;
+        assert!(out.status.success(), "{}", out.stderr);
+    }
+    server_b.assert_logs_never_contain(&["Ontslagbrief", "ontslagbrief.pdf", "Geachte collega"]);
+}
+
+#[tokio::test]
+async fn two_installations_exchange_mail_directly_on_sqlite() {
+    two_installations_exchange_mail_directly(Env::new(), Env::new()).await;
+}
+
+#[tokio::test]
+async fn two_installations_exchange_mail_directly_on_postgres() {
+    let (Some(db_a), Some(db_b)) = (
+        zegel_testkit::PgDb::create().await,
+        zegel_testkit::PgDb::create().await,
+    ) else {
+        return;
+    };
+    let (mut a, mut b) = (Env::new(), Env::new());
+    a.set("ZEGEL_DATABASE_URL", db_a.url());
+    b.set("ZEGEL_DATABASE_URL", db_b.url());
+    two_installations_exchange_mail_directly(a, b).await;
+    drop((db_a, db_b));
+}

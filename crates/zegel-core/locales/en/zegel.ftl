@@ -464,6 +464,7 @@ inbox-unread-count = Unread: { $count }
 inbox-empty = There are no replies or forwarded messages yet.
 inbox-unread = Unread
 inbox-kind-reply = Reply
+inbox-kind-mail = Secure mail
 inbox-kind-forward = Forwarded
 inbox-from = From { $from }
 inbox-to = to { $to }

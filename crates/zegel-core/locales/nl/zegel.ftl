@@ -466,6 +466,7 @@ inbox-unread-count = Ongelezen: { $count }
 inbox-empty = Er zijn nog geen antwoorden of doorgestuurde berichten.
 inbox-unread = Ongelezen
 inbox-kind-reply = Antwoord
+inbox-kind-mail = Beveiligde mail
 inbox-kind-forward = Doorgestuurd
 inbox-from = Van { $from }
 inbox-to = aan { $to }

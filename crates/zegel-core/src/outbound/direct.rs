@@ -343,6 +343,8 @@ impl Direct {
 fn describe(f: SmtpFail) -> String {
     match f {
         // lettre words a failed handshake "Connection error: Connection error: <rustls>".
+        // The provider's reply: its code and words.
+        SmtpFail::Smtp(e) if e.is_permanent() || e.is_transient() => format!("{e}"),
         SmtpFail::Smtp(e) if e.is_tls() || (!e.is_response() && !e.is_client()) => {
             let mut inner: &dyn std::error::Error = &e;
             while let Some(next) = inner.source() {

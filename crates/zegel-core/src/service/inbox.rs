@@ -57,6 +57,8 @@ pub enum InboxKind {
     Reply,
     /// A recipient's forward of the sender's message.
     Forward,
+    /// Secure mail from another provider (NTA 7516).
+    Mail,
 }
 
 /// A reply as its addressee reads it (`GET /api/v1/inbox/{id}`).
@@ -94,12 +96,20 @@ impl Zegel {
         let limit = limit.clamp(1, 200);
         let mut items = Vec::new();
         for m in self.store.inbox_replies(&sender.id, before, limit).await? {
-            let from = self.email_of(m.from_recipient_id.as_deref()).await?;
+            let from = self
+                .email_of(m.from_recipient_id.as_deref())
+                .await?
+                .or_else(|| m.from_address.clone());
             items.push(InboxItem {
                 id: m.id.clone(),
-                kind: InboxKind::Reply,
+                kind: if m.from_address.is_some() {
+                    InboxKind::Mail
+                } else {
+                    InboxKind::Reply
+                },
                 thread_id: m.thread_id.clone(),
-                message_id: m.parent_id.clone().unwrap_or_default(),
+                // Mail from another provider answers nothing: its own id.
+                message_id: m.parent_id.clone().unwrap_or_else(|| m.id.clone()),
                 from: PartyView {
                     email: from.unwrap_or_default(),
                 },
@@ -178,7 +188,10 @@ impl Zegel {
         let subject = decrypt_text(&dek, &objects::subject(&m.id), s)?;
         let body = decrypt_text(&dek, &objects::body(&m.id), b)?;
         let attachments = self.attachment_views(&dek, &m).await?;
-        let from = self.email_of(m.from_recipient_id.as_deref()).await?;
+        let from = self
+            .email_of(m.from_recipient_id.as_deref())
+            .await?
+            .or_else(|| m.from_address.clone());
         let now = Ts::now();
         self.store.mark_read(&m.id, now).await?;
         self.store

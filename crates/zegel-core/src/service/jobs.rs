@@ -307,7 +307,11 @@ async fn run_notify_sender(z: &Zegel, p: &NotifySender) -> Result<RunOutcome> {
     ) else {
         return Ok(RunOutcome::Done);
     };
-    let from = z.email_of(reply.from_recipient_id.as_deref()).await?;
+    // A reply names its recipient; mail from another provider its sending address.
+    let from = z
+        .email_of(reply.from_recipient_id.as_deref())
+        .await?
+        .or_else(|| reply.from_address.clone());
     let mail = notify::reply_mail(
         &user.email,
         &org.name,

@@ -35,6 +35,7 @@ mod passkeys;
 mod payloads;
 mod policy;
 mod receipts;
+mod receive;
 mod replies;
 mod sessions;
 mod signin;

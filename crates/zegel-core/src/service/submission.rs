@@ -248,15 +248,7 @@ impl Zegel {
             .body_text(0)
             .map(|b| b.into_owned())
             .unwrap_or_default();
-        let attachments: Vec<_> = mail.attachments().collect();
-        if attachments.iter().any(|a| {
-            a.attachment_name()
-                .is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"))
-                || a.is_content_type("application", "ms-tnef")
-                || a.is_content_type("application", "vnd.ms-tnef")
-        }) {
-            return Err(MailRefused::Winmail);
-        }
+        let attachments = mail_attachments(&mail)?;
         let req = NewMessageReq {
             subject: Some(subject),
             body,
@@ -267,32 +259,9 @@ impl Zegel {
             read_receipt: false,
         };
         let mut draft = self.begin_message(principal, req).await?;
-        for (n, part) in attachments.iter().enumerate() {
-            let content_type = part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".to_owned())
-                .to_ascii_lowercase();
-            let name = match part.attachment_name() {
-                Some(name) => name.to_owned(),
-                None if part.is_message() => format!("bericht-{}.eml", n + 1),
-                None => format!("bijlage-{}", n + 1),
-            };
-            // Copied a chunk at a time as the encrypting writer takes it, never whole.
-            let chunks = part
-                .contents()
-                .chunks(CHUNK)
-                .map(|c| Ok(Bytes::copy_from_slice(c)));
-            if let Err(e) = draft
-                .add_attachment(&name, &content_type, futures::stream::iter(chunks))
-                .await
-            {
-                draft.abort().await;
-                return Err(e.into());
-            }
+        if let Err(e) = stream_attachments(draft.uploads(), &attachments).await {
+            draft.abort().await;
+            return Err(e.into());
         }
         Ok(draft.commit(ctx).await?)
     }
@@ -338,6 +307,53 @@ impl Zegel {
             })
             .collect()
     }
+}
+
+/// A mail's attachments and inline parts; a `winmail.dat` (TNEF) is refused.
+pub(super) fn mail_attachments<'m>(
+    mail: &'m mail_parser::Message<'m>,
+) -> std::result::Result<Vec<&'m mail_parser::MessagePart<'m>>, MailRefused> {
+    let attachments: Vec<_> = mail.attachments().collect();
+    if attachments.iter().any(|a| {
+        a.attachment_name()
+            .is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"))
+            || a.is_content_type("application", "ms-tnef")
+            || a.is_content_type("application", "vnd.ms-tnef")
+    }) {
+        return Err(MailRefused::Winmail);
+    }
+    Ok(attachments)
+}
+
+/// Streams a mail's parts into encrypted blobs, a chunk at a time as the encrypting writer
+/// takes it (never a second whole copy), with their decoded names (RFC 2047 / 2231).
+pub(super) async fn stream_attachments(
+    uploads: &mut super::drafts::Uploads,
+    parts: &[&mail_parser::MessagePart<'_>],
+) -> Result<()> {
+    for (n, part) in parts.iter().enumerate() {
+        let content_type = part
+            .content_type()
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "application/octet-stream".to_owned())
+            .to_ascii_lowercase();
+        let name = match part.attachment_name() {
+            Some(name) => name.to_owned(),
+            None if part.is_message() => format!("bericht-{}.eml", n + 1),
+            None => format!("bijlage-{}", n + 1),
+        };
+        let chunks = part
+            .contents()
+            .chunks(CHUNK)
+            .map(|c| Ok(Bytes::copy_from_slice(c)));
+        uploads
+            .add(&name, &content_type, futures::stream::iter(chunks))
+            .await?;
+    }
+    Ok(())
 }
 
 /// 12 random hex digits for a user name.

@@ -383,9 +383,30 @@ impl Zegel {
         if let Some(g) = super::content::gone_reason(&reply, Ts::now()) {
             return Err(Error::Gone(g));
         }
-        let author = match reply.from_recipient_id.as_deref() {
-            Some(rid) => self.store.recipient_by_id(rid).await?,
-            None => None,
+        let author = match (reply.from_recipient_id.as_deref(), &reply.from_address) {
+            (Some(rid), _) => self
+                .store
+                .recipient_by_id(rid)
+                .await?
+                .map(|a| NewRecipientReq {
+                    email: Some(a.email.clone()),
+                    phone: a.phone.clone(),
+                    verification: Some(a.verification),
+                    code: None,
+                    code_hint: None,
+                    language: Some(a.language.as_str().to_owned()),
+                }),
+            // Mail from another provider: a secure message back to its address (directly
+            // again when its domain takes NTA 7516 mail, else with a code by e-mail).
+            (None, Some(address)) => Some(NewRecipientReq {
+                email: Some(address.clone()),
+                phone: None,
+                verification: Some(Verification::Email),
+                code: None,
+                code_hint: None,
+                language: None,
+            }),
+            (None, None) => None,
         }
         .ok_or(Error::NotFound)?;
         let subject = self
@@ -400,14 +421,7 @@ impl Zegel {
         let req = NewMessageReq {
             subject: Some(subject),
             body,
-            recipients: Some(vec![NewRecipientReq {
-                email: Some(author.email.clone()),
-                phone: author.phone.clone(),
-                verification: Some(author.verification),
-                code: None,
-                code_hint: None,
-                language: Some(author.language.as_str().to_owned()),
-            }]),
+            recipients: Some(vec![author]),
             reply: None,
             expires_in_days: None,
             in_reply_to: Some(reply.id.clone()),

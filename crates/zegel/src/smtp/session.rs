@@ -99,7 +99,7 @@ enum Cmd {
     Helo,
     StartTls,
     Auth { mechanism: u64, initial: String },
-    Mail { size: usize },
+    Mail { size: usize, from: String },
     Rcpt { address: String },
     Data,
     Rset,
@@ -122,7 +122,10 @@ impl Cmd {
                 mechanism,
                 initial: initial_response.into_owned(),
             },
-            Request::Mail { from } => Cmd::Mail { size: from.size },
+            Request::Mail { from } => Cmd::Mail {
+                size: from.size,
+                from: from.address.into_owned(),
+            },
             Request::Rcpt { to } => Cmd::Rcpt {
                 address: to.address.into_owned(),
             },
@@ -136,6 +139,14 @@ impl Cmd {
     }
 }
 
+/// A mail transaction from another provider.
+struct Inbound {
+    /// MAIL FROM.
+    from: String,
+    /// The users the accepted RCPTs name.
+    users: Vec<zegel_core::model::User>,
+}
+
 struct Session {
     gw: Arc<Gateway>,
     peer: SocketAddr,
@@ -144,6 +155,11 @@ struct Session {
     principal: Option<Principal>,
     in_mail: bool,
     rcpts: Vec<String>,
+    /// Mail from another provider (NTA 7516): over TLS without AUTH, only for users of this
+    /// installation's mail domains.
+    inbound: Option<Inbound>,
+    /// AUTH was tried: a submission client, never taken for another provider.
+    tried_auth: bool,
     auth_failures: u32,
     errors: u32,
     mode: Mode,
@@ -160,6 +176,8 @@ impl Session {
             principal: None,
             in_mail: false,
             rcpts: Vec::new(),
+            inbound: None,
+            tried_auth: false,
             auth_failures: 0,
             errors: 0,
             mode: Mode::Commands,
@@ -290,6 +308,7 @@ impl Session {
     fn reset(&mut self) {
         self.in_mail = false;
         self.rcpts.clear();
+        self.inbound = None;
     }
 
     fn ehlo(&mut self) {
@@ -342,16 +361,36 @@ impl Session {
                 self.reply("503 5.5.1 Niet tijdens een bericht / Not during a mail transaction")
             }
             Cmd::Auth { mechanism, initial } => return self.auth_start(mechanism, initial).await,
-            Cmd::Mail { .. } if !self.tls || self.principal.is_none() => self
-                .reply("530 5.7.0 Aanmelden vereist (STARTTLS en AUTH) / Authentication required"),
+            Cmd::Mail { .. } if !self.tls => {
+                self.reply("530 5.7.0 Eerst STARTTLS / Must issue a STARTTLS command first")
+            }
             Cmd::Mail { .. } if self.in_mail => {
                 self.reply("503 5.5.1 Al een afzender / Sender already given")
             }
-            Cmd::Mail { size } if size > self.gw.max_bytes => {
+            Cmd::Mail { size, .. } if size > self.gw.max_bytes => {
                 let max = self.gw.max_bytes;
                 self.reply(&format!(
                     "552 5.3.4 Bericht te groot (max {max} bytes) / Message too big (max {max} bytes)"
                 ));
+            }
+            Cmd::Mail { .. } if self.principal.is_none() && self.tried_auth => {
+                self.reply("530 5.7.0 Aanmelden vereist / Authentication required")
+            }
+            // Over TLS without AUTH: mail from another provider, for local users only (RCPT).
+            Cmd::Mail { from, .. } if self.principal.is_none() => {
+                let key = format!("peer:{}", self.peer.ip());
+                if self.gw.per_credential.check_key(&key).is_err() {
+                    self.reply(
+                        "451 4.7.0 Te veel berichten, probeer het zo opnieuw / Rate limit reached, try again shortly",
+                    );
+                } else {
+                    self.in_mail = true;
+                    self.inbound = Some(Inbound {
+                        from: from.trim().to_ascii_lowercase(),
+                        users: Vec::new(),
+                    });
+                    self.reply("250 2.1.0 Ok");
+                }
             }
             Cmd::Mail { .. } => {
                 let key = self
@@ -380,6 +419,8 @@ impl Session {
                     self.reply("501 5.1.3 Ongeldig adres / Bad recipient address");
                 } else if self.rcpts.contains(&address) {
                     self.reply("250 2.1.5 Ok");
+                } else if self.inbound.is_some() {
+                    self.inbound_rcpt(address).await;
                 } else {
                     self.rcpts.push(address);
                     self.reply("250 2.1.5 Ok");
@@ -428,7 +469,30 @@ impl Session {
         None
     }
 
+    /// A RCPT from another provider: only a user of one of this installation's mail domains.
+    async fn inbound_rcpt(&mut self, address: String) {
+        match self.gw.z.local_recipient(&address).await {
+            Ok(Some(user)) => {
+                if let Some(inbound) = self.inbound.as_mut() {
+                    if !inbound.users.iter().any(|u| u.id == user.id) {
+                        inbound.users.push(user);
+                    }
+                }
+                self.rcpts.push(address);
+                self.reply("250 2.1.5 Ok");
+            }
+            Ok(None) => self.reply(
+                "550 5.7.1 Geen ontvanger hier; doorsturen kan alleen na aanmelden / Relaying denied: no such user here",
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "smtp recipient lookup");
+                self.reply("451 4.3.0 Tijdelijke fout, probeer het later opnieuw / Temporary failure, try again later");
+            }
+        }
+    }
+
     async fn auth_start(&mut self, mechanism: u64, initial: String) -> Option<Next> {
+        self.tried_auth = true;
         let step = if mechanism == AUTH_PLAIN {
             AuthStep::Plain
         } else if mechanism == AUTH_LOGIN {
@@ -533,6 +597,9 @@ impl Session {
 
     /// The mail is in: stored as a secure message (250 only once it is durable), or refused.
     async fn end_of_data(&mut self, raw: Vec<u8>) {
+        if let Some(inbound) = self.inbound.take() {
+            return self.end_of_inbound(inbound, raw).await;
+        }
         let Some(principal) = self.principal.clone() else {
             self.reset();
             self.reply("530 5.7.0 Aanmelden vereist / Authentication required");
@@ -552,6 +619,31 @@ impl Session {
             }
             Err(refused) => {
                 tracing::info!(user = %principal.user.id, temporary = refused.is_temporary(), "smtp mail refused");
+                let (code, enhanced) = refusal_codes(&refused);
+                let english = one_line(&refused.to_string());
+                self.reply(&format!("{code}-{enhanced} {}", refused.dutch()));
+                self.reply(&format!("{code} {enhanced} {english}"));
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Mail from another provider is in: stored in each addressee's inbox (250 once durable).
+    async fn end_of_inbound(&mut self, inbound: Inbound, raw: Vec<u8>) {
+        self.reset();
+        let ctx = self.ctx();
+        let z = self.gw.z.clone();
+        match z
+            .receive_mail(&inbound.users, &inbound.from, &raw, &ctx)
+            .await
+        {
+            Ok(ids) => {
+                tracing::info!(peer = %self.peer.ip(), users = ids.len(), "smtp mail from another provider stored");
+                self.reply("250 2.0.0 Beveiligd ontvangen / Stored as secure mail");
+            }
+            Err(refused) => {
+                tracing::info!(peer = %self.peer.ip(), temporary = refused.is_temporary(), "smtp mail from another provider refused");
                 let (code, enhanced) = refusal_codes(&refused);
                 let english = one_line(&refused.to_string());
                 self.reply(&format!("{code}-{enhanced} {}", refused.dutch()));

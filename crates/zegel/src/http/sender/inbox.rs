@@ -68,12 +68,15 @@ pub(super) async fn inbox(State(s): State<AppState>, who: SignedIn, pl: PageLang
                     let at = parse_rfc3339(&i.received_at);
                     InboxLine {
                         href: match i.kind {
-                            InboxKind::Reply => format!("/inbox/{}", segment(&i.id)),
+                            InboxKind::Reply | InboxKind::Mail => {
+                                format!("/inbox/{}", segment(&i.id))
+                            }
                             InboxKind::Forward => format!("/berichten/{}", segment(&i.message_id)),
                         },
                         kind: match i.kind {
                             InboxKind::Reply => tr(l, "inbox-kind-reply"),
                             InboxKind::Forward => tr(l, "inbox-kind-forward"),
+                            InboxKind::Mail => tr(l, "inbox-kind-mail"),
                         },
                         from: i.from.email,
                         to: i.to.map(|p| p.email),
@@ -160,7 +163,12 @@ fn reply_page_of(
             received: parse_rfc3339(&r.received_at)
                 .map(|t| i18n::datetime(l, t))
                 .unwrap_or_default(),
-            in_reply_to: format!("/berichten/{}", segment(&r.in_reply_to)),
+            // Mail from another provider answers nothing of ours: no link.
+            in_reply_to: if r.in_reply_to.is_empty() {
+                String::new()
+            } else {
+                format!("/berichten/{}", segment(&r.in_reply_to))
+            },
             attachments: r
                 .attachments
                 .iter()
