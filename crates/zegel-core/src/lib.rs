@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod codes;
 pub mod dkim;
 pub mod error;
+pub mod html;
 pub mod i18n;
 pub mod jws;
 pub mod keys;

@@ -1,6 +1,6 @@
-//! The store section for mail between providers (NTA 7516, issue 15): the mail domains an
-//! organisation receives mail for, recipients delivered directly, and mail received from
-//! another provider.
+//! The store section for mail (issue 15): the mail domains an organisation receives mail
+//! for, recipients delivered directly, mail received from another provider (NTA 7516), and a
+//! user's own SMTP submission credentials.
 
 use crate::error::StoreResult;
 use crate::model::*;
@@ -69,6 +69,9 @@ pub trait MailStore: Send + Sync + 'static {
         event: &NewEvent,
         job: i64,
     ) -> StoreResult<()>;
+
+    /// The user's live SMTP submission credentials, newest first.
+    async fn smtp_credentials_of(&self, user_id: &str) -> StoreResult<Vec<SmtpCredentialInfo>>;
 
     /// Stores mail received from another provider with its key, attachments and the
     /// addressee's notification job, in one transaction.

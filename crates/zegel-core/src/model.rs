@@ -350,6 +350,8 @@ stored_enum! {
         NotifySender = "notify_sender",
         /// Tell a sender a recipient opened the message (read receipt).
         ReadReceipt = "read_receipt",
+        /// Tell a sender by mail (RFC 3464) that a recipient could not be notified.
+        DeliveryReport = "delivery_report",
     }
 }
 
@@ -476,6 +478,9 @@ pub struct MessageRow {
     pub from_recipient_id: Option<String>,
     /// For mail received from another provider (NTA 7516): the sender's address.
     pub from_address: Option<String>,
+    /// HTML body ciphertext (object id `<message id>/html`), when the mail had one; `None`
+    /// after destruction.
+    pub html_ct: Option<Vec<u8>>,
     /// For a reply: when the addressee first read it.
     pub read_at: Option<Ts>,
 }

@@ -61,6 +61,11 @@ pub trait Mailer: Send + Sync {
     /// Sends one mail in one SMTP transaction (or writes it to the outbox).
     async fn send(&self, mail: &OutMail) -> Result<(), SendError>;
 
+    /// Sends a delivery status notification (`raw`, a complete RFC 5322 message with its own
+    /// From; signed here when DKIM is set) to `to` with the null reverse-path (`MAIL FROM:<>`,
+    /// RFC 3464: nobody answers a report). `id` names it in the outbox.
+    async fn send_report(&self, to: &str, id: &str, raw: Vec<u8>) -> Result<(), SendError>;
+
     /// Lets go of held resources (idle relay connections) before shutdown; sends may still
     /// follow and then open new ones.
     async fn close(&self) {}
@@ -202,6 +207,11 @@ impl Mailer for OutboxMailer {
         let msg = build_message(mail, &self.from_addr)?;
         let id = mail.message_id.split('@').next().unwrap_or("mail");
         let raw = sign(&self.dkim, msg.formatted())?;
+        write_atomically(&self.dir, &outbox_name(id, "eml"), raw).await
+    }
+
+    async fn send_report(&self, _to: &str, id: &str, raw: Vec<u8>) -> Result<(), SendError> {
+        let raw = sign(&self.dkim, raw)?;
         write_atomically(&self.dir, &outbox_name(id, "eml"), raw).await
     }
 }
@@ -434,6 +444,23 @@ impl Mailer for SmtpMailer {
         // never takes longer than `timeout`. When it strikes, the dropped future drops the
         // connection with it.
         match tokio::time::timeout(self.timeout, self.deliver(msg.envelope(), &raw)).await {
+            Err(_) => Err(SendError::Temporary(format!(
+                "the mail server did not finish within {} s",
+                self.timeout.as_secs()
+            ))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(fail)) => Err(fail.into_send_error()),
+        }
+    }
+
+    async fn send_report(&self, to: &str, _id: &str, raw: Vec<u8>) -> Result<(), SendError> {
+        let raw = sign(&self.dkim, raw)?;
+        let to = to
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
+        let envelope = lettre::address::Envelope::new(None, vec![to])
+            .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
+        match tokio::time::timeout(self.timeout, self.deliver(&envelope, &raw)).await {
             Err(_) => Err(SendError::Temporary(format!(
                 "the mail server did not finish within {} s",
                 self.timeout.as_secs()

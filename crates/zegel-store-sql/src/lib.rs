@@ -39,14 +39,19 @@ macro_rules! msg_cols {
     };
 }
 /// Message columns of `messages m`.
-pub const MSG_COLS: &str = msg_cols!("m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct");
+pub const MSG_COLS: &str =
+    msg_cols!("m.subject_ct AS m_subject_ct, m.body_ct AS m_body_ct, m.html_ct AS m_html_ct");
 /// [`MSG_COLS`] without the subject and body ciphertext (read as NULL; `CAST` gives
 /// PostgreSQL the column's type and is a plain NULL on SQLite).
-pub const MSG_META_COLS: &str =
-    msg_cols!("CAST(NULL AS BYTEA) AS m_subject_ct, CAST(NULL AS BYTEA) AS m_body_ct");
+pub const MSG_META_COLS: &str = msg_cols!(
+    "CAST(NULL AS BYTEA) AS m_subject_ct, CAST(NULL AS BYTEA) AS m_body_ct, \
+        CAST(NULL AS BYTEA) AS m_html_ct"
+);
 /// [`MSG_COLS`] with the subject but without the body ciphertext (a list shows no body).
-pub const MSG_LIST_COLS: &str =
-    msg_cols!("m.subject_ct AS m_subject_ct, CAST(NULL AS BYTEA) AS m_body_ct");
+pub const MSG_LIST_COLS: &str = msg_cols!(
+    "m.subject_ct AS m_subject_ct, CAST(NULL AS BYTEA) AS m_body_ct, \
+        CAST(NULL AS BYTEA) AS m_html_ct"
+);
 
 /// Recipient columns of `recipients r`.
 pub const REC_COLS: &str = "r.id AS r_id, r.message_id AS r_message_id, \

@@ -18,3 +18,7 @@ ALTER TABLE recipients ADD COLUMN direct_at INTEGER;
 -- Mail received from another provider: a message of kind 'reply' without a parent, addressed to
 -- the user (sender_id), from this address.
 ALTER TABLE messages ADD COLUMN from_address TEXT;
+
+-- A message's HTML body (mail submitted or received with one), encrypted under the message key
+-- (object id `<message id>/html`); shown only through the sanitiser. Destroyed with the rest.
+ALTER TABLE messages ADD COLUMN html_ct BLOB;

@@ -232,6 +232,7 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         parent_id: None,
         from_recipient_id: None,
         from_address: None,
+        html_ct: None,
         read_at: None,
     };
     let mut created = event(&id, None, "sent", at);
@@ -274,6 +275,7 @@ pub fn new_reply(parent: &NewMessage, recipient: &RecipientRow, once: bool, at: 
             parent_id: Some(p.id.clone()),
             from_recipient_id: Some(recipient.id.clone()),
             from_address: None,
+            html_ct: None,
             read_at: None,
         },
         key: MessageKey {

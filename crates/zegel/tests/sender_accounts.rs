@@ -685,6 +685,92 @@ async fn own_api_tokens_are_listed_created_once_and_revoked(b: Backend) {
     assert!(kinds.contains(&AccountEventKind::TokenRevoked));
 }
 
+async fn own_smtp_credentials_are_created_once_and_revoked(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    app.z
+        .admin_set_password(&app.sender.email, PASSWORD)
+        .await
+        .unwrap();
+    let c = browser();
+    sign_in(&app, &c, &app.sender.email, PASSWORD).await;
+    let (_, p) = page(&c, &app.url("/instellingen")).await;
+    assert!(p.contains("action=\"/instellingen/smtp\""), "the form: {p}");
+    let res = c
+        .post(app.url("/instellingen/smtp"))
+        .form(&[("csrf", csrf_of(&p).as_str()), ("label", "Outlook")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let p = res.text().await.unwrap();
+    let grab = |class: &str| {
+        regex::Regex::new(&format!(r#"<code class="{class}">([^<]+)</code>"#))
+            .unwrap()
+            .captures(&p)
+            .unwrap_or_else(|| panic!("{class} shown once: {p}"))[1]
+            .to_string()
+    };
+    let (user, password) = (grab("smtp-user"), grab("smtp-password"));
+    let ctx = zegel_core::ClientCtx::default();
+    let signed = app.z.authenticate_smtp(&user, &password, &ctx).await;
+    assert_eq!(
+        signed.map(|p| p.user.id).ok(),
+        Some(app.sender.id.clone()),
+        "it works"
+    );
+    let (_, p) = page(&c, &app.url("/instellingen")).await;
+    assert!(p.contains(&user), "listed by user name");
+    assert!(!p.contains(&password), "the password is shown once");
+    let own = app.z.own_smtp_credentials(&app.sender.id).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].label, "Outlook");
+    // Another user's credential: 404, and it keeps working.
+    let other = app.z.ensure_user("ander@ziekenhuis.example").await.unwrap();
+    let theirs = app
+        .z
+        .create_smtp_credential(&other, "EPD", None)
+        .await
+        .unwrap();
+    let their_id = app.z.own_smtp_credentials(&other.id).await.unwrap()[0]
+        .id
+        .clone();
+    let res = c
+        .post(app.url(&format!("/instellingen/smtp/{their_id}/intrekken")))
+        .form(&[("csrf", csrf_of(&p).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(app
+        .z
+        .authenticate_smtp(&theirs.username, &theirs.password, &ctx)
+        .await
+        .is_ok());
+    let res = c
+        .post(app.url(&format!("/instellingen/smtp/{}/intrekken", own[0].id)))
+        .form(&[("csrf", csrf_of(&p).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(app
+        .z
+        .authenticate_smtp(&user, &password, &ctx)
+        .await
+        .is_err());
+    assert!(app
+        .z
+        .own_smtp_credentials(&app.sender.id)
+        .await
+        .unwrap()
+        .is_empty());
+    let kinds = event_kinds(&app, &app.sender.email).await;
+    assert!(kinds.contains(&AccountEventKind::SmtpCredentialCreated));
+    assert!(kinds.contains(&AccountEventKind::SmtpCredentialRevoked));
+}
+
 backend_tests!(
     wrong_password_and_unknown_email_get_one_answer,
     five_failures_lock_the_account_even_for_the_right_password,
@@ -696,4 +782,5 @@ backend_tests!(
     reset_removes_factors_and_sessions,
     a_required_second_factor_is_insisted_on,
     own_api_tokens_are_listed_created_once_and_revoked,
+    own_smtp_credentials_are_created_once_and_revoked,
 );

@@ -13,7 +13,9 @@ use common::{random_bytes, Backend, TestApp};
 use common_bin::internal_ca;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use zegel::smtp::SubmissionSettings;
+use zegel_core::outbound::{SmtpMailer, SmtpSettings, SmtpTls};
 
 const PATIENT: &str = "patient@example.nl";
 
@@ -168,8 +170,9 @@ endelijke groet, Dr. Test\r\n\
 --_alt_\r\n\
 Content-Type: text/html; charset=\"utf-8\"\r\n\
 \r\n\
-<html><body><p>Beste mevrouw Jansen,</p><p>De uitslag is binnen: geen bijzonderheden.</p>\
-<img src=\"cid:logo@zh\"></body></html>\r\n\
+<html><body><p>Beste mevrouw Jansen,</p><p>De uitslag is binnen: <b>geen bijzonderheden</b>.</p>\
+<img src=\"cid:logo@zh\"><script>alert(1)</script><a href=\"javascript:x()\" onclick=\"x()\">hier</a>\
+</body></html>\r\n\
 --_alt_--\r\n\
 \r\n\
 --_related_\r\n\
@@ -251,6 +254,31 @@ async fn an_outlook_mail_becomes_a_secure_message_the_patient_downloads_byte_for
     let body = m["body"].as_str().unwrap();
     assert!(body.contains("geen bijzonderheden"), "{body}");
     assert!(body.contains("Met vriendelijke groet"), "{body}");
+    // The HTML body is kept and shown only sanitised: markup stays, script, handlers,
+    // javascript: links and images go.
+    let html = m["html"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an HTML body: {m}"));
+    assert!(
+        html.contains("<p>De uitslag is binnen: <b>geen bijzonderheden</b>.</p>"),
+        "{html}"
+    );
+    for gone in ["<script", "alert", "onclick", "javascript", "<img", "cid:"] {
+        assert!(!html.contains(gone), "{gone} in {html}");
+    }
+    // The patient's page shows the sanitised HTML (and still not the script).
+    let c = common::browser();
+    common::open_in_viewer(&app, &c, &link, PATIENT).await;
+    let (status, shown) = common::page(&c, app.url(&format!("/m/{link}/bericht"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        shown.contains("<div class=\"body html-body\"><p>Beste mevrouw Jansen,</p>"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("alert(1)") && !shown.contains("onclick"),
+        "{shown}"
+    );
     let atts = m["attachments"].as_array().unwrap();
     let names: Vec<&str> = atts.iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -495,6 +523,95 @@ Content-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-En
     assert!(app.blob_keys().await.is_empty());
 }
 
+/// A submitted mail whose notification fails for good comes back to the sender's mail client
+/// as a delivery status notification (RFC 3464), with the null sender and no content; a
+/// message sent in the web app or the API gets none (its sender sees the failure there).
+async fn a_notification_that_fails_for_good_comes_back_as_a_dsn(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common_bin::free_port();
+    let sink = common_bin::SmtpSink::start_mode(
+        port,
+        &dir.path().join("relay"),
+        &format!("reject550to:{PATIENT}"),
+    )
+    .await;
+    let mailer = Arc::new(
+        SmtpMailer::new(&SmtpSettings {
+            url: url::Url::parse(&format!("smtp://127.0.0.1:{port}")).unwrap(),
+            tls: SmtpTls::None,
+            ca_pem: None,
+            from_addr: "zegel@ziekenhuis.example".into(),
+            timeout: std::time::Duration::from_secs(10),
+            dkim: None,
+        })
+        .unwrap(),
+    );
+    let Some(app) = TestApp::builder(b)
+        .mailer(mailer)
+        .leave_jobs()
+        .build()
+        .await
+    else {
+        return;
+    };
+    let gw = gateway(&app, 1 << 20).await;
+    let path = write_mail(
+        &app,
+        "kort.eml",
+        "From: arts@ziekenhuis.example\r\nSubject: Uitslag Jansen\r\n\r\nGeen bijzonderheden.\r\n"
+            .as_bytes(),
+    );
+    let replies = client(&gw, submit_steps(&gw, "PLAIN", &[PATIENT], &path)).await;
+    assert_eq!(replies[6].0, json!(250), "{replies:?}");
+    let by_api = app
+        .send_json(json!({"subject": "Via de API", "body": "x",
+            "recipients": [{"email": PATIENT, "verification": "email"}]}))
+        .await;
+    assert_eq!(by_api.status(), 201);
+    // The notifications fail (550), then the report goes out.
+    app.run_jobs().await;
+    app.run_jobs().await;
+    for m in app.sent_messages().await {
+        let st = app.message_status(m["id"].as_str().unwrap()).await;
+        assert_eq!(st["recipients"][0]["status"], "failed", "{st}");
+    }
+    let reports: Vec<std::path::PathBuf> = common_bin::files_in(&sink.dir)
+        .into_iter()
+        .filter(|p| common_bin::Mail::read(p).to.as_deref() == Some(app.sender.email.as_str()))
+        .collect();
+    assert_eq!(reports.len(), 1, "one report, for the submitted mail only");
+    let raw = std::fs::read(&reports[0]).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let ct = parsed.content_type().unwrap();
+    assert_eq!((ct.ctype(), ct.subtype()), ("multipart", Some("report")));
+    assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
+    assert!(
+        text.contains(&format!("Final-Recipient: rfc822; {PATIENT}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Status: 5.1.1") && text.contains("Action: failed"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Uitslag Jansen") && !text.contains("bijzonderheden"),
+        "no content: {text}"
+    );
+    let name = reports[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(sink.dir.join(format!(".{name}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(meta["mail_from"], "<>", "the null reverse-path");
+    // A repeat of the job would carry the same Message-ID.
+    assert!(parsed.message_id().unwrap().starts_with("zegel.dsn."));
+}
+
 /// The contract end to end on the binary: `zegel admin smtp-credential create` prints the user
 /// name and password; `zegel serve` with `ZEGEL_SUBMISSION_*` takes a mail and notifies; the
 /// listener without a certificate does not start.
@@ -606,4 +723,5 @@ backend_tests!(
     an_oversize_mail_is_refused_while_streaming_and_nothing_is_kept,
     recipients_are_verified_as_the_organisation_last_did,
     winmail_dat_and_unreadable_mail_bounce_with_a_reason,
+    a_notification_that_fails_for_good_comes_back_as_a_dsn,
 );

@@ -106,6 +106,21 @@ pub struct NewSmtpCredential {
     pub user_agent: Option<String>,
 }
 
+/// A live SMTP credential as its owner sees it in the settings (never the password or hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpCredentialInfo {
+    /// Id.
+    pub id: String,
+    /// The SMTP user name.
+    pub username: String,
+    /// What it is for (Outlook, the EHR ...).
+    pub label: String,
+    /// Created at.
+    pub created_at: Ts,
+    /// Last used to sign in at.
+    pub last_used_at: Option<Ts>,
+}
+
 /// A live SMTP credential as a submission signs in: its password hash and who it submits as.
 #[derive(Debug, Clone)]
 pub struct SmtpLogin {

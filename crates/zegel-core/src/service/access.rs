@@ -88,6 +88,9 @@ pub struct MessageView {
     pub subject: String,
     /// Body text.
     pub body: String,
+    /// The HTML body, sanitised, when the mail had one (submitted over SMTP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
     /// Sender.
     pub sender: SenderView,
     /// Sent at (RFC 3339).
@@ -428,6 +431,7 @@ impl Zegel {
         };
         let subject = decrypt_text(&dek, &objects::subject(&m.id), subject_ct)?;
         let body = decrypt_text(&dek, &objects::body(&m.id), body_ct)?;
+        let html = super::content::decrypt_html(&dek, m)?;
         let attachments = self.attachment_views(&dek, m).await?;
         self.store
             .record_event(&event(&s.access, EventKind::Viewed, ctx, None), None)
@@ -436,6 +440,7 @@ impl Zegel {
         Ok(MessageView {
             subject,
             body,
+            html,
             sender: SenderView {
                 name: s.access.sender_name.clone(),
                 organisation: s.access.org_name.clone(),

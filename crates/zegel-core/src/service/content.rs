@@ -46,6 +46,17 @@ pub(crate) fn decrypt_text(dek: &Dek, object: &str, ct: &[u8]) -> Result<String>
     Ok(String::from_utf8_lossy(&dek.decrypt_small(object, ct)?).into_owned())
 }
 
+/// A message's HTML body, decrypted and sanitised ([`crate::html::sanitize`]), if it has one.
+pub(crate) fn decrypt_html(dek: &Dek, m: &MessageRow) -> Result<Option<String>> {
+    match &m.html_ct {
+        Some(ct) => {
+            let raw = decrypt_text(dek, &objects::html(&m.id), ct)?;
+            Ok(Some(crate::html::sanitize(&raw)).filter(|h| !h.trim().is_empty()))
+        }
+        None => Ok(None),
+    }
+}
+
 impl Zegel {
     /// The message key; `None` once the message was destroyed.
     pub(crate) async fn dek_of(&self, m: &MessageRow) -> Result<Option<Dek>> {

@@ -138,7 +138,18 @@ impl Zegel {
             Ok(to) => to,
             Err(_) => return Ok(Err("the recipient's address is not a mail address".into())),
         };
-        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(body));
+        // The HTML body as the sender's mail had it: the receiving provider shows it through
+        // its own sanitiser.
+        let html = match &m.html_ct {
+            Some(ct) => Some(decrypt_text(&dek, &objects::html(&m.id), ct)?),
+            None => None,
+        };
+        let mut parts = match html {
+            Some(html) => {
+                MultiPart::mixed().multipart(MultiPart::alternative_plain_html(body, html))
+            }
+            None => MultiPart::mixed().singlepart(SinglePart::plain(body)),
+        };
         for row in &rows {
             let Some(view) = Self::attachment_view(&dek, &m, row)? else {
                 continue;

@@ -161,6 +161,10 @@ impl Uploads {
                 parent_id: head.parent_id,
                 from_recipient_id: head.from_recipient_id,
                 from_address: head.from_address,
+                html_ct: head
+                    .html
+                    .as_deref()
+                    .map(|h| self.dek.encrypt_small(&objects::html(mid), h.as_bytes())),
                 read_at: None,
             },
             key: MessageKey {
@@ -225,6 +229,8 @@ pub(crate) struct RowHead {
     pub parent_id: Option<String>,
     pub from_recipient_id: Option<String>,
     pub from_address: Option<String>,
+    /// The HTML body, when the mail had one (encrypted with the row).
+    pub html: Option<String>,
 }
 
 /// A draft's message row and its wrapped key.

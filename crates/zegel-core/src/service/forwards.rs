@@ -136,6 +136,7 @@ impl Zegel {
             recipient_id: rid.clone(),
             token_sealed: objects::b64(&sealed),
             renewal: None,
+            report_failure: false,
         })
         .into_job(now, self.settings.notify_max_attempts)?;
         let forwarded = events::by_recipient(a, EventKind::Forwarded, ctx, Some(rid.clone()));

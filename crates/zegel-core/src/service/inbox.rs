@@ -80,6 +80,9 @@ pub struct ReplyView {
     pub subject: String,
     /// Body text.
     pub body: String,
+    /// The HTML body, sanitised, when the mail had one (from another provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
     /// Attachments.
     pub attachments: Vec<AttachmentView>,
 }
@@ -187,6 +190,7 @@ impl Zegel {
         };
         let subject = decrypt_text(&dek, &objects::subject(&m.id), s)?;
         let body = decrypt_text(&dek, &objects::body(&m.id), b)?;
+        let html = super::content::decrypt_html(&dek, &m)?;
         let attachments = self.attachment_views(&dek, &m).await?;
         let from = self
             .email_of(m.from_recipient_id.as_deref())
@@ -211,6 +215,7 @@ impl Zegel {
             expires_at: m.expires_at.to_rfc3339(),
             subject,
             body,
+            html,
             attachments,
         })
     }

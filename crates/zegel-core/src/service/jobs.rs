@@ -2,7 +2,9 @@
 //! completes, retries with backoff, or gives up visibly.
 
 use super::events::by_system as system_event;
-use super::payloads::{JobPayload, NotifyRecipient, NotifySender, ReadReceipt, SendCode};
+use super::payloads::{
+    DeliveryReport, JobPayload, NotifyRecipient, NotifySender, ReadReceipt, SendCode,
+};
 use super::{notify, objects, Zegel};
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -136,6 +138,7 @@ async fn run_one(z: &Zegel, job: Job) {
         JobPayload::SendCode(p) => run_code(z, &job, p).await,
         JobPayload::NotifySender(p) => run_notify_sender(z, p).await,
         JobPayload::ReadReceipt(p) => run_read_receipt(z, p).await,
+        JobPayload::DeliveryReport(p) => run_delivery_report(z, p).await,
     };
     let outcome = match outcome {
         Ok(o) => o,
@@ -179,6 +182,21 @@ async fn give_up(
                 Some(err.to_string()),
             );
             z.store.mark_failed(&p.recipient_id, err, &ev).await?;
+            if p.report_failure {
+                // Submitted by SMTP: the sender's mail client gets a DSN too.
+                let report = JobPayload::DeliveryReport(DeliveryReport {
+                    message_id: p.message_id.clone(),
+                    recipient_id: p.recipient_id.clone(),
+                    reason: err.to_string(),
+                });
+                match report.into_job(Ts::now(), z.settings.notify_max_attempts) {
+                    Ok(job) => {
+                        z.store.enqueue_job(&job).await?;
+                        z.job_wakeup.notify_one();
+                    }
+                    Err(e) => tracing::error!(error = %e, "a delivery report could not be queued"),
+                }
+            }
         }
         JobPayload::SendCode(p) => {
             let ev = system_event(
@@ -199,6 +217,12 @@ async fn give_up(
             tracing::warn!(
                 job_id = job.id,
                 "a read receipt to a sender failed for good"
+            );
+        }
+        JobPayload::DeliveryReport(_) => {
+            tracing::warn!(
+                job_id = job.id,
+                "a delivery report to a sender failed for good"
             );
         }
     }
@@ -362,6 +386,32 @@ async fn run_read_receipt(z: &Zegel, p: &ReadReceipt) -> Result<RunOutcome> {
         ),
     );
     Ok(send_outcome(z.mailer.send(&mail).await))
+}
+
+/// The sender's delivery status notification (RFC 3464) for a recipient whose notification
+/// failed for good. CONTRACT: a repeat carries the same Message-ID.
+async fn run_delivery_report(z: &Zegel, p: &DeliveryReport) -> Result<RunOutcome> {
+    let Some(a) = z.store.access_meta_by_recipient(&p.recipient_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    let Some(user) = z.store.user_by_id(&a.message.sender_id).await? else {
+        return Ok(RunOutcome::Done);
+    };
+    let raw = super::dsn::delivery_report(&super::dsn::Report {
+        org: &a.org_name,
+        domain: &z.settings.mail_domain,
+        to: &user.email,
+        recipient: &a.recipient.email,
+        reason: &p.reason,
+        arrival: a.message.created_at,
+        message_url: &format!("{}/berichten/{}", z.settings.public_url, a.message.id),
+        message_id: format!("zegel.dsn.{}@{}", p.recipient_id, z.settings.mail_domain),
+    })
+    .map_err(|e| Error::Internal(format!("delivery report: {e}")))?;
+    let id = format!("zegel.dsn.{}", p.recipient_id);
+    Ok(send_outcome(
+        z.mailer.send_report(&user.email, &id, raw).await,
+    ))
 }
 
 async fn run_code(z: &Zegel, job: &Job, p: &SendCode) -> Result<RunOutcome> {

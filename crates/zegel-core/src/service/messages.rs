@@ -142,6 +142,10 @@ pub struct MessageDraft {
     thread_id: String,
     read_receipt: bool,
     days: i64,
+    /// The HTML body of a mail submitted with one (SMTP); shown only through the sanitiser.
+    html: Option<String>,
+    /// Came in by SMTP: a notification that fails for good is reported to the sender by mail.
+    report_failures: bool,
 }
 
 impl std::fmt::Debug for MessageDraft {
@@ -284,6 +288,8 @@ impl Zegel {
             thread_id,
             read_receipt: req.read_receipt,
             days,
+            html: None,
+            report_failures: false,
         })
     }
 
@@ -298,6 +304,36 @@ impl Zegel {
 }
 
 impl MessageDraft {
+    /// Keeps an HTML body with the text (a mail submitted over SMTP); at most the body limit.
+    pub fn set_html(&mut self, html: String) -> Result<()> {
+        if html.len()
+            > self
+                .uploads
+                .zegel()
+                .settings
+                .max_body_bytes
+                .saturating_mul(4)
+        {
+            return Err(TooLarge::Body {
+                max: self
+                    .uploads
+                    .zegel()
+                    .settings
+                    .max_body_bytes
+                    .saturating_mul(4),
+            }
+            .into());
+        }
+        self.html = Some(html);
+        Ok(())
+    }
+
+    /// Reports a notification that fails for good to the sender by mail (RFC 3464), as a
+    /// mail client expects of mail it submitted.
+    pub fn report_failures_by_mail(&mut self) {
+        self.report_failures = true;
+    }
+
     /// The attachments, for streaming more in.
     pub fn uploads(&mut self) -> &mut Uploads {
         &mut self.uploads
@@ -410,6 +446,7 @@ impl MessageDraft {
                     recipient_id: rid.clone(),
                     token_sealed: objects::b64(&sealed),
                     renewal: None,
+                    report_failure: self.report_failures,
                 })
                 // CONTRACT: retries go on for at least 24 hours (see Settings).
                 .into_job(jobs_at, z.settings.notify_max_attempts)?,
@@ -455,6 +492,7 @@ impl MessageDraft {
                 parent_id: None,
                 from_recipient_id: None,
                 from_address: None,
+                html: self.html.clone(),
             },
             &self.subject,
             &self.body,

@@ -20,6 +20,7 @@ mod devices;
 mod direct;
 mod domains;
 mod drafts;
+mod dsn;
 mod events;
 mod export;
 mod file_names;

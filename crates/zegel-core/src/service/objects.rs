@@ -18,6 +18,11 @@ pub(crate) fn body(mid: &str) -> String {
     format!("{mid}/body")
 }
 
+/// The HTML body of message `mid`.
+pub(crate) fn html(mid: &str) -> String {
+    format!("{mid}/html")
+}
+
 /// The sender's code hint for recipient `rid` of message `mid`.
 pub(crate) fn hint(mid: &str, rid: &str) -> String {
     format!("{mid}/hint/{rid}")

@@ -19,6 +19,10 @@ pub(crate) struct NotifyRecipient {
     /// Message-ID of its own and is sent although the first notification went out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<String>,
+    /// The message came in by SMTP: when this notification fails for good, the sender gets a
+    /// delivery status notification (RFC 3464) by mail, as mail users expect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_failure: bool,
 }
 
 /// Send a recipient a one-time code.
@@ -47,6 +51,15 @@ pub(crate) struct ReadReceipt {
     pub recipient_id: String,
 }
 
+/// Tell a sender by mail (RFC 3464 DSN) that a recipient could not be notified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeliveryReport {
+    pub message_id: String,
+    pub recipient_id: String,
+    /// Why (the relay's reply), without digit runs of a code.
+    pub reason: String,
+}
+
 /// A job's payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum JobPayload {
@@ -54,6 +67,7 @@ pub(crate) enum JobPayload {
     SendCode(SendCode),
     NotifySender(NotifySender),
     ReadReceipt(ReadReceipt),
+    DeliveryReport(DeliveryReport),
 }
 
 impl JobPayload {
@@ -64,6 +78,7 @@ impl JobPayload {
             JobPayload::SendCode(_) => JobKind::SendCode,
             JobPayload::NotifySender(_) => JobKind::NotifySender,
             JobPayload::ReadReceipt(_) => JobKind::ReadReceipt,
+            JobPayload::DeliveryReport(_) => JobKind::DeliveryReport,
         }
     }
 
@@ -74,6 +89,7 @@ impl JobPayload {
             JobPayload::SendCode(p) => serde_json::to_string(p),
             JobPayload::NotifySender(p) => serde_json::to_string(p),
             JobPayload::ReadReceipt(p) => serde_json::to_string(p),
+            JobPayload::DeliveryReport(p) => serde_json::to_string(p),
         }
         .map_err(|e| Error::Internal(format!("job payload: {e}")))?;
         Ok(NewJob {
@@ -101,6 +117,9 @@ impl JobPayload {
             Some(JobKind::ReadReceipt) => serde_json::from_str(payload)
                 .map(JobPayload::ReadReceipt)
                 .map_err(bad),
+            Some(JobKind::DeliveryReport) => serde_json::from_str(payload)
+                .map(JobPayload::DeliveryReport)
+                .map_err(bad),
             None => Err(Error::Internal(format!("unknown job kind {kind:?}"))),
         }
     }
@@ -118,12 +137,19 @@ mod tests {
                 recipient_id: "r".into(),
                 token_sealed: "t".into(),
                 renewal: None,
+                report_failure: false,
             }),
             JobPayload::NotifyRecipient(NotifyRecipient {
                 message_id: "m".into(),
                 recipient_id: "r".into(),
                 token_sealed: "t".into(),
                 renewal: Some("n".into()),
+                report_failure: true,
+            }),
+            JobPayload::DeliveryReport(DeliveryReport {
+                message_id: "m".into(),
+                recipient_id: "r".into(),
+                reason: "550 5.1.1 no such user".into(),
             }),
             JobPayload::SendCode(SendCode {
                 message_id: "m".into(),

@@ -6,7 +6,7 @@
 
 use super::drafts::{RowHead, Uploads};
 use super::payloads::{JobPayload, NotifySender};
-use super::submission::{mail_attachments, stream_attachments, MailRefused};
+use super::submission::{html_of, mail_attachments, stream_attachments, MailRefused};
 use super::{events, validate, ClientCtx, Zegel};
 use crate::error::{Error, Result};
 use crate::mail_store::NewReceivedMail;
@@ -77,6 +77,18 @@ impl Zegel {
             ));
         }
         let attachments = mail_attachments(&mail)?;
+        let html = html_of(&mail);
+        if html
+            .as_ref()
+            .is_some_and(|h| h.len() > self.settings.max_body_bytes.saturating_mul(4))
+        {
+            return Err(MailRefused::Refused(
+                crate::error::TooLarge::Body {
+                    max: self.settings.max_body_bytes.saturating_mul(4),
+                }
+                .into(),
+            ));
+        }
         let mut ids = Vec::with_capacity(users.len());
         for user in users {
             let mut uploads = Uploads::new(self.clone(), self.settings.max_attachments);
@@ -85,8 +97,14 @@ impl Zegel {
                 return Err(e.into());
             }
             ids.push(
-                self.store_received(uploads, user, &from, &subject, &body, ctx)
-                    .await?,
+                self.store_received(
+                    uploads,
+                    user,
+                    &from,
+                    (&subject, &body, html.as_deref()),
+                    ctx,
+                )
+                .await?,
             );
         }
         Ok(ids)
@@ -97,8 +115,7 @@ impl Zegel {
         mut uploads: Uploads,
         user: &User,
         from: &str,
-        subject: &str,
-        body: &str,
+        (subject, body, html): (&str, &str, Option<&str>),
         ctx: &ClientCtx,
     ) -> Result<String> {
         let now = Ts::now();
@@ -118,6 +135,7 @@ impl Zegel {
                 parent_id: None,
                 from_recipient_id: None,
                 from_address: Some(from.to_owned()),
+                html: html.map(str::to_owned),
             },
             subject,
             body,

@@ -181,6 +181,21 @@ impl Zegel {
             .map_err(|e| Error::BadRequest(format!("ZEGEL_PUBLIC_URL: {e}")))
     }
 
+    /// The user's live SMTP credentials (the settings page), newest first.
+    pub async fn own_smtp_credentials(&self, user_id: &str) -> Result<Vec<SmtpCredentialInfo>> {
+        Ok(self.store.smtp_credentials_of(user_id).await?)
+    }
+
+    /// Revokes one of the user's own SMTP credentials (recorded); another user's: `NotFound`.
+    pub async fn revoke_own_smtp_credential(&self, user_id: &str, id: &str) -> Result<()> {
+        let own = self.store.smtp_credentials_of(user_id).await?;
+        let c = own.iter().find(|c| c.id == id).ok_or(Error::NotFound)?;
+        if !self.revoke_smtp_credential(&c.username).await? {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     /// Revokes the SMTP credential with this user name (recorded); false when there is none.
     pub async fn revoke_smtp_credential(&self, username: &str) -> Result<bool> {
         Ok(self
@@ -259,6 +274,13 @@ impl Zegel {
             read_receipt: false,
         };
         let mut draft = self.begin_message(principal, req).await?;
+        draft.report_failures_by_mail();
+        if let Some(html) = html_of(&mail) {
+            if let Err(e) = draft.set_html(html) {
+                draft.abort().await;
+                return Err(e.into());
+            }
+        }
         if let Err(e) = stream_attachments(draft.uploads(), &attachments).await {
             draft.abort().await;
             return Err(e.into());
@@ -306,6 +328,16 @@ impl Zegel {
                 })
             })
             .collect()
+    }
+}
+
+/// A mail's own HTML body (not mail-parser's rendering of a text-only mail), as it came: shown
+/// only through the sanitiser.
+pub(super) fn html_of(mail: &mail_parser::Message<'_>) -> Option<String> {
+    let part = mail.part(*mail.html_body.first()?)?;
+    match &part.body {
+        mail_parser::PartType::Html(h) if !h.trim().is_empty() => Some(h.to_string()),
+        _ => None,
     }
 }
 

@@ -294,6 +294,7 @@ impl Zegel {
             recipient_id: r.id.clone(),
             token_sealed: objects::b64(&sealed),
             renewal: Some(new_id()),
+            report_failure: false,
         })
         .into_job(now, self.settings.notify_max_attempts)?;
         let event = events::by_sender(

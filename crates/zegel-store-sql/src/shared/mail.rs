@@ -115,6 +115,31 @@ impl MailStore for DbStore {
         Ok(())
     }
 
+    async fn smtp_credentials_of(&self, user_id: &str) -> StoreResult<Vec<SmtpCredentialInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, username, label, created_at, last_used_at FROM smtp_credentials \
+             WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SmtpCredentialInfo {
+                    id: r.try_get("id").map_err(db_err)?,
+                    username: r.try_get("username").map_err(db_err)?,
+                    label: r.try_get("label").map_err(db_err)?,
+                    created_at: Ts(r.try_get("created_at").map_err(db_err)?),
+                    last_used_at: r
+                        .try_get::<Option<i64>, _>("last_used_at")
+                        .map_err(db_err)?
+                        .map(Ts),
+                })
+            })
+            .collect()
+    }
+
     async fn insert_received_mail(&self, m: &NewReceivedMail) -> StoreResult<()> {
         if m.message.from_address.is_none() || m.message.parent_id.is_some() {
             return Err(StoreError::Database(

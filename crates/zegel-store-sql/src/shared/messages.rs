@@ -172,7 +172,7 @@ impl MessageStore for DbStore {
         };
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL \
+            "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL, html_ct = NULL \
              WHERE id = $3 AND state = 'active'",
         )
         .bind(state)
@@ -297,7 +297,7 @@ async fn destroy_replies(
     actor: &str,
 ) -> StoreResult<()> {
     let replies = sqlx::query(
-        "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL \
+        "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL, html_ct = NULL \
          WHERE parent_id = $3 AND kind = 'reply' AND state = 'active' \
          RETURNING id, from_recipient_id",
     )

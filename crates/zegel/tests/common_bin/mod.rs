@@ -666,6 +666,8 @@ class Saver:
             await asyncio.sleep(float(MODE[5:]))
         if MODE == "reject550":
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % envelope.rcpt_tos[0]
+        if MODE.startswith("reject550to:") and MODE[12:] in envelope.rcpt_tos:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % MODE[12:]
         if MODE == "tempfail451":
             return "451 4.3.0 Mail server temporarily unavailable"
         self.n += 1
@@ -673,7 +675,8 @@ class Saver:
         data = envelope.original_content or envelope.content
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        meta = {"peer_port": session.peer[1], "tls": over_tls(server, session)}
+        meta = {"peer_port": session.peer[1], "tls": over_tls(server, session),
+                "mail_from": envelope.mail_from}
         # The sidecar first: when the mail shows up, its sidecar is there.
         write_file(os.path.join(self.d, "." + name + ".json"), json.dumps(meta).encode())
         write_file(os.path.join(self.d, name), data)
@@ -749,7 +752,8 @@ impl SmtpSink {
         Self::start_mode(port, dir, "accept").await
     }
 
-    /// Like `start`, with a behaviour: `accept`, `reject550`, `tempfail451`, `slow:<seconds>`,
+    /// Like `start`, with a behaviour: `accept`, `reject550`, `reject550to:<address>` (only
+    /// mail to that address is refused), `tempfail451`, `slow:<seconds>`,
     /// `starttls:<cert.pem>:<key.pem>` (STARTTLS offered and required),
     /// `smtps:<cert.pem>:<key.pem>` (TLS from the first byte), `auth:<user>:<pass>` (AUTH
     /// PLAIN/LOGIN required), `maxper:<n>` (the MAIL after `n` mails in one session gets

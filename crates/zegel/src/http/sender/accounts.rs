@@ -57,6 +57,11 @@ pub fn routes() -> Router<AppState> {
             "/instellingen/passkeys/{id}/verwijderen",
             post(settings::passkey_remove),
         )
+        .route("/instellingen/smtp", post(settings::smtp_create))
+        .route(
+            "/instellingen/smtp/{id}/intrekken",
+            post(settings::smtp_revoke),
+        )
         .route("/instellingen/tokens", post(settings::token_create))
         .route(
             "/instellingen/tokens/{id}/intrekken",

@@ -122,6 +122,8 @@ struct ReplyPage<'a> {
     from: &'a str,
     subject: &'a str,
     body: &'a str,
+    /// Sanitised ([`zegel_core::html::sanitize`]).
+    html: Option<&'a str>,
     received: String,
     in_reply_to: String,
     attachments: Vec<AttachmentLine>,
@@ -160,6 +162,7 @@ fn reply_page_of(
             from: &r.from.email,
             subject: &r.subject,
             body: &r.body,
+            html: r.html.as_deref(),
             received: parse_rfc3339(&r.received_at)
                 .map(|t| i18n::datetime(l, t))
                 .unwrap_or_default(),

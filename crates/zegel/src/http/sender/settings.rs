@@ -1,6 +1,7 @@
 //! `/instellingen`: the signed-in sender's password (the current one asked; the user's other
 //! sessions end), TOTP (add with QR code and URI, remove), passkeys (add named, remove) and
-//! own API tokens (list, create: shown once, revoke). Another user's passkey or token: 404.
+//! own API tokens and SMTP credentials for a mail client or the EHR (list, create: shown once,
+//! revoke). Another user's passkey, token or credential: 404.
 
 use super::account_answers::{account_problem, json_csrf_failed, json_error, message};
 use super::layout::{Section, SenderNav};
@@ -14,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 use zegel_core::i18n::{self, tr};
-use zegel_core::service::{AccountError, TotpSetup};
+use zegel_core::model::SmtpCredentialInfo;
+use zegel_core::service::{AccountError, SmtpCredentialCreated, TotpSetup};
 use zegel_core::signin::{ApiTokenInfo, PasskeyRow};
 
 const HERE: &str = "/instellingen";
@@ -36,6 +38,8 @@ struct SettingsPage<'a> {
     passkey_error: Option<String>,
     tokens: Vec<(ApiTokenInfo, String, String)>,
     new_token: Option<String>,
+    smtp: Vec<(SmtpCredentialInfo, String, String)>,
+    new_smtp: Option<SmtpCredentialCreated>,
 }
 
 /// Messages of one answer of the page.
@@ -48,6 +52,7 @@ struct Notes {
     totp_error: Option<String>,
     passkey_error: Option<String>,
     new_token: Option<String>,
+    new_smtp: Option<SmtpCredentialCreated>,
 }
 
 #[derive(Deserialize, Default)]
@@ -113,13 +118,18 @@ async fn settings_page(
         Ok(a) => a,
         Err(e) => return account_problem(v, &e),
     };
-    let (totp, passkeys, tokens) = match (
+    let (totp, passkeys, tokens, smtp) = match (
         s.z.totp_setup(user).await,
         s.z.passkeys_of(&user.id).await,
         s.z.own_api_tokens(&user.id).await,
+        s.z.own_smtp_credentials(&user.id)
+            .await
+            .map_err(AccountError::Core),
     ) {
-        (Ok(t), Ok(p), Ok(k)) => (t, p, k),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return account_problem(v, &e),
+        (Ok(t), Ok(p), Ok(k), Ok(m)) => (t, p, k, m),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+            return account_problem(v, &e)
+        }
     };
     let passkeys = passkeys
         .into_iter()
@@ -137,6 +147,16 @@ async fn settings_page(
                 .last_used_at
                 .map_or_else(|| never.clone(), |u| i18n::datetime(l, u));
             (t, created, used)
+        })
+        .collect();
+    let smtp = smtp
+        .into_iter()
+        .map(|c| {
+            let created = i18n::datetime(l, c.created_at);
+            let used = c
+                .last_used_at
+                .map_or_else(|| never.clone(), |u| i18n::datetime(l, u));
+            (c, created, used)
         })
         .collect();
     let (chrome, nav) = who.frame(v, Section::Settings);
@@ -158,6 +178,8 @@ async fn settings_page(
             passkey_error: notes.passkey_error,
             tokens,
             new_token: notes.new_token,
+            smtp,
+            new_smtp: notes.new_smtp,
         },
     )
 }
@@ -177,6 +199,7 @@ pub(super) async fn page(
         "passkey" => Some("acct-notice-passkey-added"),
         "passkey-weg" => Some("acct-notice-passkey-removed"),
         "token-weg" => Some("acct-notice-token-revoked"),
+        "smtp-weg" => Some("acct-notice-smtp-revoked"),
         _ => None,
     }
     .map(|id| tr(v.lang, id));
@@ -438,5 +461,58 @@ pub(super) async fn token_revoke(
     {
         Ok(()) => done("token-weg"),
         Err(e) => account_problem(&v, &e),
+    }
+}
+
+/// `POST /instellingen/smtp`: a new SMTP credential (user name and password) for a mail client
+/// or the EHR, the password shown once on the page this answers with.
+pub(super) async fn smtp_create(
+    State(s): State<AppState>,
+    pl: PageLang,
+    who: SignedIn,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    let v = pl.view(HERE.into());
+    if !who.csrf_ok(&headers, &f.csrf) {
+        return csrf_failed(&v, HERE.into());
+    }
+    match s
+        .z
+        .create_smtp_credential(&who.principal.user, &f.label, Some(&ctx))
+        .await
+    {
+        Ok(created) => {
+            let notes = Notes {
+                new_smtp: Some(created),
+                ..Notes::default()
+            };
+            settings_page(&s, &v, &who, StatusCode::OK, notes).await
+        }
+        Err(e) => account_problem(&v, &AccountError::Core(e)),
+    }
+}
+
+/// `POST /instellingen/smtp/{id}/intrekken`.
+pub(super) async fn smtp_revoke(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    pl: PageLang,
+    who: SignedIn,
+    headers: HeaderMap,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let v = pl.view(HERE.into());
+    if !who.csrf_ok(&headers, &f.csrf) {
+        return csrf_failed(&v, HERE.into());
+    }
+    match s
+        .z
+        .revoke_own_smtp_credential(&who.principal.user.id, &id)
+        .await
+    {
+        Ok(()) => done("smtp-weg"),
+        Err(e) => account_problem(&v, &AccountError::Core(e)),
     }
 }

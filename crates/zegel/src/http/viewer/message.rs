@@ -35,6 +35,8 @@ struct MessagePage<'a> {
     token: &'a str,
     subject: &'a str,
     body: &'a str,
+    /// Sanitised ([`zegel_core::html::sanitize`]): the only markup a page takes from a message.
+    html: Option<&'a str>,
     sent: String,
     expires: String,
     attachments: Vec<AttachmentLine>,
@@ -217,6 +219,7 @@ async fn show_message(
             token,
             subject: &view.subject,
             body: &view.body,
+            html: view.html.as_deref(),
             sent: i18n::datetime(l, m.created_at),
             expires: i18n::datetime(l, m.expires_at),
             attachments: attachment_lines(l, &view.attachments),
