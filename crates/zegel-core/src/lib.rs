@@ -11,6 +11,7 @@ pub mod html;
 pub mod i18n;
 pub mod jws;
 pub mod keys;
+pub mod mail_dns;
 pub mod mail_store;
 pub mod model;
 pub mod nta;

@@ -478,6 +478,8 @@ pub struct MessageRow {
     pub from_recipient_id: Option<String>,
     /// For mail received from another provider (NTA 7516): the sender's address.
     pub from_address: Option<String>,
+    /// For such mail: the sender's domain vouched for it (aligned DKIM pass).
+    pub from_verified: bool,
     /// HTML body ciphertext (object id `<message id>/html`), when the mail had one; `None`
     /// after destruction.
     pub html_ct: Option<Vec<u8>>,

@@ -22,11 +22,12 @@ pub(crate) const MAX_BATCH: usize = 32;
 const INSERT_MESSAGES_SQL: &str = "WITH \
     m AS (INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
           state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
-          from_recipient_id, read_at, hold_expiry_ms, read_receipt, html_ct, from_address) \
+          from_recipient_id, read_at, hold_expiry_ms, read_receipt, html_ct, from_address, \
+          from_verified) \
           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], \
           $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], \
           $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $63::bigint[], \
-          $64::boolean[], $70::bytea[], $71::text[])), \
+          $64::boolean[], $70::bytea[], $71::text[], $72::boolean[])), \
     k AS (INSERT INTO message_keys (message_id, kek_id, wrapped_dek) \
           SELECT * FROM UNNEST($17::text[], $18::text[], $19::bytea[])), \
     r AS (INSERT INTO recipients (message_id, id, position, email, phone, verification, \
@@ -196,6 +197,7 @@ impl Batch for Inserts {
             // $70, $71: the HTML body and the sending address (issue 15)
             .bind(each(ms, |m| m.message.html_ct.clone()))
             .bind(each(ms, |m| m.message.from_address.clone()))
+            .bind(each(ms, |m| m.message.from_verified))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

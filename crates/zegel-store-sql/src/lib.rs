@@ -34,7 +34,7 @@ macro_rules! msg_cols {
              m.destroyed_at AS m_destroyed_at, m.kind AS m_kind, \
              m.thread_id AS m_thread_id, m.parent_id AS m_parent_id, \
              m.from_recipient_id AS m_from_recipient_id, m.read_at AS m_read_at, \
-             m.from_address AS m_from_address"
+             m.from_address AS m_from_address, m.from_verified AS m_from_verified"
         )
     };
 }

@@ -18,6 +18,9 @@ ALTER TABLE recipients ADD COLUMN direct_at INTEGER;
 -- Mail received from another provider: a message of kind 'reply' without a parent, addressed to
 -- the user (sender_id), from this address.
 ALTER TABLE messages ADD COLUMN from_address TEXT;
+-- Whether the sender's domain vouched for that mail (a valid DKIM signature aligned with the From
+-- address); unverified mail is shown with a warning.
+ALTER TABLE messages ADD COLUMN from_verified INTEGER NOT NULL DEFAULT 0 CHECK (from_verified IN (0, 1));
 
 -- A message's HTML body (mail submitted or received with one), encrypted under the message key
 -- (object id `<message id>/html`); shown only through the sanitiser. Destroyed with the rest.

@@ -232,6 +232,7 @@ pub fn new_message(sender: &Sender, at: Ts) -> NewMessage {
         parent_id: None,
         from_recipient_id: None,
         from_address: None,
+        from_verified: false,
         html_ct: None,
         read_at: None,
     };
@@ -275,6 +276,7 @@ pub fn new_reply(parent: &NewMessage, recipient: &RecipientRow, once: bool, at: 
             parent_id: Some(p.id.clone()),
             from_recipient_id: Some(recipient.id.clone()),
             from_address: None,
+            from_verified: false,
             html_ct: None,
             read_at: None,
         },

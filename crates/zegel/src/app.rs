@@ -103,11 +103,25 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
         Some(s) => Arc::new(HttpSms::new(s.clone()).map_err(anyhow::Error::msg)?),
         None => Arc::new(OutboxSms::new(outbox_sms_dir(cfg))?),
     };
-    let direct = match &cfg.direct {
-        Some(d) => Some(Arc::new(
-            zegel_core::outbound::direct::Direct::new(d).map_err(anyhow::Error::msg)?,
+    // One resolver for NTA 7516 lookups and for checking mail received from other providers.
+    let mail_dns = if cfg.direct.is_some() || cfg.submission.is_some() {
+        match zegel_core::mail_dns::MailDns::new(cfg.dns_resolver) {
+            Ok(dns) => Some(Arc::new(dns)),
+            Err(e) if cfg.direct.is_none() => {
+                tracing::warn!(error = %e, "no DNS resolver: mail from other providers is not checked");
+                None
+            }
+            Err(e) => return Err(anyhow::anyhow!(e)),
+        }
+    } else {
+        None
+    };
+    let direct = match (&cfg.direct, &mail_dns) {
+        (Some(d), Some(dns)) => Some(Arc::new(
+            zegel_core::outbound::direct::Direct::new(d, dns.clone())
+                .map_err(anyhow::Error::msg)?,
         )),
-        None => None,
+        _ => None,
     };
     Ok(Arc::new(Zegel {
         store,
@@ -116,6 +130,7 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
         mailer,
         sms,
         direct,
+        mail_dns,
         settings: cfg.settings.clone(),
         job_wakeup: Arc::new(Notify::new()),
     }))

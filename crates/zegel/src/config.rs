@@ -205,6 +205,8 @@ pub struct Config {
     pub submission: Option<crate::smtp::SubmissionSettings>,
     /// NTA 7516 direct delivery (`ZEGEL_NTA7516=on`).
     pub direct: Option<zegel_core::outbound::direct::DirectSettings>,
+    /// `ZEGEL_DNS_RESOLVER`: the DNS server for mail between providers; `None`: the system's.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl Raw {
@@ -348,6 +350,13 @@ impl Raw {
             None => None,
         };
         let direct = self.direct_settings(&mail_from, ca_pem.clone(), dkim.clone())?;
+        let dns_resolver = match self.dns_resolver.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) => Some(
+                r.parse::<std::net::SocketAddr>()
+                    .with_context(|| format!("ZEGEL_DNS_RESOLVER must be ip:port (got {r})"))?,
+            ),
+        };
         let smtp = match &self.smtp_url {
             None => None,
             Some(u) => {
@@ -429,12 +438,13 @@ impl Raw {
             metrics_listen: self.metrics_listen.filter(|l| !l.trim().is_empty()),
             submission,
             direct,
+            dns_resolver,
         })
     }
 
     /// `ZEGEL_SUBMISSION_*`: off without a listen address; with one, the certificate and key
     /// are required (STARTTLS is always offered) and checked now.
-    /// `ZEGEL_NTA7516`, `ZEGEL_DNS_RESOLVER`, `ZEGEL_DIRECT_SMTP_PORT`, `ZEGEL_DIRECT_MAX_BYTES`.
+    /// `ZEGEL_NTA7516`, `ZEGEL_DIRECT_SMTP_PORT`, `ZEGEL_DIRECT_MAX_BYTES`.
     fn direct_settings(
         &self,
         mail_from: &str,
@@ -446,18 +456,10 @@ impl Raw {
             "on" => {}
             other => bail!("ZEGEL_NTA7516 must be on or off (got {other})"),
         }
-        let resolver = match self.dns_resolver.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(r) => Some(
-                r.parse::<std::net::SocketAddr>()
-                    .with_context(|| format!("ZEGEL_DNS_RESOLVER must be ip:port (got {r})"))?,
-            ),
-        };
         if self.direct_smtp_port == 0 {
             bail!("ZEGEL_DIRECT_SMTP_PORT must be > 0");
         }
         Ok(Some(zegel_core::outbound::direct::DirectSettings {
-            resolver,
             port: self.direct_smtp_port,
             ca_pem,
             from_addr: mail_from.to_owned(),

@@ -331,20 +331,24 @@ async fn direct_delivery_follows_the_nta_record_on_postgres() {
 
 /// Two Zegel installations: the hospital's delivers directly to the GP practice's, whose
 /// listener takes mail for its own domain over STARTTLS without AUTH and puts it, encrypted,
-/// into the addressed user's inbox. An address nobody has there is refused at RCPT: the
-/// hospital falls back to the portal notification and says why.
+/// into the addressed user's inbox, verified by the hospital's DKIM signature. A forged mail
+/// (no signature) is kept but marked unverified. An address nobody has there is refused at
+/// RCPT: the hospital falls back to the portal notification and says why.
 async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
     let ca_dir = a.scratch("ca");
-    let (ca, cert, key) = internal_ca_for(&ca_dir, "DNS:mx.praktijk.test");
+    let (ca, cert, key) = internal_ca_for(&ca_dir, "DNS:mx.praktijk.test,IP:127.0.0.1");
+    // The hospital signs its mail (DKIM) and publishes the key and its own NTA record.
+    let (dkim_pem, dkim_record) = zegel_testkit::dkim::ed25519_key();
+    let dkim_file = a.scratch("dkim").join("zegel.pem");
+    std::fs::write(&dkim_file, dkim_pem).unwrap();
+    let dates = "startdate=2024-01;enddate=2099-12";
     let dns = Dns::start(
         &a.scratch("dns"),
         &[
-            nta(
-                "praktijk.test",
-                "startdate=2024-01;enddate=2099-12",
-                "ntamx=10 mx.praktijk.test",
-            ),
+            nta("praktijk.test", dates, "ntamx=10 mx.praktijk.test"),
             "--host-record=mx.praktijk.test,127.0.0.1".into(),
+            nta("ziekenhuis.test", dates, "ntamx=10 mx.ziekenhuis.test"),
+            format!("--txt-record=zegel._domainkey.ziekenhuis.test,{dkim_record}"),
         ],
     )
     .await;
@@ -353,7 +357,8 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
     b.set("ZEGEL_SUBMISSION_LISTEN", &format!("127.0.0.1:{port_b}"))
         .set("ZEGEL_SUBMISSION_TLS_CERT", &cert.to_string_lossy())
         .set("ZEGEL_SUBMISSION_TLS_KEY", &key.to_string_lossy())
-        .set("ZEGEL_MAIL_FROM", "zegel@praktijk.test");
+        .set("ZEGEL_MAIL_FROM", "zegel@praktijk.test")
+        .set("ZEGEL_DNS_RESOLVER", &dns.addr());
     let gp = "huisarts@praktijk.test";
     let token_b = b.token(gp).await;
     let out = b
@@ -374,7 +379,10 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         .set("ZEGEL_DNS_RESOLVER", &dns.addr())
         .set("ZEGEL_DIRECT_SMTP_PORT", &port_b.to_string())
         .set("ZEGEL_SMTP_CA_FILE", &ca.to_string_lossy())
-        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test");
+        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test")
+        .set("ZEGEL_DKIM_DOMAIN", "ziekenhuis.test")
+        .set("ZEGEL_DKIM_SELECTOR", "zegel")
+        .set("ZEGEL_DKIM_KEY_FILE", &dkim_file.to_string_lossy());
     let token_a = a.token(SENDER).await;
     let server_a = a.start(&["serve"]).await;
     let letter: Vec<u8> = (0..90_000u32).map(|i| (i * 13 % 256) as u8).collect();
@@ -408,6 +416,10 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
     assert_eq!(items[0]["type"], "mail");
     assert_eq!(items[0]["from"]["email"], SENDER);
     assert_eq!(items[0]["subject"], "Ontslagbrief");
+    assert_eq!(
+        items[0]["verified"], true,
+        "signed by the hospital's domain: {inbox}"
+    );
     let id = items[0]["id"].as_str().unwrap().to_owned();
     let mail: Value = server_b
         .get_auth(&format!("/api/v1/inbox/{id}"), &token_b)
@@ -442,6 +454,58 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         &["Ontslagbrief", "ontslagbrief.pdf", "Geachte collega"],
     );
 
+    // A forged mail "from" the hospital, without its signature, straight to B's listener: kept
+    // (a provider may not sign), but marked unverified. An unknown user is refused at RCPT.
+    let forged = b.scratch("forged").join("forged.eml");
+    std::fs::write(
+        &forged,
+        format!("From: {SENDER}\r\nTo: {gp}\r\nSubject: Dringend\r\n\r\nKlik hier.\r\n"),
+    )
+    .unwrap();
+    let replies = smtp_client(
+        port_b,
+        &ca,
+        serde_json::json!([
+            ["ehlo"],
+            ["starttls"],
+            ["ehlo"],
+            ["mail", SENDER, null],
+            ["rcpt", "onbekend@praktijk.test"],
+            ["rcpt", gp],
+            ["data", forged],
+            ["quit"]
+        ]),
+    )
+    .await;
+    let codes: Vec<u64> = replies.iter().filter_map(|(c, _)| c.as_u64()).collect();
+    assert_eq!(
+        codes,
+        [250, 220, 250, 250, 550, 250, 250, 221],
+        "{replies:?}"
+    );
+    let inbox: Value = server_b
+        .get_auth("/api/v1/inbox", &token_b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let forged_item = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["subject"] == "Dringend")
+        .unwrap_or_else(|| panic!("{inbox}"))
+        .clone();
+    assert_eq!(forged_item["verified"], false, "{forged_item}");
+    let path = format!("/api/v1/inbox/{}", forged_item["id"].as_str().unwrap());
+    let read: Value = server_b
+        .get_auth(&path, &token_b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["verified"], false, "{read}");
+
     // Nobody at B has this address: refused at RCPT, A notifies through its portal.
     let nobody = send_with_file(
         &server_a,
@@ -467,7 +531,7 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         .unwrap();
     assert_eq!(
         inbox["items"].as_array().map(Vec::len),
-        Some(1),
+        Some(2),
         "nothing more at B"
     );
     for (env, _) in [(&a, 0), (&b, 1)] {

@@ -74,37 +74,7 @@ async fn gateway(app: &TestApp, max_bytes: usize) -> Gateway {
 
 /// Runs the Python client with these steps; the replies as (code, text).
 async fn client(gw: &Gateway, steps: Value) -> Vec<(Value, String)> {
-    client_at(gw.port, &gw.ca, steps).await
-}
-
-/// [`client`] for any server on 127.0.0.1:`port` whose certificate `ca` signed.
-async fn client_at(port: u16, ca: &Path, steps: Value) -> Vec<(Value, String)> {
-    let plan = json!({"port": port, "cafile": ca, "steps": steps});
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py");
-    let mut child = tokio::process::Command::new("python3")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(plan.to_string().as_bytes()).await.unwrap();
-    }
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the client finishes")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replies: Vec<(Value, String)> = serde_json::from_slice(&out.stdout).unwrap();
-    replies
+    common_bin::smtp_client(gw.port, &gw.ca, steps).await
 }
 
 fn codes(replies: &[(Value, String)]) -> Vec<Value> {
@@ -676,7 +646,7 @@ async fn the_cli_credential_submits_through_zegel_serve() {
         "From: arts@ziekenhuis.example\r\nSubject: [secure] Uitslag\r\n\r\nAlles goed.\r\n",
     )
     .unwrap();
-    let replies = client_at(
+    let replies = common_bin::smtp_client(
         port,
         &ca,
         submit_steps_as(user, password, "PLAIN", &[PATIENT], &mail),
@@ -699,7 +669,7 @@ async fn the_cli_credential_submits_through_zegel_serve() {
         .run_ok(&["admin", "smtp-credential", "revoke", "--user", user])
         .await;
     assert!(out.contains("revoked"), "{out}");
-    let replies = client_at(
+    let replies = common_bin::smtp_client(
         port,
         &ca,
         json!([

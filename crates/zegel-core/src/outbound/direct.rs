@@ -6,11 +6,8 @@
 
 use super::smtp_conn::{parse_ca_pem, transaction, Conn, SmtpFail};
 use crate::dkim::Dkim;
-use crate::nta::{NtaError, NtaRecord, YearMonth};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
-use hickory_resolver::TokioResolver;
+use crate::mail_dns::MailDns;
+use crate::nta::{NtaRecord, YearMonth};
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -29,8 +26,6 @@ const MAX_TRIES: usize = 4;
 /// Direct delivery settings (`ZEGEL_NTA7516=on`).
 #[derive(Clone)]
 pub struct DirectSettings {
-    /// The DNS server to ask (`ZEGEL_DNS_RESOLVER`); `None`: the system's.
-    pub resolver: Option<SocketAddr>,
     /// The providers' SMTP port (`ZEGEL_DIRECT_SMTP_PORT`, 25).
     pub port: u16,
     /// Extra trusted CA (PEM, `ZEGEL_SMTP_CA_FILE`).
@@ -64,7 +59,7 @@ pub enum Route {
 
 /// Looks up routes and delivers directly. Cheap to share (`Arc`).
 pub struct Direct {
-    resolver: TokioResolver,
+    dns: Arc<MailDns>,
     port: u16,
     roots: Vec<Certificate>,
     hello: ClientId,
@@ -82,27 +77,8 @@ impl std::fmt::Debug for Direct {
 }
 
 impl Direct {
-    /// Checks the settings and sets up the resolver (no query is made yet).
-    pub fn new(s: &DirectSettings) -> Result<Self, String> {
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = match s.resolver {
-            Some(addr) => {
-                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                for c in &mut ns.connections {
-                    c.port = addr.port();
-                }
-                TokioResolver::builder_with_config(
-                    ResolverConfig::from_name_servers(vec![ns]),
-                    provider,
-                )
-            }
-            None => TokioResolver::builder(provider)
-                .map_err(|e| format!("the system's DNS settings: {e}"))?,
-        };
-        let opts: &mut ResolverOpts = builder.options_mut();
-        opts.timeout = Duration::from_secs(5);
-        opts.attempts = 2;
-        let resolver = builder.build().map_err(|e| format!("DNS resolver: {e}"))?;
+    /// Checks the settings (no query or connection is made yet).
+    pub fn new(s: &DirectSettings, dns: Arc<MailDns>) -> Result<Self, String> {
         let roots = match &s.ca_pem {
             Some(pem) => parse_ca_pem(pem)?
                 .into_iter()
@@ -114,7 +90,7 @@ impl Direct {
             None => Vec::new(),
         };
         Ok(Direct {
-            resolver,
+            dns,
             port: s.port,
             roots,
             hello: ClientId::default(),
@@ -139,42 +115,10 @@ impl Direct {
     /// Where mail for `domain` goes in `month`: directly when the domain publishes an NTA
     /// 7516 record that holds in that month, else the portal.
     pub async fn route(&self, domain: &str, month: YearMonth) -> Route {
-        let name = format!("{}.", domain.trim_end_matches('.'));
-        let (txts, dnssec) = match self.resolver.txt_lookup(name.as_str()).await {
-            Ok(l) => {
-                let txts: Vec<String> = l
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::TXT(t) => Some(
-                            t.txt_data
-                                .iter()
-                                .map(|s| String::from_utf8_lossy(s).into_owned())
-                                .collect::<String>(),
-                        ),
-                        _ => None,
-                    })
-                    .collect();
-                (txts, l.message().metadata.authentic_data)
-            }
-            Err(e) if e.is_no_records_found() || e.is_nx_domain() => {
-                return Route::Portal("no NTA 7516 record".into())
-            }
-            Err(e) => {
-                return Route::Portal(format!("DNS lookup of the NTA 7516 record failed: {e}"))
-            }
+        let (records, dnssec) = match self.dns.nta_records(domain).await {
+            Ok(found) => (found.records, found.dnssec),
+            Err(why) => return Route::Portal(why),
         };
-        let records: Vec<NtaRecord> = txts
-            .iter()
-            .filter_map(|t| match NtaRecord::parse(t) {
-                Ok(r) => Some(r),
-                Err(NtaError::NotNta) => None,
-                Err(e) => {
-                    tracing::info!(error = %e, "an NTA 7516 record is ignored");
-                    None
-                }
-            })
-            .collect();
         if records.is_empty() {
             return Route::Portal("no NTA 7516 record".into());
         }
@@ -184,16 +128,9 @@ impl Direct {
         };
         let mut mx: Vec<(u16, String)> = holding.iter().flat_map(|r| r.mx.clone()).collect();
         if mx.is_empty() {
-            mx = match self.resolver.mx_lookup(name.as_str()).await {
-                Ok(l) => l
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::MX(m) => Some((m.preference, m.exchange.to_ascii())),
-                        _ => None,
-                    })
-                    .collect(),
-                Err(e) => return Route::Portal(format!("DNS lookup of the MX hosts failed: {e}")),
+            mx = match self.dns.mx_hosts(domain).await {
+                Ok(mx) => mx,
+                Err(why) => return Route::Portal(why),
             };
         }
         mx.sort();
@@ -262,7 +199,12 @@ impl Direct {
     ) -> Result<String, String> {
         let mut why = Vec::new();
         for host in hosts.iter().take(MAX_TRIES) {
-            let ips = match self.resolver.lookup_ip(format!("{host}.").as_str()).await {
+            let ips = match self
+                .dns
+                .resolver()
+                .lookup_ip(format!("{host}.").as_str())
+                .await
+            {
                 Ok(l) => l.iter().take(MAX_TRIES).collect::<Vec<_>>(),
                 Err(e) => {
                     why.push(format!("{host}: DNS: {e}"));

@@ -161,6 +161,7 @@ impl Uploads {
                 parent_id: head.parent_id,
                 from_recipient_id: head.from_recipient_id,
                 from_address: head.from_address,
+                from_verified: head.from_verified,
                 html_ct: head
                     .html
                     .as_deref()
@@ -229,6 +230,8 @@ pub(crate) struct RowHead {
     pub parent_id: Option<String>,
     pub from_recipient_id: Option<String>,
     pub from_address: Option<String>,
+    /// Mail from another provider whose sender's domain vouched for it.
+    pub from_verified: bool,
     /// The HTML body, when the mail had one (encrypted with the row).
     pub html: Option<String>,
 }

@@ -47,6 +47,10 @@ pub struct InboxItem {
     /// For a reply: its number of attachments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment_count: Option<usize>,
+    /// For mail from another provider: whether the sender's domain vouched for it (a valid
+    /// DKIM signature of the From domain). Unverified mail may not be from who it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 /// What an inbox entry is.
@@ -83,6 +87,9 @@ pub struct ReplyView {
     /// The HTML body, sanitised, when the mail had one (from another provider).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// For mail from another provider: whether the sender's domain vouched for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
     /// Attachments.
     pub attachments: Vec<AttachmentView>,
 }
@@ -122,6 +129,7 @@ impl Zegel {
                 subject: self.decrypt_subject(&m).await?,
                 read: Some(m.read_at.is_some()),
                 attachment_count: Some(self.store.attachments_of(&m.id).await?.len()),
+                verified: m.from_address.is_some().then_some(m.from_verified),
             });
         }
         for r in self.store.inbox_forwards(&sender.id, before, limit).await? {
@@ -143,6 +151,7 @@ impl Zegel {
                 subject: self.decrypt_subject(&m).await?,
                 read: None,
                 attachment_count: None,
+                verified: None,
             });
         }
         items.sort_by(|a, b| b.received_ts.cmp(&a.received_ts).then(b.id.cmp(&a.id)));
@@ -216,6 +225,7 @@ impl Zegel {
             subject,
             body,
             html,
+            verified: m.from_address.is_some().then_some(m.from_verified),
             attachments,
         })
     }

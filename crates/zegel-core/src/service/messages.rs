@@ -492,6 +492,7 @@ impl MessageDraft {
                 parent_id: None,
                 from_recipient_id: None,
                 from_address: None,
+                from_verified: false,
                 html: self.html.clone(),
             },
             &self.subject,

@@ -210,6 +210,8 @@ pub struct Zegel {
     pub sms: Arc<dyn SmsSender>,
     /// NTA 7516 direct delivery to other providers (`ZEGEL_NTA7516=on`).
     pub direct: Option<Arc<crate::outbound::direct::Direct>>,
+    /// DNS for mail between providers: NTA 7516 records, DKIM of mail received from one.
+    pub mail_dns: Option<Arc<crate::mail_dns::MailDns>>,
     /// Policy.
     pub settings: Settings,
     /// Wakes the job worker after an enqueue.

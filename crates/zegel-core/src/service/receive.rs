@@ -77,6 +77,15 @@ impl Zegel {
             ));
         }
         let attachments = mail_attachments(&mail)?;
+        // Who vouches for the sender: a DKIM signature of the From domain, an NTA 7516 record.
+        // Unverified mail is kept, and shown with a warning.
+        let check = match (&self.mail_dns, from.rsplit_once('@')) {
+            (Some(dns), Some((_, domain))) => {
+                dns.check_sender(raw, domain, crate::nta::YearMonth::of_millis(Ts::now().0))
+                    .await
+            }
+            _ => crate::mail_dns::SenderCheck::default(),
+        };
         let html = html_of(&mail);
         if html
             .as_ref()
@@ -100,7 +109,7 @@ impl Zegel {
                 self.store_received(
                     uploads,
                     user,
-                    &from,
+                    (&from, &check),
                     (&subject, &body, html.as_deref()),
                     ctx,
                 )
@@ -114,7 +123,7 @@ impl Zegel {
         &self,
         mut uploads: Uploads,
         user: &User,
-        from: &str,
+        (from, check): (&str, &crate::mail_dns::SenderCheck),
         (subject, body, html): (&str, &str, Option<&str>),
         ctx: &ClientCtx,
     ) -> Result<String> {
@@ -135,6 +144,7 @@ impl Zegel {
                 parent_id: None,
                 from_recipient_id: None,
                 from_address: Some(from.to_owned()),
+                from_verified: check.verified(),
                 html: html.map(str::to_owned),
             },
             subject,
@@ -152,7 +162,7 @@ impl Zegel {
                 actor: events::SYSTEM.into(),
                 ip: ctx.ip.clone(),
                 user_agent: ctx.user_agent.clone(),
-                detail: Some(from.to_owned()),
+                detail: Some(format!("{from}; {}", check.describe())),
             },
             job: JobPayload::NotifySender(NotifySender {
                 message_id: mid.clone(),

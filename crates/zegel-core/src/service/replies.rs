@@ -155,6 +155,7 @@ impl ReplyDraft {
                 parent_id: Some(self.parent.id.clone()),
                 from_recipient_id: Some(r.id.clone()),
                 from_address: None,
+                from_verified: false,
                 html: None,
             },
             &self.subject,

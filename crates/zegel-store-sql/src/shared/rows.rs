@@ -89,6 +89,7 @@ pub(crate) fn message(row: &DbRow) -> StoreResult<MessageRow> {
         parent_id: get(row, "m_parent_id")?,
         from_recipient_id: get(row, "m_from_recipient_id")?,
         from_address: get(row, "m_from_address")?,
+        from_verified: get(row, "m_from_verified")?,
         html_ct: get(row, "m_html_ct")?,
         read_at: opt_ts(row, "m_read_at")?,
     })

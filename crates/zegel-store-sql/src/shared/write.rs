@@ -64,8 +64,9 @@ pub(crate) async fn insert_message_row(conn: &mut Conn, msg: &MessageRow) -> Sto
     sqlx::query(
         "INSERT INTO messages (id, org_id, sender_id, subject_ct, body_ct, alg, reply_policy, \
          state, created_at, expires_at, destroyed_at, kind, thread_id, parent_id, \
-         from_recipient_id, read_at, from_address, html_ct) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         from_recipient_id, read_at, from_address, html_ct, from_verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19)",
     )
     .bind(&msg.id)
     .bind(&msg.org_id)
@@ -85,6 +86,7 @@ pub(crate) async fn insert_message_row(conn: &mut Conn, msg: &MessageRow) -> Sto
     .bind(msg.read_at.map(|t| t.0))
     .bind(&msg.from_address)
     .bind(&msg.html_ct)
+    .bind(msg.from_verified)
     .execute(conn)
     .await
     .map_err(db_err)?;

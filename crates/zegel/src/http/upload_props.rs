@@ -60,6 +60,7 @@ impl App {
             ),
             sms: Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap()),
             direct: None,
+            mail_dns: None,
             settings,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
         });

@@ -215,6 +215,7 @@ impl TestApp {
                 Arc::new(OutboxSms::new(dir.path().join("outbox/sms")).unwrap())
             }),
             direct: None,
+            mail_dns: None,
             settings,
             job_wakeup: Arc::new(Notify::new()),
         });

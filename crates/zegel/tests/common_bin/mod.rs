@@ -1037,3 +1037,43 @@ pub async fn download_first(
     assert_eq!(res.status(), 200);
     res.bytes().await.unwrap().to_vec()
 }
+
+/// Runs Python's `smtplib` (tests/smtp_client.py) against 127.0.0.1:`port`, whose certificate
+/// `ca` signed, with these steps (`["ehlo"]`, `["starttls"]`, `["auth", mech, user, pw]`,
+/// `["mail", from, size]`, `["rcpt", to]`, `["data", path]`, `["raw", line]`, `["quit"]`); the
+/// replies as (code, text).
+#[allow(dead_code)] // submission.rs and nta.rs only
+pub async fn smtp_client(
+    port: u16,
+    ca: &Path,
+    steps: serde_json::Value,
+) -> Vec<(serde_json::Value, String)> {
+    let plan = serde_json::json!({"port": port, "cafile": ca, "steps": steps});
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(plan.to_string().as_bytes())
+            .await
+            .expect("write the plan");
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the client finishes")
+        .expect("the client's output");
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the replies as JSON")
+}

@@ -76,6 +76,9 @@ pub(super) async fn inbox(State(s): State<AppState>, who: SignedIn, pl: PageLang
                         kind: match i.kind {
                             InboxKind::Reply => tr(l, "inbox-kind-reply"),
                             InboxKind::Forward => tr(l, "inbox-kind-forward"),
+                            InboxKind::Mail if i.verified == Some(false) => {
+                                tr(l, "inbox-kind-mail-unverified")
+                            }
                             InboxKind::Mail => tr(l, "inbox-kind-mail"),
                         },
                         from: i.from.email,
@@ -124,6 +127,8 @@ struct ReplyPage<'a> {
     body: &'a str,
     /// Sanitised ([`zegel_core::html::sanitize`]).
     html: Option<&'a str>,
+    /// Mail from another provider that its sender's domain did not vouch for.
+    unverified: bool,
     received: String,
     in_reply_to: String,
     attachments: Vec<AttachmentLine>,
@@ -163,6 +168,7 @@ fn reply_page_of(
             subject: &r.subject,
             body: &r.body,
             html: r.html.as_deref(),
+            unverified: r.verified == Some(false),
             received: parse_rfc3339(&r.received_at)
                 .map(|t| i18n::datetime(l, t))
                 .unwrap_or_default(),
