@@ -463,7 +463,7 @@ impl Raw {
             port: self.direct_smtp_port,
             ca_pem,
             from_addr: mail_from.to_owned(),
-            timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(self.smtp_timeout_secs.clamp(1, 25)),
             dkim,
             max_bytes: self.direct_max_bytes,
         }))

@@ -22,6 +22,12 @@ const AT_ONCE: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many hosts, and addresses per host, are tried.
 const MAX_TRIES: usize = 4;
+/// How long finding the route may take (the TXT record, the MX hosts): with the delivery's own
+/// deadline (at most 25 s) a direct attempt ends well within a job's lease (45 s), so no other
+/// worker takes the job over and notifies through the portal while the delivery still runs.
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest deadline for one delivery.
+pub const MAX_DELIVERY_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Direct delivery settings (`ZEGEL_NTA7516=on`).
 #[derive(Clone)]
@@ -95,7 +101,7 @@ impl Direct {
             roots,
             hello: ClientId::default(),
             from_addr: s.from_addr.clone(),
-            timeout: s.timeout,
+            timeout: s.timeout.min(MAX_DELIVERY_TIMEOUT),
             dkim: s.dkim.clone(),
             max_bytes: s.max_bytes,
             gate: Semaphore::new(AT_ONCE),
@@ -115,6 +121,16 @@ impl Direct {
     /// Where mail for `domain` goes in `month`: directly when the domain publishes an NTA
     /// 7516 record that holds in that month, else the portal.
     pub async fn route(&self, domain: &str, month: YearMonth) -> Route {
+        match tokio::time::timeout(ROUTE_TIMEOUT, self.find_route(domain, month)).await {
+            Ok(route) => route,
+            Err(_) => Route::Portal(format!(
+                "the DNS lookups took longer than {} s",
+                ROUTE_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    async fn find_route(&self, domain: &str, month: YearMonth) -> Route {
         let (records, dnssec) = match self.dns.nta_records(domain).await {
             Ok(found) => (found.records, found.dnssec),
             Err(why) => return Route::Portal(why),
