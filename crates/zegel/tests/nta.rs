@@ -143,6 +143,10 @@ async fn status_when(server: &Server, token: &str, id: &str, want: &str) -> Valu
     }
 }
 
+async fn get_json(server: &Server, path: &str, token: &str) -> Value {
+    server.get_auth(path, token).await.json().await.unwrap()
+}
+
 fn mails_to(dir: &Path, to: &str) -> Vec<PathBuf> {
     files_in(dir)
         .into_iter()
@@ -287,12 +291,7 @@ async fn direct_delivery_follows_the_nta_record(mut env: Env) {
         );
     }
     // The sent list filters on the new status.
-    let listed = server
-        .get_auth("/api/v1/messages?status=delivered", &token)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let listed = get_json(&server, "/api/v1/messages?status=delivered", &token).await;
     let mut listed: Vec<&str> = listed["messages"]
         .as_array()
         .expect("messages")
@@ -403,12 +402,7 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
     );
 
     // At B: in the GP's inbox as secure mail from the hospital's sender.
-    let inbox: Value = server_b
-        .get_auth("/api/v1/inbox", &token_b)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let inbox = get_json(&server_b, "/api/v1/inbox", &token_b).await;
     let items = inbox["items"]
         .as_array()
         .unwrap_or_else(|| panic!("{inbox}"));
@@ -421,12 +415,7 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         "signed by the hospital's domain: {inbox}"
     );
     let id = items[0]["id"].as_str().unwrap().to_owned();
-    let mail: Value = server_b
-        .get_auth(&format!("/api/v1/inbox/{id}"), &token_b)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mail = get_json(&server_b, &format!("/api/v1/inbox/{id}"), &token_b).await;
     assert_eq!(
         mail["body"].as_str().map(str::trim),
         Some("Geachte collega, bijgaand de ontslagbrief."),
@@ -483,12 +472,7 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         [250, 220, 250, 250, 550, 250, 250, 221],
         "{replies:?}"
     );
-    let inbox: Value = server_b
-        .get_auth("/api/v1/inbox", &token_b)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let inbox = get_json(&server_b, "/api/v1/inbox", &token_b).await;
     let forged_item = inbox["items"]
         .as_array()
         .unwrap()
@@ -498,12 +482,7 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         .clone();
     assert_eq!(forged_item["verified"], false, "{forged_item}");
     let path = format!("/api/v1/inbox/{}", forged_item["id"].as_str().unwrap());
-    let read: Value = server_b
-        .get_auth(&path, &token_b)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read = get_json(&server_b, &path, &token_b).await;
     assert_eq!(read["verified"], false, "{read}");
 
     // Nobody at B has this address: refused at RCPT, A notifies through its portal.
@@ -523,12 +502,7 @@ async fn two_installations_exchange_mail_directly(mut a: Env, mut b: Env) {
         .collect();
     assert_eq!(failed.len(), 1, "{st}");
     assert!(failed[0].contains("550"), "{}", failed[0]);
-    let inbox: Value = server_b
-        .get_auth("/api/v1/inbox", &token_b)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let inbox = get_json(&server_b, "/api/v1/inbox", &token_b).await;
     assert_eq!(
         inbox["items"].as_array().map(Vec::len),
         Some(2),

@@ -612,10 +612,9 @@ async fn a_required_second_factor_is_insisted_on(b: Backend) {
     assert!(acc.totp_enabled);
 }
 
-async fn own_api_tokens_are_listed_created_once_and_revoked(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+/// The TestApp's sender signed in (with a password) on `/instellingen`: (app, browser, page).
+async fn on_settings_page(b: Backend) -> Option<(TestApp, Client, String)> {
+    let app = TestApp::new(b).await?;
     app.z
         .admin_set_password(&app.sender.email, PASSWORD)
         .await
@@ -623,6 +622,13 @@ async fn own_api_tokens_are_listed_created_once_and_revoked(b: Backend) {
     let c = browser();
     sign_in(&app, &c, &app.sender.email, PASSWORD).await;
     let (_, p) = page(&c, &app.url("/instellingen")).await;
+    Some((app, c, p))
+}
+
+async fn own_api_tokens_are_listed_created_once_and_revoked(b: Backend) {
+    let Some((app, c, p)) = on_settings_page(b).await else {
+        return;
+    };
     assert!(
         p.contains("<td>test</td>"),
         "the TestApp's token is listed: {p}"
@@ -686,16 +692,9 @@ async fn own_api_tokens_are_listed_created_once_and_revoked(b: Backend) {
 }
 
 async fn own_smtp_credentials_are_created_once_and_revoked(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
+    let Some((app, c, p)) = on_settings_page(b).await else {
         return;
     };
-    app.z
-        .admin_set_password(&app.sender.email, PASSWORD)
-        .await
-        .unwrap();
-    let c = browser();
-    sign_in(&app, &c, &app.sender.email, PASSWORD).await;
-    let (_, p) = page(&c, &app.url("/instellingen")).await;
     assert!(p.contains("action=\"/instellingen/smtp\""), "the form: {p}");
     let res = c
         .post(app.url("/instellingen/smtp"))

@@ -138,27 +138,8 @@ async fn settings_page(
             (p, at)
         })
         .collect();
-    let never = tr(l, "acct-token-never");
-    let tokens = tokens
-        .into_iter()
-        .map(|t| {
-            let created = i18n::datetime(l, t.created_at);
-            let used = t
-                .last_used_at
-                .map_or_else(|| never.clone(), |u| i18n::datetime(l, u));
-            (t, created, used)
-        })
-        .collect();
-    let smtp = smtp
-        .into_iter()
-        .map(|c| {
-            let created = i18n::datetime(l, c.created_at);
-            let used = c
-                .last_used_at
-                .map_or_else(|| never.clone(), |u| i18n::datetime(l, u));
-            (c, created, used)
-        })
-        .collect();
+    let tokens = with_dates(l, tokens, |t| (t.created_at, t.last_used_at));
+    let smtp = with_dates(l, smtp, |c| (c.created_at, c.last_used_at));
     let (chrome, nav) = who.frame(v, Section::Settings);
     render(
         l,
@@ -182,6 +163,23 @@ async fn settings_page(
             new_smtp: notes.new_smtp,
         },
     )
+}
+
+/// Each item with when it was made and last used ("nooit" when never), as the page shows them.
+fn with_dates<T>(
+    l: i18n::Lang,
+    items: Vec<T>,
+    dates: impl Fn(&T) -> (zegel_core::model::Ts, Option<zegel_core::model::Ts>),
+) -> Vec<(T, String, String)> {
+    let never = tr(l, "acct-token-never");
+    items
+        .into_iter()
+        .map(|t| {
+            let (created, used) = dates(&t);
+            let used = used.map_or_else(|| never.clone(), |u| i18n::datetime(l, u));
+            (t, i18n::datetime(l, created), used)
+        })
+        .collect()
 }
 
 /// `GET /instellingen`.
