@@ -28,6 +28,7 @@ mod conversations;
 mod devices;
 mod jobs;
 mod keys;
+mod mail;
 mod messages;
 mod meta;
 mod policy;
@@ -81,6 +82,7 @@ pub fn all() -> Vec<Case> {
         keys::CASES,
         audit::CASES,
         signing::CASES,
+        mail::CASES,
     ]
     .concat()
 }
