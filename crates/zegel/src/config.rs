@@ -349,7 +349,7 @@ impl Raw {
             ),
             None => None,
         };
-        let direct = self.direct_settings(&mail_from, ca_pem.clone(), dkim.clone())?;
+        let direct = self.direct_settings(&mail_from, &host, ca_pem.clone(), dkim.clone())?;
         let dns_resolver = match self.dns_resolver.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(r) => Some(
@@ -448,6 +448,7 @@ impl Raw {
     fn direct_settings(
         &self,
         mail_from: &str,
+        host: &str,
         ca_pem: Option<Vec<u8>>,
         dkim: Option<Arc<Dkim>>,
     ) -> anyhow::Result<Option<zegel_core::outbound::direct::DirectSettings>> {
@@ -466,6 +467,7 @@ impl Raw {
             timeout: Duration::from_secs(self.smtp_timeout_secs.clamp(1, 25)),
             dkim,
             max_bytes: self.direct_max_bytes,
+            hello_name: Some(host.to_owned()),
         }))
     }
 

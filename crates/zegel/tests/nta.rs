@@ -200,7 +200,8 @@ async fn direct_delivery_follows_the_nta_record(mut env: Env) {
         .set("ZEGEL_DNS_RESOLVER", &dns.addr())
         .set("ZEGEL_DIRECT_SMTP_PORT", &port.to_string())
         .set("ZEGEL_SMTP_CA_FILE", &ca.to_string_lossy())
-        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test");
+        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test")
+        .set("ZEGEL_PUBLIC_URL", "https://zegel.ziekenhuis.test");
     let token = env.token(SENDER).await;
     let server = env.start(&["serve"]).await;
     let pdf: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -250,6 +251,14 @@ async fn direct_delivery_follows_the_nta_record(mut env: Env) {
         sink.arrivals().iter().all(|a| a.tls),
         "direct delivery only over TLS"
     );
+    // EHLO with the name other providers know us by; bounces come to Zegel's address.
+    for p in files_in(&sink.dir) {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let meta = std::fs::read(sink.dir.join(format!(".{name}.json"))).unwrap();
+        let meta: Value = serde_json::from_slice(&meta).unwrap();
+        assert_eq!(meta["helo"], "zegel.ziekenhuis.test", "{meta}");
+        assert_eq!(meta["mail_from"], "zegel@ziekenhuis.test", "{meta}");
+    }
 
     // The others: the portal notification, nothing of the message at the provider.
     let outbox = env.data().join("outbox/mail");

@@ -42,6 +42,8 @@ pub struct DirectSettings {
     pub timeout: Duration,
     /// DKIM signer.
     pub dkim: Option<Arc<Dkim>>,
+    /// The name to say in EHLO (the host of `ZEGEL_PUBLIC_URL`).
+    pub hello_name: Option<String>,
     /// The largest message (attachments and text) sent directly; a larger one gets the
     /// portal notification.
     pub max_bytes: u64,
@@ -99,7 +101,14 @@ impl Direct {
             dns,
             port: s.port,
             roots,
-            hello: ClientId::default(),
+            // EHLO with the name other providers know us by (the public host), not the
+            // machine's own name; an IP address or a bare name: the default.
+            hello: match s.hello_name.as_deref() {
+                Some(h) if h.contains('.') && h.parse::<std::net::IpAddr>().is_err() => {
+                    ClientId::Domain(h.to_owned())
+                }
+                _ => ClientId::default(),
+            },
             from_addr: s.from_addr.clone(),
             timeout: s.timeout.min(MAX_DELIVERY_TIMEOUT),
             dkim: s.dkim.clone(),

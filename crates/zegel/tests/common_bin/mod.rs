@@ -676,7 +676,7 @@ class Saver:
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         meta = {"peer_port": session.peer[1], "tls": over_tls(server, session),
-                "mail_from": envelope.mail_from}
+                "mail_from": envelope.mail_from, "helo": session.host_name}
         # The sidecar first: when the mail shows up, its sidecar is there.
         write_file(os.path.join(self.d, "." + name + ".json"), json.dumps(meta).encode())
         write_file(os.path.join(self.d, name), data)
