@@ -499,6 +499,18 @@ def pg_admin(sql: str, host: str, user: str) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def clean_up(sink, db, pg_host, pg_user):
+    """Stops the smtp-sink and drops the benchmark's database (also after a failure)."""
+    if sink and sink.poll() is None:
+        sink.terminate()
+        sink.wait()
+    if db:
+        try:
+            pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", pg_host, pg_user)
+        except BenchError as e:
+            log(f"drop database {db}: {e}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", "--messages", type=int, default=2000)
@@ -552,14 +564,7 @@ def main() -> int:
         log(f"ERROR: {e}")
         return 1
     finally:
-        if sink and sink.poll() is None:
-            sink.terminate()
-            sink.wait()
-        if db:
-            try:
-                pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", args.pg_host, args.pg_user)
-            except BenchError as e:
-                log(f"drop database {db}: {e}")
+        clean_up(sink, db, args.pg_host, args.pg_user)
         shutil.rmtree(base, ignore_errors=True)
     results["load_after"] = os.getloadavg()
     report(results)

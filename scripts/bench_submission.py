@@ -184,15 +184,7 @@ def main() -> int:
         bd.log(f"ERROR: {e}")
         return 1
     finally:
-        if sink and sink.poll() is None:
-            sink.terminate()
-            sink.wait()
-        if db:
-            try:
-                bd.pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", args.pg_host,
-                            args.pg_user)
-            except bd.BenchError as e:
-                bd.log(f"drop database {db}: {e}")
+        bd.clean_up(sink, db, args.pg_host, args.pg_user)
         shutil.rmtree(base, ignore_errors=True)
     pf = postfix["msgs_per_s"]
     print()

@@ -3,7 +3,7 @@
 //! who sent mail that arrives from another provider: a DKIM signature of the sender's domain
 //! (`mail-auth`) and whether that domain publishes an NTA 7516 record.
 
-use crate::nta::{NtaError, NtaRecord, YearMonth};
+use crate::nta::{NtaRecord, YearMonth};
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
@@ -29,6 +29,18 @@ pub struct NtaLookup {
     pub records: Vec<NtaRecord>,
     /// The resolver said the answer was DNSSEC-validated (AD bit).
     pub dnssec: bool,
+}
+
+impl NtaLookup {
+    /// The records that hold in `month`: none means no direct delivery.
+    pub fn holding(&self, month: YearMonth) -> Vec<&NtaRecord> {
+        self.records.iter().filter(|r| r.holds_in(month)).collect()
+    }
+}
+
+/// `domain` as a fully qualified name (one lookup, no search list).
+pub(crate) fn fqdn(domain: &str) -> String {
+    format!("{}.", domain.trim_end_matches('.'))
 }
 
 /// What is known of who sent a mail from another provider.
@@ -92,7 +104,7 @@ impl MailDns {
 
     /// The NTA 7516 records of `domain`; `Err`: why the lookup failed (not "no record").
     pub async fn nta_records(&self, domain: &str) -> Result<NtaLookup, String> {
-        let name = format!("{}.", domain.trim_end_matches('.'));
+        let name = fqdn(domain);
         let lookup = match self.resolver().txt_lookup(name.as_str()).await {
             Ok(l) => l,
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => {
@@ -100,7 +112,7 @@ impl MailDns {
             }
             Err(e) => return Err(format!("DNS lookup of the NTA 7516 record failed: {e}")),
         };
-        let records = lookup
+        let txts: Vec<String> = lookup
             .answers()
             .iter()
             .filter_map(|r| match &r.data {
@@ -112,15 +124,8 @@ impl MailDns {
                 ),
                 _ => None,
             })
-            .filter_map(|t| match NtaRecord::parse(&t) {
-                Ok(r) => Some(r),
-                Err(NtaError::NotNta) => None,
-                Err(e) => {
-                    tracing::info!(error = %e, "an NTA 7516 record is ignored");
-                    None
-                }
-            })
             .collect();
+        let records = crate::nta::records(&txts);
         Ok(NtaLookup {
             records,
             dnssec: lookup.message().metadata.authentic_data,
@@ -129,7 +134,7 @@ impl MailDns {
 
     /// The MX hosts of `domain` with their preference.
     pub async fn mx_hosts(&self, domain: &str) -> Result<Vec<(u16, String)>, String> {
-        let name = format!("{}.", domain.trim_end_matches('.'));
+        let name = fqdn(domain);
         match self.resolver().mx_lookup(name.as_str()).await {
             Ok(l) => Ok(l
                 .answers()
@@ -178,11 +183,7 @@ impl MailDns {
                 .find(|d| from_domain == *d || from_domain.ends_with(&format!(".{d}")));
         }
         if let Ok(found) = self.nta_records(&from_domain).await {
-            check.nta_provider = found
-                .records
-                .iter()
-                .find(|r| r.holds_in(month))
-                .map(|r| r.provider.clone());
+            check.nta_provider = found.holding(month).first().map(|r| r.provider.clone());
         }
         check
     }

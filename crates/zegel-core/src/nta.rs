@@ -169,13 +169,18 @@ fn parse_mx(value: &str) -> Result<(u16, String), NtaError> {
     Ok((prio, host))
 }
 
-/// The records among a domain's TXT records that hold in `month`: none means no direct
-/// delivery. Other TXT records (SPF, verification tokens) are skipped; a malformed NTA record
-/// counts as none (the portal is always safe).
-pub fn holding(txts: &[String], month: YearMonth) -> Vec<NtaRecord> {
+/// The NTA 7516 records among a domain's TXT records. Other TXT records (SPF, verification
+/// tokens) are skipped; a malformed NTA record counts as none (the portal is always safe).
+pub fn records(txts: &[String]) -> Vec<NtaRecord> {
     txts.iter()
-        .filter_map(|t| NtaRecord::parse(t).ok())
-        .filter(|r| r.holds_in(month))
+        .filter_map(|t| match NtaRecord::parse(t) {
+            Ok(r) => Some(r),
+            Err(NtaError::NotNta) => None,
+            Err(e) => {
+                tracing::info!(error = %e, "an NTA 7516 record is ignored");
+                None
+            }
+        })
         .collect()
 }
 
@@ -225,8 +230,10 @@ mod tests {
             "v=NTA7516-1;startdate=2026-03;enddate=2026-11;provider=p".to_owned(),
             "v=NTA7516-1;startdate=2026-13;enddate=2027-01".to_owned(),
         ];
-        assert_eq!(holding(&txts, ym(2026, 6)).len(), 1);
-        assert!(holding(&txts, ym(2026, 12)).is_empty());
+        let found = records(&txts);
+        assert_eq!(found.len(), 1, "neither SPF nor a malformed record");
+        assert!(found[0].holds_in(ym(2026, 6)));
+        assert!(!found[0].holds_in(ym(2026, 12)));
     }
 
     #[test]

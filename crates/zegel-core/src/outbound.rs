@@ -429,6 +429,26 @@ impl SmtpMailer {
     }
 }
 
+impl SmtpMailer {
+    /// [`SmtpMailer::deliver`] under one deadline for the whole send, the retry over a new
+    /// connection included: a send never takes longer than `timeout`. When it strikes, the
+    /// dropped future drops the connection with it.
+    async fn deliver_in_time(
+        &self,
+        envelope: &lettre::address::Envelope,
+        raw: &[u8],
+    ) -> Result<(), SendError> {
+        match tokio::time::timeout(self.timeout, self.deliver(envelope, raw)).await {
+            Err(_) => Err(SendError::Temporary(format!(
+                "the mail server did not finish within {} s",
+                self.timeout.as_secs()
+            ))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(fail)) => Err(fail.into_send_error()),
+        }
+    }
+}
+
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
@@ -440,17 +460,7 @@ impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutMail) -> Result<(), SendError> {
         let msg = build_message(mail, &self.from_addr)?;
         let raw = sign(&self.dkim, msg.formatted())?;
-        // One deadline for the whole send, the retry over a new connection included: a send
-        // never takes longer than `timeout`. When it strikes, the dropped future drops the
-        // connection with it.
-        match tokio::time::timeout(self.timeout, self.deliver(msg.envelope(), &raw)).await {
-            Err(_) => Err(SendError::Temporary(format!(
-                "the mail server did not finish within {} s",
-                self.timeout.as_secs()
-            ))),
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(fail)) => Err(fail.into_send_error()),
-        }
+        self.deliver_in_time(msg.envelope(), &raw).await
     }
 
     async fn send_report(&self, to: &str, _id: &str, raw: Vec<u8>) -> Result<(), SendError> {
@@ -460,14 +470,7 @@ impl Mailer for SmtpMailer {
             .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
         let envelope = lettre::address::Envelope::new(None, vec![to])
             .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
-        match tokio::time::timeout(self.timeout, self.deliver(&envelope, &raw)).await {
-            Err(_) => Err(SendError::Temporary(format!(
-                "the mail server did not finish within {} s",
-                self.timeout.as_secs()
-            ))),
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(fail)) => Err(fail.into_send_error()),
-        }
+        self.deliver_in_time(&envelope, &raw).await
     }
 
     /// QUITs every idle connection (a short wait at most); sends under way keep theirs.

@@ -6,8 +6,9 @@
 
 use super::smtp_conn::{parse_ca_pem, transaction, Conn, SmtpFail};
 use crate::dkim::Dkim;
+use crate::mail_dns::fqdn;
 use crate::mail_dns::MailDns;
-use crate::nta::{NtaRecord, YearMonth};
+use crate::nta::YearMonth;
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -122,11 +123,6 @@ impl Direct {
         self.max_bytes
     }
 
-    /// The envelope sender.
-    pub fn from_addr(&self) -> &str {
-        &self.from_addr
-    }
-
     /// Where mail for `domain` goes in `month`: directly when the domain publishes an NTA
     /// 7516 record that holds in that month, else the portal.
     pub async fn route(&self, domain: &str, month: YearMonth) -> Route {
@@ -140,14 +136,14 @@ impl Direct {
     }
 
     async fn find_route(&self, domain: &str, month: YearMonth) -> Route {
-        let (records, dnssec) = match self.dns.nta_records(domain).await {
-            Ok(found) => (found.records, found.dnssec),
+        let found = match self.dns.nta_records(domain).await {
+            Ok(found) => found,
             Err(why) => return Route::Portal(why),
         };
-        if records.is_empty() {
+        if found.records.is_empty() {
             return Route::Portal("no NTA 7516 record".into());
         }
-        let holding: Vec<&NtaRecord> = records.iter().filter(|r| r.holds_in(month)).collect();
+        let holding = found.holding(month);
         let Some(first) = holding.first() else {
             return Route::Portal("the NTA 7516 record is outside its start and end dates".into());
         };
@@ -173,7 +169,7 @@ impl Direct {
         Route::Direct {
             provider: first.provider.clone(),
             hosts,
-            dnssec,
+            dnssec: found.dnssec,
         }
     }
 
@@ -224,12 +220,7 @@ impl Direct {
     ) -> Result<String, String> {
         let mut why = Vec::new();
         for host in hosts.iter().take(MAX_TRIES) {
-            let ips = match self
-                .dns
-                .resolver()
-                .lookup_ip(format!("{host}.").as_str())
-                .await
-            {
+            let ips = match self.dns.resolver().lookup_ip(fqdn(host).as_str()).await {
                 Ok(l) => l.iter().take(MAX_TRIES).collect::<Vec<_>>(),
                 Err(e) => {
                     why.push(format!("{host}: DNS: {e}"));

@@ -426,11 +426,8 @@ impl Zegel {
     pub async fn read_message(&self, s: &RecipientSession, ctx: &ClientCtx) -> Result<MessageView> {
         let m = &s.access.message;
         let dek = self.message_dek(m).await?;
-        let (Some(subject_ct), Some(body_ct)) = (&m.subject_ct, &m.body_ct) else {
-            return Err(Error::Gone(GoneReason::Revoked));
-        };
-        let subject = decrypt_text(&dek, &objects::subject(&m.id), subject_ct)?;
-        let body = decrypt_text(&dek, &objects::body(&m.id), body_ct)?;
+        let (subject, body) = super::content::decrypt_subject_body(&dek, m)?
+            .ok_or(Error::Gone(GoneReason::Revoked))?;
         let html = super::content::decrypt_html(&dek, m)?;
         let attachments = self.attachment_views(&dek, m).await?;
         self.store

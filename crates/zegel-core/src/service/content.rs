@@ -46,6 +46,18 @@ pub(crate) fn decrypt_text(dek: &Dek, object: &str, ct: &[u8]) -> Result<String>
     Ok(String::from_utf8_lossy(&dek.decrypt_small(object, ct)?).into_owned())
 }
 
+/// A message's subject and body text, decrypted; `None` once destroyed (the ciphertexts are
+/// gone).
+pub(crate) fn decrypt_subject_body(dek: &Dek, m: &MessageRow) -> Result<Option<(String, String)>> {
+    let (Some(s), Some(b)) = (&m.subject_ct, &m.body_ct) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        decrypt_text(dek, &objects::subject(&m.id), s)?,
+        decrypt_text(dek, &objects::body(&m.id), b)?,
+    )))
+}
+
 /// A message's HTML body, decrypted and sanitised ([`crate::html::sanitize`]), if it has one.
 pub(crate) fn decrypt_html(dek: &Dek, m: &MessageRow) -> Result<Option<String>> {
     match &m.html_ct {

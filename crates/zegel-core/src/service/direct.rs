@@ -122,11 +122,9 @@ impl Zegel {
                 direct.max_bytes() >> 20
             )));
         }
-        let (Some(s), Some(b)) = (&m.subject_ct, &m.body_ct) else {
+        let Some((subject, body)) = super::content::decrypt_subject_body(&dek, &m)? else {
             return Ok(Err("the message is gone".into()));
         };
-        let subject = decrypt_text(&dek, &objects::subject(&m.id), s)?;
-        let body = decrypt_text(&dek, &objects::body(&m.id), b)?;
         let Some(sender) = self.store.user_by_id(&m.sender_id).await? else {
             return Ok(Err("the sender's account is gone".into()));
         };
@@ -161,11 +159,10 @@ impl Zegel {
             while let Some(chunk) = plain.next().await {
                 data.extend_from_slice(&chunk?);
             }
-            let ct =
-                ContentType::parse(&view.content_type)
-                    .unwrap_or(ContentType::parse("application/octet-stream").map_err(|e| {
-                        crate::error::Error::Internal(format!("content type: {e}"))
-                    })?);
+            // A type lettre cannot write goes as plain bytes.
+            let ct = ContentType::parse(&view.content_type)
+                .or_else(|_| ContentType::parse("application/octet-stream"))
+                .map_err(|e| crate::error::Error::Internal(format!("content type: {e}")))?;
             parts = parts.singlepart(Attachment::new(view.name).body(data, ct));
         }
         let mail = lettre::Message::builder()

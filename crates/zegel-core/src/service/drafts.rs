@@ -218,6 +218,22 @@ impl Uploads {
     }
 }
 
+/// A mail's text and HTML body within the limits (`max_body_bytes`; HTML, being verbose, four
+/// times that), else `TooLarge::Body`.
+pub(crate) fn check_body_sizes(s: &crate::Settings, body: &str, html: Option<&str>) -> Result<()> {
+    if body.len() > s.max_body_bytes {
+        return Err(TooLarge::Body {
+            max: s.max_body_bytes,
+        }
+        .into());
+    }
+    let max_html = s.max_body_bytes.saturating_mul(4);
+    if html.is_some_and(|h| h.len() > max_html) {
+        return Err(TooLarge::Body { max: max_html }.into());
+    }
+    Ok(())
+}
+
 /// The plaintext columns of a draft's message row.
 pub(crate) struct RowHead {
     pub org_id: String,

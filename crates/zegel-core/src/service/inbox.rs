@@ -1,9 +1,9 @@
 //! The sender's inbox: replies addressed to them and forwards of their messages, a reply
 //! decrypted for its addressee, and its attachments.
 
-use super::content::{decrypt_text, gone_reason, AttachmentView};
+use super::content::{gone_reason, AttachmentView};
 use super::events;
-use super::{objects, ClientCtx, Zegel};
+use super::{ClientCtx, Zegel};
 use crate::error::{Error, GoneReason, Result};
 use crate::model::*;
 use bytes::Bytes;
@@ -194,11 +194,8 @@ impl Zegel {
             .dek_of(&m)
             .await?
             .ok_or(Error::Gone(GoneReason::Expired))?;
-        let (Some(s), Some(b)) = (&m.subject_ct, &m.body_ct) else {
-            return Err(Error::Gone(GoneReason::Expired));
-        };
-        let subject = decrypt_text(&dek, &objects::subject(&m.id), s)?;
-        let body = decrypt_text(&dek, &objects::body(&m.id), b)?;
+        let (subject, body) = super::content::decrypt_subject_body(&dek, &m)?
+            .ok_or(Error::Gone(GoneReason::Expired))?;
         let html = super::content::decrypt_html(&dek, &m)?;
         let attachments = self.attachment_views(&dek, &m).await?;
         let from = self

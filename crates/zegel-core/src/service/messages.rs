@@ -306,24 +306,7 @@ impl Zegel {
 impl MessageDraft {
     /// Keeps an HTML body with the text (a mail submitted over SMTP); at most the body limit.
     pub fn set_html(&mut self, html: String) -> Result<()> {
-        if html.len()
-            > self
-                .uploads
-                .zegel()
-                .settings
-                .max_body_bytes
-                .saturating_mul(4)
-        {
-            return Err(TooLarge::Body {
-                max: self
-                    .uploads
-                    .zegel()
-                    .settings
-                    .max_body_bytes
-                    .saturating_mul(4),
-            }
-            .into());
-        }
+        super::drafts::check_body_sizes(&self.uploads.zegel().settings, "", Some(&html))?;
         self.html = Some(html);
         Ok(())
     }

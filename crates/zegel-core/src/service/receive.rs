@@ -68,14 +68,9 @@ impl Zegel {
             .body_text(0)
             .map(|b| b.into_owned())
             .unwrap_or_default();
-        if body.len() > self.settings.max_body_bytes {
-            return Err(MailRefused::Refused(
-                crate::error::TooLarge::Body {
-                    max: self.settings.max_body_bytes,
-                }
-                .into(),
-            ));
-        }
+        // The cheap checks first, then the DNS lookups of the sender check.
+        let html = html_of(&mail);
+        super::drafts::check_body_sizes(&self.settings, &body, html.as_deref())?;
         let attachments = mail_attachments(&mail)?;
         // Who vouches for the sender: a DKIM signature of the From domain, an NTA 7516 record.
         // Unverified mail is kept, and shown with a warning.
@@ -86,18 +81,6 @@ impl Zegel {
             }
             _ => crate::mail_dns::SenderCheck::default(),
         };
-        let html = html_of(&mail);
-        if html
-            .as_ref()
-            .is_some_and(|h| h.len() > self.settings.max_body_bytes.saturating_mul(4))
-        {
-            return Err(MailRefused::Refused(
-                crate::error::TooLarge::Body {
-                    max: self.settings.max_body_bytes.saturating_mul(4),
-                }
-                .into(),
-            ));
-        }
         let mut ids = Vec::with_capacity(users.len());
         for user in users {
             let mut uploads = Uploads::new(self.clone(), self.settings.max_attachments);

@@ -376,34 +376,23 @@ impl Session {
             Cmd::Mail { .. } if self.principal.is_none() && self.tried_auth => {
                 self.reply("530 5.7.0 Aanmelden vereist / Authentication required")
             }
-            // Over TLS without AUTH: mail from another provider, for local users only (RCPT).
-            Cmd::Mail { from, .. } if self.principal.is_none() => {
-                let key = format!("peer:{}", self.peer.ip());
+            // Signed in: a submission, limited per credential. Over TLS without AUTH: mail
+            // from another provider, for local users only (RCPT), limited per address.
+            Cmd::Mail { from, .. } => {
+                let key = match &self.principal {
+                    Some(p) => p.user.id.clone(),
+                    None => format!("peer:{}", self.peer.ip()),
+                };
                 if self.gw.per_credential.check_key(&key).is_err() {
                     self.reply(
                         "451 4.7.0 Te veel berichten, probeer het zo opnieuw / Rate limit reached, try again shortly",
                     );
                 } else {
                     self.in_mail = true;
-                    self.inbound = Some(Inbound {
+                    self.inbound = self.principal.is_none().then(|| Inbound {
                         from: from.trim().to_ascii_lowercase(),
                         users: Vec::new(),
                     });
-                    self.reply("250 2.1.0 Ok");
-                }
-            }
-            Cmd::Mail { .. } => {
-                let key = self
-                    .principal
-                    .as_ref()
-                    .map(|p| p.user.id.clone())
-                    .unwrap_or_default();
-                if self.gw.per_credential.check_key(&key).is_err() {
-                    self.reply(
-                        "451 4.7.0 Te veel berichten, probeer het zo opnieuw / Rate limit reached, try again shortly",
-                    );
-                } else {
-                    self.in_mail = true;
                     self.reply("250 2.1.0 Ok");
                 }
             }
