@@ -28,6 +28,11 @@ pub(crate) const BLOBS_TO_DELETE_SQL: &str =
 /// it left.
 pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";
 
+/// The `n`th (from 1) bind parameter of a statement whose parameters are written in order.
+pub(crate) fn param(n: usize) -> String {
+    format!("${n}")
+}
+
 /// `<column> IN <list of text ids bound as $1>`: a `text[]` array.
 pub(crate) const IN_TEXT_LIST: &str = "= ANY($1)";
 
@@ -70,17 +75,6 @@ pub(crate) async fn audit_lock(conn: &mut Conn) -> StoreResult<()> {
     Ok(())
 }
 
-/// The condition on `audit_pending` (unaliased) that picks this transaction's own queued rows (plus the
-/// migration's backfill, `xid` 0). `_mark` is SQLite's; PostgreSQL knows its transaction.
-pub(crate) fn audit_mine(_mark: i64) -> String {
-    "(xid = txid_current() OR xid = 0)".to_owned()
-}
-
-/// Whether a write transaction chains its own audit entries before it commits (see
-/// `shared/audit.rs`): no, that would serialise every commit of every node, fsync included;
-/// the sequencer chains them in batches.
-pub(crate) const SEQUENCE_AT_COMMIT: bool = false;
-
 /// The advisory lock id of [`audit_lock`] ("zegelaud" in ASCII).
 const AUDIT_LOCK: i64 = 0x7a65_6765_6c61_7564;
 
@@ -90,10 +84,8 @@ pub(crate) struct WriteTx {
 }
 
 impl WriteTx {
-    /// Stages the audit entries of the events this transaction wrote (see
-    /// [`crate::shared::audit::stage`]), then commits.
-    pub(crate) async fn commit(mut self) -> StoreResult<()> {
-        crate::shared::audit::stage(&mut self.tx, 0).await?;
+    /// Commits; it is flushed to the WAL when this returns.
+    pub(crate) async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await.map_err(db_err)
     }
 

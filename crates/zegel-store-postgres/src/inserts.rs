@@ -112,8 +112,8 @@ impl Batch for Inserts {
             &m.sending.address_book
         }
         let mid = |m: &NewMessage| m.message.id.clone();
-        // One transaction: the statement, then its events' audit entries (shared/audit.rs).
-        let mut tx = self.0.begin().await.map_err(db_err)?;
+        // One statement, its own transaction: the queue trigger stages its events' audit
+        // entries in it (migration 0016).
         sqlx::query(INSERT_MESSAGES_SQL)
             // $1..$16: the message rows
             .bind(each(ms, |m| m.message.id.clone()))
@@ -198,11 +198,9 @@ impl Batch for Inserts {
             .bind(each(ms, |m| m.message.html_ct.clone()))
             .bind(each(ms, |m| m.message.from_address.clone()))
             .bind(each(ms, |m| m.message.from_verified))
-            .execute(&mut *tx)
+            .execute(&self.0)
             .await
             .map_err(db_err)?;
-        crate::shared::audit::stage(&mut tx, 0).await?;
-        tx.commit().await.map_err(db_err)?;
         Ok(ms.iter().map(|_| Ok(())).collect())
     }
 }

@@ -46,24 +46,37 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Pool settings. No test query on every acquire (it doubled the round trips of a send): a
+/// connection the server dropped fails its next query instead, and the pool replaces it.
+/// Every connection says which node it belongs to (`zegel.node`): the audit queue's trigger
+/// stages the rows a Zegel session queues with it (migration 0016); a session without it,
+/// outside Zegel, queues rows that are never chained.
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::query("SELECT set_config('zegel.node', $1, false)")
+                    .bind(zegel_core::audit::node_name())
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
+}
+
 impl PgStore {
     /// Connects to `postgres://...` (or `postgresql://...`). Does not run migrations: call
     /// [`zegel_core::store::MetaStore::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let opts = PgConnectOptions::from_str(url).map_err(db_err)?;
-        // No test query on every acquire (it doubled the round trips of a send). A connection
-        // the server dropped fails its next query instead, and the pool replaces it.
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
+        let pool = pool_options(MAX_CONNECTIONS)
             .connect_with(opts.clone())
             .await
             .map_err(db_err)?;
-        let relaxed = PgPoolOptions::new()
-            .max_connections(RELAXED_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
+        let relaxed = pool_options(RELAXED_CONNECTIONS)
             .connect_with(opts.options([("synchronous_commit", "off")]))
             .await
             .map_err(db_err)?;

@@ -50,8 +50,8 @@ impl Batch for Marks {
         fn col<T>(marks: &[&Mark], f: impl Fn(&Mark) -> T) -> Vec<T> {
             marks.iter().map(|m| f(m)).collect()
         }
-        // One transaction: the statement, then its events' audit entries (shared/audit.rs).
-        let mut tx = self.0.begin().await.map_err(db_err)?;
+        // One statement, its own transaction: the queue trigger stages its events' audit
+        // entries in it (migration 0016).
         let rows = sqlx::query(MARK_SQL)
             .bind(col(marks, |m| m.recipient_id.clone()))
             .bind(col(marks, |m| m.event.message_id.clone()))
@@ -63,11 +63,9 @@ impl Batch for Marks {
             .bind(col(marks, |m| m.event.user_agent.clone()))
             .bind(col(marks, |m| m.event.detail.clone()))
             .bind(col(marks, |m| m.job))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.0)
             .await
             .map_err(db_err)?;
-        crate::shared::audit::stage(&mut tx, 0).await?;
-        tx.commit().await.map_err(db_err)?;
         let marked = rows
             .iter()
             .map(|r| r.try_get::<String, _>(0).map_err(db_err))

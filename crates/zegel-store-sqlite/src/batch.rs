@@ -139,8 +139,10 @@ fn run_batch<'a>(
 /// back and gives `Ok(false)`; with them, each failing write is undone alone. `Ok(true)` =
 /// committed.
 async fn attempt(pool: &SqlitePool, ops: &mut [Op], savepoints: bool) -> StoreResult<bool> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let audit_mark = crate::db::audit_mark(&mut tx).await?;
+    let mut tx = pool
+        .begin_with(crate::db::begin_immediate())
+        .await
+        .map_err(db_err)?;
     for op in ops.iter_mut() {
         if savepoints {
             exec(&mut tx, "SAVEPOINT zegel_write").await?;
@@ -159,7 +161,6 @@ async fn attempt(pool: &SqlitePool, ops: &mut [Op], savepoints: bool) -> StoreRe
             }
         }
     }
-    crate::shared::audit::stage(&mut tx, audit_mark).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }

@@ -30,28 +30,38 @@ pub(crate) const BLOBS_TO_DELETE_SQL: &str =
 /// the read and the write that follows it see no other writer in between.
 pub(crate) const FOR_UPDATE: &str = "";
 
-/// The largest id in `audit_pending` (0 when none), read right after `BEGIN IMMEDIATE`: the
-/// transaction's own queued rows are the ones above it (see [`audit_mine`]).
-pub(crate) async fn audit_mark(conn: &mut Conn) -> StoreResult<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_pending")
-        .fetch_one(conn)
-        .await
-        .map_err(db_err)
+/// What starts every write transaction: `BEGIN IMMEDIATE`, after making sure this connection
+/// stages what it queues for the audit trail. A TEMP trigger (this connection's own, gone when
+/// it closes) marks every row the permanent queue triggers put in `audit_pending` with the
+/// node's name, as PostgreSQL's triggers do with the session's `zegel.node` (migration 0016).
+/// It is made here, not when the connection opens, because the table exists only once the
+/// migrations have run; after the first time it changes nothing, and both statements go to
+/// SQLite in one call. A connection outside Zegel (the `sqlite3` shell) has no such trigger:
+/// what it inserts into `events` is queued unstaged, never chained, and `zegel audit verify`
+/// reports it. When the trigger cannot be made, the transaction does not begin.
+pub(crate) fn begin_immediate() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "CREATE TEMP TRIGGER IF NOT EXISTS zegel_audit_stage \
+             AFTER INSERT ON main.audit_pending WHEN NEW.staged_by IS NULL \
+             BEGIN UPDATE audit_pending SET staged_by = '{}' WHERE id = NEW.id; END; \
+             BEGIN IMMEDIATE",
+            zegel_core::audit::node_name().replace('\'', "''")
+        )
+    })
 }
-
-/// The condition on `audit_pending` (unaliased) that picks this transaction's queued rows (plus the
-/// migration's backfill), given its [`audit_mark`].
-pub(crate) fn audit_mine(mark: i64) -> String {
-    format!("(id > {mark} OR backfill = 1)")
-}
-
-/// Whether a write transaction chains its own audit entries before it commits (see
-/// `shared/audit.rs`): yes, SQLite's single writer already serialises the commits.
-pub(crate) const SEQUENCE_AT_COMMIT: bool = true;
 
 /// Serialises audit sequencers: SQLite's write lock (`BEGIN IMMEDIATE`) already does.
 pub(crate) async fn audit_lock(_conn: &mut Conn) -> StoreResult<()> {
     Ok(())
+}
+
+/// The `n`th (from 1) bind parameter of a statement whose parameters are written in order:
+/// an anonymous `?`. A numbered `$n` costs SQLite a scan of the statement's parameter names
+/// for every bind (quadratic in a multi-row insert of thousands of values).
+pub(crate) fn param(_n: usize) -> String {
+    "?".to_owned()
 }
 
 /// `<column> IN <list of text ids bound as $1>`: a JSON array read with `json_each`.
@@ -81,15 +91,11 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 pub(crate) struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     _turn: OwnedMutexGuard<()>,
-    /// [`audit_mark`] when the transaction began.
-    audit_mark: i64,
 }
 
 impl WriteTx {
-    /// Stages the audit entries of the events this transaction wrote (see
-    /// [`crate::shared::audit::stage`]), then commits.
-    pub(crate) async fn commit(mut self) -> StoreResult<()> {
-        crate::shared::audit::stage(&mut self.tx, self.audit_mark).await?;
+    /// Commits; it is on disk when this returns.
+    pub(crate) async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await.map_err(db_err)
     }
 
@@ -120,15 +126,9 @@ impl SqliteStore {
         let turn = self.write_lock.clone().lock_owned().await;
         let tx = self
             .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(begin_immediate())
             .await
             .map_err(db_err)?;
-        let mut tx = tx;
-        let audit_mark = audit_mark(&mut tx).await?;
-        Ok(WriteTx {
-            tx,
-            _turn: turn,
-            audit_mark,
-        })
+        Ok(WriteTx { tx, _turn: turn })
     }
 }

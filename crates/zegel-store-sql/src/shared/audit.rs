@@ -1,16 +1,18 @@
 // Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
-//! The audit trail (`AuditStore`, see `zegel_core::audit`): staging the rows a transaction
-//! queued just before it commits, chaining staged rows into the hash chains, and reading the
-//! chains back.
+//! The audit trail (`AuditStore`, see `zegel_core::audit`): chaining the rows writers queued
+//! into the hash chains, and reading the chains back.
 //!
-//! Triggers (migration 0009) queue every new `events` and `account_events` row in
-//! `audit_pending`. [`stage`] runs inside every write transaction just before its commit: it
-//! marks its own queued rows with the writing node. So an event and its queued entry commit
-//! together or not at all. [`sequence`] (`AuditStore::audit_sequence`, run by every node's
-//! sequencer a few times a second and before every verification) fills in the NEN 7513 fields
-//! (the user's name and role, the organisation, the recipient's address) of staged rows, chains
-//! them after their chain's head in batches and empties the queue: writers never wait for each
-//! other on the chain, and one statement and one fsync chain many entries.
+//! Triggers queue every new `events` and `account_events` row in `audit_pending`, in the
+//! statement that wrote it, so an event and its queued entry commit together or not at all.
+//! A Zegel connection stages what it queues with its node's name as it queues it (PostgreSQL:
+//! the session setting `zegel.node` the queue trigger reads, migration 0016; SQLite: the
+//! connection's TEMP trigger, `db::begin_immediate`); a connection outside Zegel queues rows
+//! unstaged, which are never chained, so `zegel audit verify` reports their events.
+//! [`sequence`] (`AuditStore::audit_sequence`, run by every node's sequencer a few times a
+//! second and before every verification) fills in the NEN 7513 fields (the user's name and
+//! role, the organisation, the recipient's address) of staged rows, chains them after their
+//! chain's head in batches and empties the queue: writers never wait for each other on the
+//! chain, and one statement and one commit chain many entries.
 
 use super::prelude::*;
 use zegel_core::audit::{
@@ -56,32 +58,6 @@ const ENTRY_COLS: &str = "chain, seq, source, source_id, at, action, outcome, us
 
 /// Rows per multi-row insert (18 binds each).
 const INSERT_CHUNK: usize = 200;
-
-/// Stages what this transaction queued: marks its own queued rows with the node that wrote
-/// them, in one statement just before the commit (no lock: writers never wait for each other
-/// here). [`sequence`] builds their entries and chains them later, in batches.
-///
-/// A row queued by an `events` insert from outside Zegel is never staged, so never chained:
-/// `audit verify` reports its event as unrecorded. `mark`: see `db::audit_mark` (SQLite;
-/// PostgreSQL ignores it).
-pub(crate) async fn stage(conn: &mut db::Conn, mark: i64) -> StoreResult<()> {
-    // Differs per backend: which queued rows are this transaction's.
-    let staged = sqlx::query(&format!(
-        "UPDATE audit_pending SET staged_by = $1 WHERE {} AND staged_by IS NULL",
-        db::audit_mine(mark)
-    ))
-    .bind(audit::node_name())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    // Differs per backend: SQLite has one writer at a time anyway, so it chains its rows in
-    // the same transaction (the queue rows never reach the disk); PostgreSQL leaves them to the
-    // sequencer, so its writers never queue for the chain.
-    if db::SEQUENCE_AT_COMMIT && staged.rows_affected() > 0 {
-        sequence(conn, u32::MAX).await?;
-    }
-    Ok(())
-}
 
 /// Chains up to `max` staged rows, oldest first, after their chains' heads, and empties them
 /// from the queue: the number chained. Runs in its own write transaction; PostgreSQL
@@ -216,7 +192,7 @@ fn pending_entry(row: &db::DbRow) -> StoreResult<AuditEntry> {
 async fn insert_entries(conn: &mut db::Conn, entries: &[AuditEntry]) -> StoreResult<()> {
     let rows: Vec<String> = (0..entries.len())
         .map(|i| {
-            let cols: Vec<String> = (1..=18).map(|c| format!("${}", i * 18 + c)).collect();
+            let cols: Vec<String> = (1..=18).map(|c| db::param(i * 18 + c)).collect();
             format!("({})", cols.join(", "))
         })
         .collect();

@@ -1,0 +1,14 @@
+-- Audit queue staged as it is queued (issue 14, throughput). Keep in step with
+-- zegel-store-postgres/migrations/0016_audit_queue.sql.
+--
+-- A write transaction no longer stages and chains its own queued rows before it commits (an
+-- UPDATE and five statements of chaining in every commit). Instead each Zegel connection
+-- has a TEMP trigger of its own (zegel-store-sqlite db.rs, `begin_immediate`) that stages a
+-- row with the node's name as the permanent trigger queues it, and the sequencer chains
+-- staged rows in batches, as on PostgreSQL. A connection outside Zegel (the sqlite3 shell)
+-- has no such trigger: what it inserts into `events` is queued unstaged, never chained, and
+-- `zegel audit verify` reports it, as before.
+--
+-- Rows queued by migration 0009 (backfill = 1) were staged by the first commit after it; any
+-- such row still waiting is staged here, as that commit would have.
+UPDATE audit_pending SET staged_by = 'migration' WHERE backfill = 1 AND staged_by IS NULL;
