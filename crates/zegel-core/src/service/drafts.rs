@@ -18,7 +18,8 @@ use zegel_crypto::{Dek, Kek, ALG_STREAM};
 /// so far, unless the draft was handed to the store ([`Uploads::store_detached`]).
 pub struct Uploads {
     z: Arc<Zegel>,
-    dek: Dek,
+    /// Shared with the task that stores the draft (see [`Uploads::store_message`]).
+    dek: Arc<Dek>,
     message_id: String,
     attachments: Vec<AttachmentRow>,
     total_bytes: u64,
@@ -40,7 +41,7 @@ impl Uploads {
     pub(crate) fn new(z: Arc<Zegel>, max_attachments: usize) -> Self {
         Uploads {
             z,
-            dek: Dek::generate(),
+            dek: Arc::new(Dek::generate()),
             message_id: new_id(),
             attachments: Vec::new(),
             total_bytes: 0,
@@ -208,6 +209,36 @@ impl Uploads {
         })
         .await
         .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    /// Stores a message made with [`Uploads::sealed_row`] (see [`Uploads::store_detached`]).
+    /// Its key is wrapped under the organisation key the sender's request saw active, without
+    /// a read of its own on every send. When the store refuses the message and that key is no
+    /// longer the active one (a key rotation retired it meanwhile, so the message key's foreign
+    /// key fails), the key is wrapped under the one active now and the message stored again.
+    pub(crate) async fn store_message(&mut self, mut m: NewMessage) -> Result<()> {
+        let (z, dek) = (self.z.clone(), self.dek.clone());
+        self.store_detached(async move {
+            let refused = match z.store.insert_message(&m).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let active = z
+                .store
+                .org_by_id(&m.message.org_id)
+                .await?
+                .map(|org| org.active_kek_id);
+            match active {
+                Some(active) if active != m.key.kek_id => {
+                    let kek = z.keys.kek(&z.store, &active).await?;
+                    m.key.wrapped_dek = kek.wrap_dek(&dek, &m.message.id);
+                    m.key.kek_id = active;
+                    Ok(z.store.insert_message(&m).await?)
+                }
+                _ => Err(refused.into()),
+            }
+        })
+        .await
     }
 
     /// Deletes every blob written so far.

@@ -134,6 +134,8 @@ pub struct MessageDraft {
     uploads: Uploads,
     sender: User,
     org_id: String,
+    /// The organisation key active when the request began.
+    kek_id: String,
     subject: String,
     body: String,
     reply: ReplyPolicy,
@@ -280,6 +282,7 @@ impl Zegel {
             uploads,
             sender: sender.clone(),
             org_id: org.id.clone(),
+            kek_id: org.active_kek_id.clone(),
             subject,
             body: req.body,
             reply,
@@ -366,8 +369,9 @@ impl MessageDraft {
     }
 
     /// [`Self::store`] on its own task: a caller that goes away while it runs (a client
-    /// closing its connection drops the request) cannot cut it off between its awaits (the
-    /// active organisation key is read at commit), so the message ends whole or not at all.
+    /// closing its connection drops the request) cannot cut it off between its awaits (an
+    /// organisation key may be read from the store first), so the message ends whole or not
+    /// at all.
     async fn detached(self, ctx: &ClientCtx, held: bool) -> Result<MessageCreated> {
         let ctx = ctx.clone();
         tokio::spawn(async move { self.store(&ctx, held).await })
@@ -455,9 +459,9 @@ impl MessageDraft {
                     .map(|(c, _)| c.clone()),
             });
         }
-        // The key is wrapped under the organisation key that is active now: an upload that
-        // began before a key rotation started must not store its key under the old key.
-        let kek = z.keys.active_kek_now(&z.store, &self.org_id).await?;
+        // The key is wrapped under the organisation key the request saw active; should a key
+        // rotation have retired it since, `store_message` wraps it again under the new one.
+        let kek = z.keys.kek(&z.store, &self.kek_id).await?;
         let sealed = self.uploads.sealed_row(
             &kek,
             RowHead {
@@ -504,10 +508,7 @@ impl MessageDraft {
             },
         };
         let attachment_count = m.attachments.len();
-        let store = z.store.clone();
-        self.uploads
-            .store_detached(async move { Ok(store.insert_message(&m).await?) })
-            .await?;
+        self.uploads.store_message(m).await?;
         if held {
             tracing::info!(message_id = %mid, recipients = created.len(), attachments = attachment_count, "message held for confirmation");
         } else {
