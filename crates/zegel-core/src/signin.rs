@@ -56,11 +56,13 @@ pub enum AccountEventKind {
     SmtpCredentialCreated,
     /// An SMTP submission credential revoked (`detail`: its user name).
     SmtpCredentialRevoked,
+    /// A signing key (an organisation's, or the installation's) was made and stored.
+    SigningKeyCreated,
 }
 
 impl AccountEventKind {
     /// Every kind.
-    pub const ALL: [AccountEventKind; 23] = [
+    pub const ALL: [AccountEventKind; 24] = [
         Self::SignInOk,
         Self::SignInFailed,
         Self::Locked,
@@ -84,6 +86,7 @@ impl AccountEventKind {
         Self::PolicyChanged,
         Self::SmtpCredentialCreated,
         Self::SmtpCredentialRevoked,
+        Self::SigningKeyCreated,
     ];
 
     /// The stored name.
@@ -112,6 +115,7 @@ impl AccountEventKind {
             Self::PolicyChanged => "policy_changed",
             Self::SmtpCredentialCreated => "smtp_credential_created",
             Self::SmtpCredentialRevoked => "smtp_credential_revoked",
+            Self::SigningKeyCreated => "signing_key_created",
         }
     }
 

@@ -150,10 +150,33 @@ async fn the_trail_is_provable(env: Env, url: String) {
     assert!(sent["object"].as_str().is_some(), "{sent}");
     assert!(!sent["source_node"].as_str().unwrap().is_empty());
     assert_eq!(sent["prev_hash"].as_str().unwrap().len(), 64);
-    // One chain, numbered from 1, each entry pointing at the one before.
-    let mut seqs: Vec<i64> = entries.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    seqs.sort();
-    assert_eq!(seqs, (1..=entries.len() as i64).collect::<Vec<_>>());
+    // Two chains: the organisation's, and the installation's ("") with what no organisation's
+    // user did (the signing keys made for the checkpoints). Each numbered from 1.
+    let chains: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e["chain"].as_str().unwrap())
+        .collect();
+    assert_eq!(chains.len(), 2, "{chains:?}");
+    assert!(chains.contains(""), "{chains:?}");
+    for chain in chains {
+        let mut seqs: Vec<i64> = entries
+            .iter()
+            .filter(|e| e["chain"] == chain)
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        seqs.sort();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as i64).collect::<Vec<_>>(),
+            "{chain:?}"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "account.signing_key_created" && e["chain"] == ""),
+        "{all}"
+    );
 
     // By recipient: only what concerns them.
     let only_a = lines(&export(&env, &["--recipient", "A@example.nl"]).await);
@@ -192,6 +215,11 @@ async fn the_trail_is_provable(env: Env, url: String) {
         .any(|e| e["action"] == "account.audit_exported"));
     drop(server);
     assert_whole(&env, "after the exports").await;
+
+    // The signing keys the checkpoints need are made (an audit entry each, in the
+    // installation's chain) before the copy below, so nothing is added to the log after it.
+    env.run_ok(&["audit", "checkpoint"]).await;
+    assert_whole(&env, "after the first checkpoints").await;
 
     // Tampering, each undone before the next. The chain is the organisation's.
     let n: i64 = select_texts(&url, "SELECT CAST(MAX(seq) AS TEXT) FROM audit_log").await[0]

@@ -2,6 +2,7 @@
 //! [`SigningStore`]: organisation signing keys (migration 0010_signing).
 
 use super::prelude::*;
+use zegel_core::signin::{AccountEvent, AccountEventKind};
 use zegel_core::signing::{PublicSigningKey, SigningKeyRow, SigningStore};
 
 const KEY_COLS: &str = "id, org_id, public_key, wrapped_private, created_at, retired_at";
@@ -53,7 +54,7 @@ impl SigningStore for DbStore {
         // `signing_keys_current` (one current key per organisation). PostgreSQL waits for a
         // concurrent insert of the same organisation to commit and then does nothing; the
         // next statement sees that row.
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO signing_keys (id, org_id, public_key, wrapped_private, created_at, \
              retired_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT DO NOTHING",
         )
@@ -65,6 +66,22 @@ impl SigningStore for DbStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if inserted.rows_affected() == 1 {
+            // A key made is an audit entry (NTA 7516: key management), in the same transaction.
+            let detail = serde_json::json!({"org_id": key.org_id, "key_id": key.id});
+            super::signin::insert_event(
+                &mut tx,
+                &AccountEvent {
+                    user_id: None,
+                    kind: AccountEventKind::SigningKeyCreated,
+                    at: key.created_at,
+                    ip: None,
+                    user_agent: None,
+                    detail: Some(detail.to_string()),
+                },
+            )
+            .await?;
+        }
         let sql =
             format!("SELECT {KEY_COLS} FROM signing_keys WHERE org_id = $1 AND retired_at IS NULL");
         let row = sqlx::query(&sql)

@@ -71,6 +71,21 @@ async fn case_signing_key_first_writer_wins_per_organisation(store: DynStore) {
         store.current_signing_key("").await.expect("current"),
         Some(first)
     );
+    // Each key made is an audit entry (a system event, chain ""), the refused ones are not.
+    zegel_core::audit_check::sequence_all(&store)
+        .await
+        .expect("sequence");
+    let made: Vec<String> = store
+        .audit_entries("", 0, 1000)
+        .await
+        .expect("entries")
+        .into_iter()
+        .filter(|e| e.action == "account.signing_key_created")
+        .filter_map(|e| e.detail)
+        .collect();
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert!(made[0].contains(r#""key_id":"sig_first""#), "{made:?}");
+    assert!(made[1].contains(r#""org_id":"org-race""#), "{made:?}");
 }
 
 /// The public keys of an organisation, oldest first, without the wrapped private key; any

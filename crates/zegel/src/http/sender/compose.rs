@@ -583,7 +583,6 @@ async fn compose_post(
     req: Request,
 ) -> Response {
     let v = pl.view(HERE.to_string());
-    let l = v.lang;
     let mut mp = match Parts::from_request(req) {
         Ok(mp) => mp,
         Err(e) => return error_page(&v, &e),
@@ -599,14 +598,34 @@ async fn compose_post(
         mp.drain(None).await;
         return csrf_failed(&v, HERE.to_string());
     }
-    let (mut form, first_file) = match read_fields(&s, &mut mp).await {
+    let response = compose_send(&s, &who, &v, &ctx, mp).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        // Refused (the form's errors, a file too large, the store failing): an audit entry,
+        // as a refused send through the API is.
+        crate::http::api::record_refused_send(&s, &who.principal.user.id, &ctx, response.status())
+            .await;
+    }
+    response
+}
+
+/// The compose form after its CSRF token: a message sent or held (a redirect), the same form
+/// with what was wrong ("Ontvanger toevoegen" gives it with one more row, 200), or an error page.
+async fn compose_send(
+    s: &AppState,
+    who: &SignedIn,
+    v: &View,
+    ctx: &zegel_core::ClientCtx,
+    mut mp: Parts,
+) -> Response {
+    let l = v.lang;
+    let (mut form, first_file) = match read_fields(s, &mut mp).await {
         Ok(x) => x,
         Err(e) => {
-            return match service_error(&s, l, &e) {
+            return match service_error(s, l, &e) {
                 Some((status, errs)) => {
-                    render_form(&s, &who, &v, ComposeForm::fresh(&s, &who), errs, status).await
+                    render_form(s, who, v, ComposeForm::fresh(s, who), errs, status).await
                 }
-                None => error_page(&v, &e),
+                None => error_page(v, &e),
             }
         }
     };
@@ -621,18 +640,18 @@ async fn compose_post(
             form.rows.push(Row::default());
         }
         mp.drain(first_file).await;
-        return render_form(&s, &who, &v, form, FormErrors::default(), StatusCode::OK).await;
+        return render_form(s, who, v, form, FormErrors::default(), StatusCode::OK).await;
     }
-    let errors = check_fields(&s, &who, l, &form);
+    let errors = check_fields(s, who, l, &form);
     if !errors.is_empty() {
         mp.drain(first_file).await;
-        return render_form(&s, &who, &v, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render_form(s, who, v, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let mut draft = match s.z.begin_message(&who.principal, form.request()).await {
         Ok(d) => d,
         Err(e) => {
             mp.drain(first_file).await;
-            return form_or_error(&s, &who, &v, form, &e).await;
+            return form_or_error(s, who, v, form, &e).await;
         }
     };
     let streamed = async {
@@ -647,24 +666,24 @@ async fn compose_post(
     .await;
     if let Err(e) = streamed {
         draft.abort().await;
-        return form_or_error(&s, &who, &v, form, &e).await;
+        return form_or_error(s, who, v, form, &e).await;
     }
     let warnings = match draft.warnings().await {
         Ok(w) => w,
         Err(e) => {
             draft.abort().await;
-            return error_page(&v, &e);
+            return error_page(v, &e);
         }
     };
     if warnings.is_empty() {
-        match draft.commit(&ctx).await {
+        match draft.commit(ctx).await {
             Ok(m) => see_other(format!("/berichten/{}", m.id)),
-            Err(e) => form_or_error(&s, &who, &v, form, &e).await,
+            Err(e) => form_or_error(s, who, v, form, &e).await,
         }
     } else {
-        match draft.hold(&ctx).await {
+        match draft.hold(ctx).await {
             Ok(m) => see_other(format!("/berichten/nieuw/{}/controle", m.id)),
-            Err(e) => form_or_error(&s, &who, &v, form, &e).await,
+            Err(e) => form_or_error(s, who, v, form, &e).await,
         }
     }
 }
