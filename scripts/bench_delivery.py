@@ -521,6 +521,9 @@ def main() -> int:
     ap.add_argument("--pg-host", default="127.0.0.1")
     ap.add_argument("--pg-user", default="postgres")
     ap.add_argument("--skip-postgres", action="store_true")
+    ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--keep-db", action="store_true",
+                    help="keep the PostgreSQL database (its name is logged), e.g. to EXPLAIN")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--json", default=None)
     ap.add_argument("--client", choices=("wrk", "python"), default=None,
@@ -550,11 +553,14 @@ def main() -> int:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(sink_port)
         results["zegel"] = []
-        results["zegel"].append(run_zegel("sqlite", zegel, base, None, args.messages,
-                                          args.concurrency, sink_port, [sink.pid], args.timeout,
-                                          client))
+        if not args.skip_sqlite:
+            results["zegel"].append(run_zegel("sqlite", zegel, base, None, args.messages,
+                                              args.concurrency, sink_port, [sink.pid],
+                                              args.timeout, client))
         if not args.skip_postgres:
             db = "zegel_bench_" + secrets.token_hex(4)
+            if args.keep_db:
+                log(f"keeping database {db}")
             pg_admin(f"CREATE DATABASE {db}", args.pg_host, args.pg_user)
             url = f"postgres://{args.pg_user}@{args.pg_host}:5432/{db}"
             results["zegel"].append(run_zegel("postgres", zegel, base, url, args.messages,
@@ -564,7 +570,7 @@ def main() -> int:
         log(f"ERROR: {e}")
         return 1
     finally:
-        clean_up(sink, db, args.pg_host, args.pg_user)
+        clean_up(sink, None if args.keep_db else db, args.pg_host, args.pg_user)
         shutil.rmtree(base, ignore_errors=True)
     results["load_after"] = os.getloadavg()
     report(results)

@@ -6,11 +6,14 @@ Baseline, in the same run: the private Postfix of bench_delivery.py accepting 10
 
 Zegel (SQLite, then PostgreSQL): `zegel serve` with the submission listener
 (ZEGEL_SUBMISSION_LISTEN, a certificate from a throw-away CA) relaying notifications through
-Postfix's `smtp-sink`. S client sessions (Python smtplib: STARTTLS, AUTH PLAIN once, then one
-mail after the other, 10 KiB body, one unique recipient each) submit N mails. Measured:
+Postfix's `smtp-sink`. S client sessions (STARTTLS, AUTH PLAIN once, then one mail after the
+other, 10 KiB body, one unique recipient each) submit N mails. The client is
+crates/zegel/examples/smtp_load.rs (Rust, lettre; `cargo build --release --example smtp_load`),
+light like `smtp-source`, or with `--client python` Python's smtplib in 20 threads. Measured:
   accepted/s    N / time until every DATA answered 250 (the message stored durably)
   end-to-end/s  N / time from the first mail until the job queue is empty (every recipient
                 notified through the sink)
+and the CPU seconds of zegel, the client and PostgreSQL.
 Goal (issue 15): end-to-end at least 1.0x Postfix. A miss prints FAIL and exits 0; exit 1 when
 something broke. Run as root (Postfix); Python 3 standard library and openssl.
 """
@@ -96,8 +99,26 @@ def submit_all(port: int, ca: str, user: str, password: str, n: int, sessions: i
     return time.monotonic() - t0
 
 
+def submit_rust(client: str, port: int, ca: str, user: str, password: str, n: int,
+                sessions: int, errors: list[str]) -> tuple[float, float]:
+    """N mails through examples/smtp_load.rs: (seconds until the last 250, its CPU seconds)."""
+    before = os.times()
+    r = subprocess.run([client, str(port), ca, user, password, str(n), str(sessions),
+                        str(BODY_BYTES)], capture_output=True, text=True, timeout=900)
+    after = os.times()
+    cpu = (after.children_user + after.children_system
+           - before.children_user - before.children_system)
+    if r.returncode != 0:
+        errors.append(f"smtp_load: {r.stderr.strip()[-500:]}")
+        return 0.0, cpu
+    secs, failed = r.stdout.split()
+    if int(failed):
+        errors.append(f"{failed} mails refused: {r.stderr.strip()[-500:]}")
+    return float(secs), cpu
+
+
 def run_zegel(label: str, zegel: str, base: str, db_url: str | None, n: int, sessions: int,
-              sink_port: int, certs, timeout: float) -> dict:
+              sink_port: int, certs, timeout: float, client: str | None) -> dict:
     ca, cert, key = certs
     data = os.path.join(base, f"data-{label}")
     os.makedirs(data)
@@ -124,9 +145,18 @@ def run_zegel(label: str, zegel: str, base: str, db_url: str | None, n: int, ses
         bd.wait_port(smtp_port)
         p0 = bd.jobs_pending(srv)
         errors: list[str] = []
-        bd.log(f"{label}: {n} mails over {sessions} sessions (STARTTLS, AUTH once)")
+        bd.log(f"{label}: {n} mails over {sessions} sessions (STARTTLS, AUTH once), "
+               f"client {'rust' if client else 'python'}")
+        zegel_cpu0 = bd.cpu_secs([srv.proc.pid])
+        pg_cpu0 = bd.cpu_secs(bd.pids_named("postgres"))
         t_start = time.monotonic()
-        secs = submit_all(smtp_port, ca, user, password, n, sessions, errors)
+        if client:
+            secs, client_cpu = submit_rust(client, smtp_port, ca, user, password, n, sessions,
+                                           errors)
+        else:
+            cpu0 = bd.self_cpu()
+            secs = submit_all(smtp_port, ca, user, password, n, sessions, errors)
+            client_cpu = bd.self_cpu() - cpu0
         if errors:
             raise bd.BenchError(f"{len(errors)} submissions failed, first: {errors[0]}")
         deadline = time.monotonic() + timeout
@@ -135,9 +165,13 @@ def run_zegel(label: str, zegel: str, base: str, db_url: str | None, n: int, ses
                 raise bd.BenchError("notifications did not drain in time")
             time.sleep(0.05)
         e2e = time.monotonic() - t_start
-        bd.log(f"{label}: accepted {n / secs:.0f}/s, end-to-end {n / e2e:.0f}/s")
+        zegel_cpu = bd.cpu_secs([srv.proc.pid]) - zegel_cpu0
+        pg_cpu = bd.cpu_secs(bd.pids_named("postgres")) - pg_cpu0 if db_url else 0.0
+        bd.log(f"{label}: accepted {n / secs:.0f}/s, end-to-end {n / e2e:.0f}/s; CPU s "
+               f"zegel {zegel_cpu:.2f} client {client_cpu:.2f} postgres {pg_cpu:.2f}")
         return {"label": label, "n": n, "sessions": sessions, "accept_secs": secs,
-                "accepted_per_s": n / secs, "e2e_secs": e2e, "e2e_per_s": n / e2e}
+                "accepted_per_s": n / secs, "e2e_secs": e2e, "e2e_per_s": n / e2e,
+                "cpu": {"zegel": zegel_cpu, "client": client_cpu, "postgres": pg_cpu}}
     finally:
         srv.stop()
 
@@ -151,9 +185,18 @@ def main() -> int:
     ap.add_argument("--pg-user", default="postgres")
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--client", choices=("rust", "python"), default=None,
+                    help="the submitting client: examples/smtp_load.rs (default when built: "
+                         "cargo build --release --example smtp_load) or Python's smtplib")
+    ap.add_argument("--load-client", default=None, help="path of the smtp_load example")
     args = ap.parse_args()
-    zegel = args.zegel or os.path.join(
-        os.environ.get("CARGO_TARGET_DIR", "target"), "release", "zegel")
+    target = os.environ.get("CARGO_TARGET_DIR", "target")
+    zegel = args.zegel or os.path.join(target, "release", "zegel")
+    load = args.load_client or os.path.join(target, "release", "examples", "smtp_load")
+    if args.client == "rust" and not os.access(load, os.X_OK):
+        bd.log(f"no smtp_load at {load} (cargo build --release --example smtp_load)")
+        return 2
+    client = load if args.client != "python" and os.access(load, os.X_OK) else None
     for tool in ("smtp-source", "smtp-sink", "postfix", "openssl"):
         if not shutil.which(tool):
             bd.log(f"{tool} missing (apt-get install postfix openssl)")
@@ -173,13 +216,13 @@ def main() -> int:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bd.wait_port(sink_port)
         results = [run_zegel("sqlite", zegel, base, None, args.messages, args.sessions,
-                             sink_port, certs, args.timeout)]
+                             sink_port, certs, args.timeout, client)]
         if not args.skip_postgres:
             db = "zegel_bench_" + secrets.token_hex(4)
             bd.pg_admin(f"CREATE DATABASE {db}", args.pg_host, args.pg_user)
             url = f"postgres://{args.pg_user}@{args.pg_host}:5432/{db}"
             results.append(run_zegel("postgres", zegel, base, url, args.messages,
-                                     args.sessions, sink_port, certs, args.timeout))
+                                     args.sessions, sink_port, certs, args.timeout, client))
     except (bd.BenchError, subprocess.CalledProcessError) as e:
         bd.log(f"ERROR: {e}")
         return 1
@@ -192,7 +235,8 @@ def main() -> int:
           f"after {bd.fmt_load(os.getloadavg())}")
     print(f"{'':42} msgs/s   ratio")
     print(f"{'Postfix smtp-source (10 KiB)':42} {pf:6.0f}    1.00   "
-          f"({postfix['n']} msgs, -s {postfix['sessions']}, {postfix['secs']:.2f} s)")
+          f"({postfix['n']} msgs, -s {postfix['sessions']}, {postfix['secs']:.2f} s, "
+          f"smtp-source CPU {postfix['client_cpu']:.2f} s)")
     ok = True
     for r in results:
         name = "SQLite" if r["label"] == "sqlite" else "PostgreSQL"
@@ -200,6 +244,10 @@ def main() -> int:
               f"{r['accepted_per_s'] / pf:4.2f}")
         print(f"{'Zegel ' + name + ' end-to-end (notified)':42} {r['e2e_per_s']:6.0f}    "
               f"{r['e2e_per_s'] / pf:4.2f}")
+        c = r["cpu"]
+        print(f"{'':42} CPU s: zegel {c['zegel']:.2f}, client {c['client']:.2f}, "
+              f"postgres {c['postgres']:.2f} ({(c['zegel'] + c['postgres']) / r['n'] * 1000:.2f} "
+              f"ms per mail)")
         ok &= r["e2e_per_s"] >= pf
     print("PASS" if ok else "FAIL", "(goal: end-to-end at least Postfix's msgs/s)")
     return 0
