@@ -223,20 +223,13 @@ impl Uploads {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            let active = z
-                .store
-                .org_by_id(&m.message.org_id)
-                .await?
-                .map(|org| org.active_kek_id);
-            match active {
-                Some(active) if active != m.key.kek_id => {
-                    let kek = z.keys.kek(&z.store, &active).await?;
-                    m.key.wrapped_dek = kek.wrap_dek(&dek, &m.message.id);
-                    m.key.kek_id = active;
-                    Ok(z.store.insert_message(&m).await?)
-                }
-                _ => Err(refused.into()),
+            let kek = z.keys.active_kek_now(&z.store, &m.message.org_id).await?;
+            if kek.id() == m.key.kek_id {
+                return Err(refused.into());
             }
+            m.key.wrapped_dek = kek.wrap_dek(&dek, &m.message.id);
+            m.key.kek_id = kek.id().to_owned();
+            Ok(z.store.insert_message(&m).await?)
         })
         .await
     }

@@ -400,6 +400,21 @@ impl Zegel {
         }
     }
 
+    /// Records a refused send (NTA 7516 6.4.2), from the API or the compose form: who, when,
+    /// from where and the HTTP `status`; nothing of the message. The send has failed already,
+    /// so a failure to record it is logged, not returned.
+    pub async fn record_refused_send(&self, user_id: &str, ctx: &ClientCtx, status: u16) {
+        let ev = event(
+            Some(user_id),
+            AccountEventKind::SendFailed,
+            ctx,
+            Some(format!("HTTP {status}")),
+        );
+        if let Err(e) = self.store.record_account_event(&ev).await {
+            tracing::error!(error = %e, "recording a refused send failed");
+        }
+    }
+
     /// Records that a user signed out.
     pub async fn record_sign_out(&self, user_id: &str, ctx: &ClientCtx) -> AResult<()> {
         self.store

@@ -89,36 +89,10 @@ async fn create_message(
     match result {
         Ok(created) => Ok((StatusCode::CREATED, Json(created)).into_response()),
         Err(e) => {
-            record_refused_send(
-                &s,
-                &sender.user.id,
-                &ctx,
-                crate::http::error::status_of(&e.0),
-            )
-            .await;
+            let status = crate::http::error::status_of(&e.0).as_u16();
+            s.z.record_refused_send(&sender.user.id, &ctx, status).await;
             Err(e)
         }
-    }
-}
-
-/// A refused send is an audit entry too (NTA 7516 6.4.2), from the API and from the compose
-/// form alike: who, when, from where and the HTTP status; nothing of the message.
-pub(crate) async fn record_refused_send(
-    s: &AppState,
-    user_id: &str,
-    ctx: &zegel_core::ClientCtx,
-    status: StatusCode,
-) {
-    let event = zegel_core::signin::AccountEvent {
-        user_id: Some(user_id.to_owned()),
-        kind: zegel_core::signin::AccountEventKind::SendFailed,
-        at: Ts::now(),
-        ip: ctx.ip.clone(),
-        user_agent: ctx.user_agent.clone(),
-        detail: Some(format!("HTTP {}", status.as_u16())),
-    };
-    if let Err(err) = s.z.store.record_account_event(&event).await {
-        tracing::error!(error = %err, "recording a refused send failed");
     }
 }
 

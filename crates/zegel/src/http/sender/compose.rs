@@ -599,10 +599,12 @@ async fn compose_post(
         return csrf_failed(&v, HERE.to_string());
     }
     let response = compose_send(&s, &who, &v, &ctx, mp).await;
-    if response.status().is_client_error() || response.status().is_server_error() {
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
         // Refused (the form's errors, a file too large, the store failing): an audit entry,
         // as a refused send through the API is.
-        crate::http::api::record_refused_send(&s, &who.principal.user.id, &ctx, response.status())
+        let user_id = &who.principal.user.id;
+        s.z.record_refused_send(user_id, &ctx, status.as_u16())
             .await;
     }
     response
