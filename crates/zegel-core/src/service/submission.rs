@@ -11,7 +11,7 @@ use super::messages::{MessageCreated, NewMessageReq, NewRecipientReq};
 use super::{new_id, validate, ClientCtx, Zegel};
 use crate::error::{Error, Result};
 use crate::model::*;
-use crate::signin::{AccountEvent, AccountEventKind};
+use crate::signin::AccountEventKind;
 use bytes::Bytes;
 use mail_parser::{MessageParser, MimeHeaders};
 use std::sync::Arc;
@@ -230,14 +230,12 @@ impl Zegel {
         match found {
             Some(login) if ok => Ok(login.principal),
             Some(login) => {
-                let event = AccountEvent {
-                    user_id: Some(login.principal.user.id.clone()),
-                    kind: AccountEventKind::SignInFailed,
-                    at: Ts::now(),
-                    ip: ctx.ip.clone(),
-                    user_agent: ctx.user_agent.clone(),
-                    detail: Some("smtp".into()),
-                };
+                let event = super::signin::event(
+                    Some(&login.principal.user.id),
+                    AccountEventKind::SignInFailed,
+                    ctx,
+                    Some("smtp".into()),
+                );
                 self.store.record_account_event(&event).await?;
                 Err(Error::Unauthorized)
             }
