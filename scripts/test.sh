@@ -54,6 +54,12 @@ if ! command -v dnsmasq >/dev/null 2>&1; then
     apt_install dnsmasq-base
 fi
 
+# dnslib serves the DANE (TLSA, with the AD bit of a validating resolver) and MTA-STS records
+# for the direct-delivery tests; Debian's package goes into /usr/bin/python3.
+if ! /usr/bin/python3 -c 'import dnslib' 2>/dev/null && ! python3 -c 'import dnslib' 2>/dev/null; then
+    apt_install python3-dnslib
+fi
+
 # openssl makes throwaway RSA keys for the DKIM tests.
 if ! command -v openssl >/dev/null 2>&1; then
     apt_install openssl

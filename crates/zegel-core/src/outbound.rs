@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod dane;
 pub mod direct;
+pub mod mta_sts;
 mod smtp_conn;
 use smtp_conn::{parse_ca_pem, Conn, ImplicitTls, Pool, SmtpFail};
 

@@ -75,6 +75,7 @@ pub struct Raw {
     pub dns_resolver: Option<String>,
     pub direct_smtp_port: u16,
     pub direct_max_bytes: u64,
+    pub mta_sts_port: u16,
 }
 
 impl Default for Raw {
@@ -134,6 +135,7 @@ impl Default for Raw {
             dns_resolver: None,
             direct_smtp_port: 25,
             direct_max_bytes: 25 * 1024 * 1024,
+            mta_sts_port: 443,
         }
     }
 }
@@ -444,7 +446,7 @@ impl Raw {
 
     /// `ZEGEL_SUBMISSION_*`: off without a listen address; with one, the certificate and key
     /// are required (STARTTLS is always offered) and checked now.
-    /// `ZEGEL_NTA7516`, `ZEGEL_DIRECT_SMTP_PORT`, `ZEGEL_DIRECT_MAX_BYTES`.
+    /// `ZEGEL_NTA7516`, `ZEGEL_DIRECT_SMTP_PORT`, `ZEGEL_DIRECT_MAX_BYTES`, `ZEGEL_MTA_STS_PORT`.
     fn direct_settings(
         &self,
         mail_from: &str,
@@ -460,6 +462,9 @@ impl Raw {
         if self.direct_smtp_port == 0 {
             bail!("ZEGEL_DIRECT_SMTP_PORT must be > 0");
         }
+        if self.mta_sts_port == 0 {
+            bail!("ZEGEL_MTA_STS_PORT must be > 0");
+        }
         Ok(Some(zegel_core::outbound::direct::DirectSettings {
             port: self.direct_smtp_port,
             ca_pem,
@@ -468,6 +473,7 @@ impl Raw {
             dkim,
             max_bytes: self.direct_max_bytes,
             hello_name: Some(host.to_owned()),
+            mta_sts_port: self.mta_sts_port,
         }))
     }
 

@@ -3,7 +3,8 @@
 //! provider (aiosmtpd with STARTTLS, or a second Zegel installation) with a certificate from a
 //! throw-away CA. Both backends.
 //!
-//! Needs `dnsmasq` (scripts/test.sh installs `dnsmasq-base`), Python's `aiosmtpd` and openssl.
+//! Needs `dnsmasq` (scripts/test.sh installs `dnsmasq-base`), Python's `aiosmtpd` and `dnslib`
+//! (tests/peers/: a DNS server that validates like unbound, an MTA-STS policy server) and openssl.
 
 #[allow(dead_code)]
 mod common_bin;
@@ -542,4 +543,303 @@ async fn two_installations_exchange_mail_directly_on_postgres() {
     b.set("ZEGEL_DATABASE_URL", db_b.url());
     two_installations_exchange_mail_directly(a, b).await;
     drop((db_a, db_b));
+}
+
+/// A helper server in Python (tests/peers/*.py) that prints `ready` when it serves; killed on
+/// drop.
+struct Peer {
+    _child: Child,
+}
+
+impl Peer {
+    async fn start(script: &str, args: &[String]) -> Peer {
+        // Debian's python3-dnslib lives in /usr/bin/python3 (`python3` may be a pyenv shim).
+        let py = ["python3", "/usr/bin/python3"]
+            .into_iter()
+            .find(|py| {
+                std::process::Command::new(py)
+                    .args(["-c", "import dnslib"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .expect("Python with dnslib (apt-get install python3-dnslib; scripts/test.sh does)");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/peers")
+            .join(script);
+        let mut child = Command::new(py)
+            .arg(&path)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start a test peer");
+        use tokio::io::AsyncBufReadExt;
+        let out = child.stdout.take().expect("piped stdout");
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+        assert!(
+            matches!(&ready, Ok(Ok(Some(l))) if l.trim() == "ready"),
+            "{script} did not start: {ready:?}"
+        );
+        Peer { _child: child }
+    }
+}
+
+/// The hex SHA-256 of a certificate's SubjectPublicKeyInfo (`spki`, a TLSA `3 1 1` record's
+/// data) or of the whole certificate (a `2 0 1` record's), as `openssl` computes it.
+fn cert_sha256(cert: &Path, spki: bool) -> String {
+    let der = if spki {
+        "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER"
+    } else {
+        "openssl x509 -in '{}' -outform DER"
+    }
+    .replace("{}", &cert.display().to_string());
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{der} | openssl dgst -sha256 -r"))
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success());
+    let hex = String::from_utf8_lossy(&out.stdout);
+    let hex = hex.split_whitespace().next().expect("a digest").to_owned();
+    assert_eq!(hex.len(), 64);
+    hex
+}
+
+/// A self-signed certificate no CA vouches for, with a name that is not the host's.
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let ok = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=not-the-host.example",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.pem",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(ok.success());
+    (dir.join("self.pem"), dir.join("self.key"))
+}
+
+/// DANE and MTA-STS on the direct path. A DNS server that validates like unbound (the AD bit
+/// for signed zones, when asked with DNSSEC OK) publishes TLSA records; an HTTPS server serves
+/// MTA-STS policies. A DANE-EE host with a self-signed certificate gets the mail, and so does a
+/// host whose chain holds the CA a DANE-TA record names; a signed
+/// host whose certificate matches no TLSA record does not, although a CA vouches for it; an
+/// unsigned zone's TLSA record changes nothing; an `enforce` policy that does not list the
+/// host refuses it, one that does lets it through. Every refusal falls back to the portal.
+async fn direct_delivery_checks_dane_and_mta_sts(mut env: Env) {
+    let ca_dir = env.scratch("ca");
+    let (ca, cert, key) = internal_ca_for(
+        &ca_dir,
+        "DNS:mx.danebad.test,DNS:mx.danta.test,DNS:mx.sts.test,DNS:mx.stsok.test,DNS:mta-sts.sts.test,DNS:mta-sts.stsok.test",
+    );
+    // The CA's host presents its chain (its certificate, then the CA's): DANE-TA needs the CA.
+    let chain = ca_dir.join("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(&ca).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    let (self_cert, self_key) = self_signed(&env.scratch("self"));
+    let port = free_port();
+    // Two providers' hosts on one port: 127.0.0.2 with the self-signed certificate, 127.0.0.1
+    // with the CA's.
+    let dane_sink = SmtpSink::start_mode_at(
+        "127.0.0.2",
+        port,
+        &env.scratch("dane").join("in"),
+        &format!("starttls:{}:{}", self_cert.display(), self_key.display()),
+    )
+    .await;
+    let ca_sink = SmtpSink::start_mode(
+        port,
+        &env.scratch("ca-host").join("in"),
+        &format!("starttls:{}:{}", chain.display(), key.display()),
+    )
+    .await;
+    let policies = env.scratch("policies");
+    std::fs::write(
+        policies.join("mta-sts.sts.test.txt"),
+        "version: STSv1\r\nmode: enforce\r\nmx: mail.sts.test\r\nmax_age: 86400\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("mta-sts.stsok.test.txt"),
+        "version: STSv1\r\nmode: enforce\r\nmx: *.stsok.test\r\nmax_age: 86400\r\n",
+    )
+    .unwrap();
+    let https_port = free_port();
+    let _policy_server = Peer::start(
+        "policy_server.py",
+        &[
+            https_port.to_string(),
+            policies.display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string(),
+        ],
+    )
+    .await;
+    let dane = cert_sha256(&self_cert, true);
+    let tlsa_ta = serde_json::json!([
+        format!("_{port}._tcp.mx.danta.test"),
+        "TLSA",
+        format!("2 0 1 {}", cert_sha256(&ca, false))
+    ]);
+    let tlsa = |host: &str, data: &str| {
+        serde_json::json!([
+            format!("_{port}._tcp.{host}"),
+            "TLSA",
+            format!("3 1 1 {data}")
+        ])
+    };
+    let nta_txt = |domain: &str| {
+        serde_json::json!([
+            domain,
+            "TXT",
+            format!("v=NTA7516-1;startdate=2024-01;enddate=2099-12;provider=Testzorg;ntamx=10 mx.{domain}")
+        ])
+    };
+    let a = |host: &str, ip: &str| serde_json::json!([host, "A", ip]);
+    let zone = serde_json::json!({
+        "signed": ["dane.test", "danebad.test", "danta.test"],
+        "records": [
+            nta_txt("dane.test"), a("mx.dane.test", "127.0.0.2"), tlsa("mx.dane.test", &dane),
+            nta_txt("danebad.test"), a("mx.danebad.test", "127.0.0.1"),
+            tlsa("mx.danebad.test", &"ab".repeat(32)),
+            nta_txt("danta.test"), a("mx.danta.test", "127.0.0.1"), tlsa_ta,
+            nta_txt("unsigned.test"), a("mx.unsigned.test", "127.0.0.2"),
+            tlsa("mx.unsigned.test", &dane),
+            nta_txt("sts.test"), a("mx.sts.test", "127.0.0.1"),
+            ["_mta-sts.sts.test", "TXT", "v=STSv1; id=20261206"], a("mta-sts.sts.test", "127.0.0.1"),
+            nta_txt("stsok.test"), a("mx.stsok.test", "127.0.0.1"),
+            ["_mta-sts.stsok.test", "TXT", "v=STSv1; id=1"], a("mta-sts.stsok.test", "127.0.0.1"),
+        ],
+    });
+    let zone_file = env.scratch("dns").join("zone.json");
+    std::fs::write(&zone_file, zone.to_string()).unwrap();
+    let dns_port = free_port();
+    let _dns = Peer::start(
+        "dns_server.py",
+        &[dns_port.to_string(), zone_file.display().to_string()],
+    )
+    .await;
+    env.set("ZEGEL_NTA7516", "on")
+        .set("ZEGEL_DNS_RESOLVER", &format!("127.0.0.1:{dns_port}"))
+        .set("ZEGEL_DIRECT_SMTP_PORT", &port.to_string())
+        .set("ZEGEL_MTA_STS_PORT", &https_port.to_string())
+        .set("ZEGEL_SMTP_CA_FILE", &ca.to_string_lossy())
+        .set("ZEGEL_MAIL_FROM", "zegel@ziekenhuis.test")
+        .set("ZEGEL_PUBLIC_URL", "https://zegel.ziekenhuis.test");
+    let token = env.token(SENDER).await;
+    let server = env.start(&["serve"]).await;
+    let pdf: Vec<u8> = (0..40_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let mut ids = std::collections::HashMap::new();
+    for domain in ["dane", "danebad", "danta", "unsigned", "sts", "stsok"] {
+        let id = send_with_file(
+            &server,
+            &token,
+            ("Verwijzing", "Beste collega, zie de bijlage."),
+            &format!("pat@{domain}.test"),
+            ("verwijzing.pdf", &pdf),
+        )
+        .await;
+        ids.insert(domain, id);
+    }
+
+    // Delivered, and the sender sees how the host was checked.
+    for (domain, sink, detail) in [
+        (
+            "dane",
+            &dane_sink,
+            "Testzorg via mx.dane.test (DANE-EE, DNSSEC)",
+        ),
+        (
+            "danta",
+            &ca_sink,
+            "Testzorg via mx.danta.test (DANE-TA, DNSSEC)",
+        ),
+        ("stsok", &ca_sink, "Testzorg via mx.stsok.test (MTA-STS)"),
+    ] {
+        let st = status_when(&server, &token, &ids[domain], "delivered").await;
+        let ev = events(&st);
+        assert!(
+            ev.iter()
+                .any(|(t, d)| t == "delivered_direct" && d == detail),
+            "{domain}: {ev:?}"
+        );
+        let to = format!("pat@{domain}.test");
+        let got = mails_to(&sink.dir, &to);
+        assert_eq!(got.len(), 1, "one mail to {to}");
+        assert_eq!(
+            attachments(&std::fs::read(&got[0]).unwrap()),
+            vec![("verwijzing.pdf".to_owned(), pdf.clone())]
+        );
+    }
+    assert!(dane_sink.arrivals().iter().all(|a| a.tls));
+
+    // Refused on the direct path, each for its own reason, then notified through the portal.
+    let outbox = env.data().join("outbox/mail");
+    for (domain, host, why, not) in [
+        ("danebad", "mx.danebad.test", "DANE", None),
+        // Unsigned: the TLSA record does not count; the self-signed certificate fails as TLS.
+        ("unsigned", "mx.unsigned.test", "TLS", Some("DANE")),
+        ("sts", "mx.sts.test", "MTA-STS", None),
+    ] {
+        let st = status_when(&server, &token, &ids[domain], "notified").await;
+        let ev = events(&st);
+        let failed: Vec<&String> = ev
+            .iter()
+            .filter(|(t, _)| t == "direct_failed")
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(failed.len(), 1, "{domain}: {ev:?}");
+        assert!(
+            failed[0].contains(host) && failed[0].contains(why),
+            "{domain}: the sender sees why: {}",
+            failed[0]
+        );
+        if let Some(not) = not {
+            assert!(!failed[0].contains(not), "{domain}: {}", failed[0]);
+        }
+        assert!(!ev.iter().any(|(t, _)| t == "delivered_direct"), "{ev:?}");
+        let to = format!("pat@{domain}.test");
+        assert!(mails_to(&dane_sink.dir, &to).is_empty(), "{to}");
+        assert!(mails_to(&ca_sink.dir, &to).is_empty(), "{to}");
+        assert_eq!(mails_to(&outbox, &to).len(), 1, "{to} got the notification");
+    }
+    let out = env.run(&["audit", "verify"]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    server.assert_logs_never_contain(&["Verwijzing", "verwijzing.pdf", "Beste collega"]);
+}
+
+#[tokio::test]
+async fn direct_delivery_checks_dane_and_mta_sts_on_sqlite() {
+    direct_delivery_checks_dane_and_mta_sts(Env::new()).await;
+}
+
+#[tokio::test]
+async fn direct_delivery_checks_dane_and_mta_sts_on_postgres() {
+    let Some(db) = zegel_testkit::PgDb::create().await else {
+        return;
+    };
+    let mut env = Env::new();
+    env.set("ZEGEL_DATABASE_URL", db.url());
+    direct_delivery_checks_dane_and_mta_sts(env).await;
+    drop(db);
 }

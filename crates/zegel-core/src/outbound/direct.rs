@@ -1,9 +1,17 @@
 //! NTA 7516 direct delivery: where a recipient's domain takes secure mail directly (its DNS TXT
 //! record, [`crate::nta`]) and the SMTP transaction to that provider, TLS required and the
-//! certificate verified for the host name (the system's CAs plus `ZEGEL_SMTP_CA_FILE`).
+//! certificate verified:
+//! - by DANE (RFC 7672, [`super::dane`]) when the route and the host's TLSA records were
+//!   DNSSEC-validated;
+//! - else for the host name against the system's CAs plus `ZEGEL_SMTP_CA_FILE`, and when the
+//!   domain publishes an MTA-STS policy in `enforce` mode ([`super::mta_sts`]) only to the
+//!   hosts it lists.
+//!
 //! Anything that does not work is reported, never retried in plain text: the caller falls
 //! back to the portal notification.
 
+use super::dane::Tlsa;
+use super::mta_sts::{Mode, MtaSts, Policy};
 use super::smtp_conn::{parse_ca_pem, transaction, Conn, SmtpFail};
 use crate::dkim::Dkim;
 use crate::mail_dns::fqdn;
@@ -48,6 +56,8 @@ pub struct DirectSettings {
     /// The largest message (attachments and text) sent directly; a larger one gets the
     /// portal notification.
     pub max_bytes: u64,
+    /// The HTTPS port of MTA-STS policy servers (`ZEGEL_MTA_STS_PORT`, 443; for tests).
+    pub mta_sts_port: u16,
 }
 
 /// Where a recipient's mail goes.
@@ -59,7 +69,8 @@ pub enum Route {
         provider: String,
         /// Mail hosts, most preferred first.
         hosts: Vec<String>,
-        /// The resolver said the answer was DNSSEC-validated (AD bit).
+        /// The resolver said the record and the hosts' names were DNSSEC-validated (AD bit):
+        /// the hosts' TLSA records count (DANE).
         dnssec: bool,
     },
     /// A portal notification; why (no record, a record outside its dates, DNS failure).
@@ -76,7 +87,25 @@ pub struct Direct {
     timeout: Duration,
     dkim: Option<Arc<Dkim>>,
     max_bytes: u64,
+    sts: MtaSts,
     gate: Semaphore,
+}
+
+/// How a host's certificate is checked.
+enum TlsCheck {
+    /// Against the CAs, for the host's name.
+    Pkix,
+    /// Against the host's validated TLSA records (RFC 7672).
+    Dane(Vec<Tlsa>),
+}
+
+/// A delivery that a host took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The host.
+    pub host: String,
+    /// How its certificate was checked beyond the CAs (`DANE-EE`, `DANE-TA`, `MTA-STS`).
+    pub check: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Direct {
@@ -88,16 +117,20 @@ impl std::fmt::Debug for Direct {
 impl Direct {
     /// Checks the settings (no query or connection is made yet).
     pub fn new(s: &DirectSettings, dns: Arc<MailDns>) -> Result<Self, String> {
-        let roots = match &s.ca_pem {
+        let ders: Vec<Vec<u8>> = match &s.ca_pem {
             Some(pem) => parse_ca_pem(pem)?
                 .into_iter()
-                .map(|der| {
-                    Certificate::from_der(der.to_vec())
-                        .map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+                .map(|der| der.to_vec())
+                .collect(),
             None => Vec::new(),
         };
+        let roots = ders
+            .iter()
+            .map(|der| {
+                Certificate::from_der(der.clone()).map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sts = MtaSts::new(s.mta_sts_port, &ders)?;
         Ok(Direct {
             dns,
             port: s.port,
@@ -114,6 +147,7 @@ impl Direct {
             timeout: s.timeout.min(MAX_DELIVERY_TIMEOUT),
             dkim: s.dkim.clone(),
             max_bytes: s.max_bytes,
+            sts,
             gate: Semaphore::new(AT_ONCE),
         })
     }
@@ -148,9 +182,13 @@ impl Direct {
             return Route::Portal("the NTA 7516 record is outside its start and end dates".into());
         };
         let mut mx: Vec<(u16, String)> = holding.iter().flat_map(|r| r.mx.clone()).collect();
+        let mut dnssec = found.dnssec;
         if mx.is_empty() {
             mx = match self.dns.mx_hosts(domain).await {
-                Ok(mx) => mx,
+                Ok((mx, validated)) => {
+                    dnssec &= validated;
+                    mx
+                }
                 Err(why) => return Route::Portal(why),
             };
         }
@@ -169,20 +207,22 @@ impl Direct {
         Route::Direct {
             provider: first.provider.clone(),
             hosts,
-            dnssec: found.dnssec,
+            dnssec,
         }
     }
 
     /// Delivers `raw` (an RFC 5322 message; signed here when DKIM is set) to `to` through the
-    /// first host that takes it: STARTTLS required, the certificate verified for the host's
-    /// name. `Ok`: the host that took it; `Err`: why none did (for the sender's events; never
-    /// message content).
+    /// first host that takes it: STARTTLS required, the certificate verified (see the module
+    /// documentation; `dnssec`: the route was validated, so TLSA records count). `Ok`: the
+    /// host that took it; `Err`: why none did (for the sender's events; never message
+    /// content).
     pub async fn deliver(
         &self,
         hosts: &[String],
+        dnssec: bool,
         to: &str,
         raw: Vec<u8>,
-    ) -> Result<String, String> {
+    ) -> Result<Delivered, String> {
         let raw = match &self.dkim {
             Some(d) => d.sign(&raw)?,
             None => raw,
@@ -203,7 +243,13 @@ impl Direct {
             .acquire()
             .await
             .map_err(|_| "shutting down".to_string())?;
-        match tokio::time::timeout(self.timeout, self.try_hosts(hosts, &envelope, &raw)).await {
+        let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
+        let attempt = async {
+            let policy = self.sts_policy(domain).await;
+            self.try_hosts(hosts, dnssec, policy.as_ref(), &envelope, &raw)
+                .await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "direct delivery did not finish within {} s",
@@ -212,14 +258,67 @@ impl Direct {
         }
     }
 
+    /// The domain's MTA-STS policy, if it has one (RFC 8461 §5: one that cannot be fetched,
+    /// with none cached, counts as none).
+    async fn sts_policy(&self, domain: &str) -> Option<Policy> {
+        let id = self.dns.mta_sts_id(domain).await;
+        let addr = match id {
+            Some(_) => self.dns.first_ip(&format!("mta-sts.{domain}")).await,
+            None => None,
+        };
+        match self.sts.policy(domain, id, addr).await {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::info!(reason = %why, "an MTA-STS policy could not be had");
+                None
+            }
+        }
+    }
+
+    /// How `host`'s certificate is checked; `Err`: the host must not be used.
+    async fn tls_check(
+        &self,
+        host: &str,
+        dnssec: bool,
+        policy: Option<&Policy>,
+    ) -> Result<TlsCheck, String> {
+        // RFC 7672 §2.2: TLSA records count only when the host's name came from validated
+        // answers; a failed TLSA lookup of a signed zone may hide them, so the host is skipped.
+        if dnssec {
+            let (records, validated) = self.dns.tlsa(host, self.port).await?;
+            if validated && records.iter().any(Tlsa::usable) {
+                return Ok(TlsCheck::Dane(records));
+            }
+        }
+        match policy {
+            Some(p) if !p.allows(host) && p.mode == Mode::Enforce => {
+                Err("MTA-STS: the domain's policy does not list this host".into())
+            }
+            Some(p) if !p.allows(host) && p.mode == Mode::Testing => {
+                tracing::info!("MTA-STS (testing): a host the policy does not list");
+                Ok(TlsCheck::Pkix)
+            }
+            _ => Ok(TlsCheck::Pkix),
+        }
+    }
+
     async fn try_hosts(
         &self,
         hosts: &[String],
+        dnssec: bool,
+        policy: Option<&Policy>,
         envelope: &Envelope,
         raw: &[u8],
-    ) -> Result<String, String> {
+    ) -> Result<Delivered, String> {
         let mut why = Vec::new();
         for host in hosts.iter().take(MAX_TRIES) {
+            let check = match self.tls_check(host, dnssec, policy).await {
+                Ok(c) => c,
+                Err(e) => {
+                    why.push(format!("{host}: {e}"));
+                    continue;
+                }
+            };
             let ips = match self.dns.resolver().lookup_ip(fqdn(host).as_str()).await {
                 Ok(l) => l.iter().take(MAX_TRIES).collect::<Vec<_>>(),
                 Err(e) => {
@@ -229,10 +328,16 @@ impl Direct {
             };
             for ip in ips {
                 match self
-                    .one(host, SocketAddr::new(ip, self.port), envelope, raw)
+                    .one(host, SocketAddr::new(ip, self.port), &check, envelope, raw)
                     .await
                 {
-                    Ok(()) => return Ok(host.clone()),
+                    Ok(how) => {
+                        let sts = policy.is_some_and(|p| p.mode == Mode::Enforce);
+                        return Ok(Delivered {
+                            host: host.clone(),
+                            check: how.or(sts.then_some("MTA-STS")),
+                        });
+                    }
                     Err(e) => {
                         tracing::info!(reason = %e.kind(), "a direct delivery attempt failed");
                         let permanent = e.is_permanent();
@@ -253,13 +358,15 @@ impl Direct {
         })
     }
 
+    /// One SMTP session to `addr`; `Ok`: the DANE record kind that matched, if DANE applied.
     async fn one(
         &self,
         host: &str,
         addr: SocketAddr,
+        check: &TlsCheck,
         envelope: &Envelope,
         raw: &[u8],
-    ) -> Result<(), SmtpFail> {
+    ) -> Result<Option<&'static str>, SmtpFail> {
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| {
@@ -282,10 +389,31 @@ impl Direct {
         for c in &self.roots {
             params = params.add_root_certificate(c.clone());
         }
+        if let TlsCheck::Dane(_) = check {
+            // The TLSA records decide (below, before any mail is sent), not the CAs: a
+            // DANE-EE host may have a self-signed certificate. The handshake still proves the
+            // host holds the certificate's key.
+            params = params
+                .dangerous_accept_invalid_certs(true)
+                .dangerous_accept_invalid_hostnames(true);
+        }
         let params = params
             .build()
             .map_err(|e| SmtpFail::Tls(std::io::Error::other(e.to_string())))?;
         smtp.starttls(params, &self.hello).await?;
+        let how = match check {
+            TlsCheck::Pkix => None,
+            TlsCheck::Dane(records) => {
+                let chain = smtp.certificate_chain()?;
+                match super::dane::check(records, &chain, host, rustls_pki_types::UnixTime::now()) {
+                    Ok(how) => Some(how),
+                    Err(why) => {
+                        super::smtp_conn::quit_in_background(Conn { smtp, mails: 0 });
+                        return Err(SmtpFail::Tls(std::io::Error::other(why)));
+                    }
+                }
+            }
+        };
         let mut conn = Conn { smtp, mails: 0 };
         let done = transaction(&mut conn, envelope, raw)
             .await
@@ -293,7 +421,7 @@ impl Direct {
         if done.is_ok() {
             super::smtp_conn::quit_in_background(conn);
         }
-        done
+        done.map(|()| how)
     }
 }
 

@@ -74,12 +74,21 @@ impl Zegel {
                 return Ok(DirectOutcome::Portal);
             }
         };
-        match direct.deliver(&hosts, &a.recipient.email, raw).await {
-            Ok(host) => {
-                let detail = format!(
-                    "{provider} via {host}{}",
-                    if dnssec { " (DNSSEC)" } else { "" }
-                );
+        match direct
+            .deliver(&hosts, dnssec, &a.recipient.email, raw)
+            .await
+        {
+            Ok(done) => {
+                let how: Vec<&str> = done
+                    .check
+                    .into_iter()
+                    .chain(dnssec.then_some("DNSSEC"))
+                    .collect();
+                let detail = if how.is_empty() {
+                    format!("{provider} via {}", done.host)
+                } else {
+                    format!("{provider} via {} ({})", done.host, how.join(", "))
+                };
                 let ev = system_event(
                     &p.message_id,
                     &p.recipient_id,

@@ -713,7 +713,7 @@ if MODE.startswith("auth:"):
         ok = auth_data.login.decode() == user and auth_data.password.decode() == pw
         return AuthResult(success=ok)
     kw = {"authenticator": check, "auth_required": True, "auth_require_tls": False}
-c = Controller(Saver(d), hostname="127.0.0.1", port=port, **kw)
+c = Controller(Saver(d), hostname=os.environ.get("SINK_HOST", "127.0.0.1"), port=port, **kw)
 c.start()
 print("ready", flush=True)
 try:
@@ -761,6 +761,12 @@ impl SmtpSink {
     /// connection right after accepting the `n`th mail of a session), or `quotecode550` (saves
     /// every mail, then refuses a code mail with `550` quoting its text, code and all).
     pub async fn start_mode(port: u16, dir: &Path, mode: &str) -> SmtpSink {
+        Self::start_mode_at("127.0.0.1", port, dir, mode).await
+    }
+
+    /// Like `start_mode`, listening on `host` (another loopback address such as `127.0.0.2`:
+    /// several sinks with their own certificates on one port).
+    pub async fn start_mode_at(host: &str, port: u16, dir: &Path, mode: &str) -> SmtpSink {
         let py = python_with_aiosmtpd();
         std::fs::create_dir_all(dir).expect("create the sink directory");
         let script = dir
@@ -769,6 +775,7 @@ impl SmtpSink {
             .join("smtp_sink.py");
         std::fs::write(&script, SMTP_SINK).expect("write the sink script");
         let mut child = Command::new(py)
+            .env("SINK_HOST", host)
             .arg(&script)
             .arg(port.to_string())
             .arg(dir)
