@@ -47,7 +47,8 @@ pub enum AccountEventKind {
     AuditExported,
     /// A backup made (`zegel backup`; `detail`: the counts).
     BackupMade,
-    /// A send refused (`detail`: the HTTP status; nothing of the message).
+    /// A send refused (`detail`: the reply, `HTTP 422` or `SMTP 554 5.6.0`; nothing of the
+    /// message).
     SendFailed,
     /// An organisation's policy changed (retention, replies, forwards, SMS ...): by the
     /// command line (no user) or an admin (`detail`: the organisation and what changed).

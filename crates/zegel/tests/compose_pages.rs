@@ -110,19 +110,6 @@ async fn nothing_stored(app: &TestApp) {
     );
 }
 
-/// The HTTP statuses of the sender's refused sends, as the audit trail has them (oldest first).
-async fn refused_sends(app: &TestApp) -> Vec<String> {
-    app.z
-        .store
-        .account_events(&app.sender.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.event.kind == zegel_core::signin::AccountEventKind::SendFailed)
-        .map(|e| e.event.detail.unwrap_or_default())
-        .collect()
-}
-
 /// Composes to `email` (e-mail code) with one attachment; returns the redirect target.
 async fn compose_to(app: &TestApp, cookie: &str, email: &str) -> String {
     let csrf = form_csrf(app, cookie).await;
@@ -247,7 +234,7 @@ async fn missing_verification_data_gives_per_field_errors_and_stores_nothing(b: 
     nothing_stored(&app).await;
     assert!(app.outbox("mail").is_empty());
     // The refused send is in the audit trail, as one through the API is.
-    assert_eq!(refused_sends(&app).await, vec!["HTTP 422".to_owned()]);
+    assert_eq!(app.refused_sends().await, vec!["HTTP 422".to_owned()]);
 }
 
 async fn a_first_message_waits_for_toch_versturen_and_only_then_notifies(b: Backend) {
@@ -394,7 +381,7 @@ async fn an_upload_over_the_limit_is_413_and_leaves_nothing(b: Backend) {
     assert!(page.contains("De bijlagen zijn samen te groot"));
     assert!(page.contains(r##"<a href="#attachment">"##));
     nothing_stored(&app).await;
-    assert_eq!(refused_sends(&app).await, vec!["HTTP 413".to_owned()]);
+    assert_eq!(app.refused_sends().await, vec!["HTTP 413".to_owned()]);
 }
 
 async fn a_post_without_csrf_is_403_and_stores_nothing(b: Backend) {

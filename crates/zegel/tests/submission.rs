@@ -421,6 +421,11 @@ async fn an_oversize_mail_is_refused_while_streaming_and_nothing_is_kept(b: Back
     let sent = app.sent_messages().await;
     assert_eq!(sent.len(), 1);
     assert_eq!(app.blob_keys().await.len(), 3);
+    // Both refusals are failed sends in the audit trail, with the reply's codes.
+    assert_eq!(
+        app.refused_sends().await,
+        ["SMTP 552 5.3.4", "SMTP 552 5.3.4"]
+    );
     app.run_jobs().await;
 }
 
@@ -491,6 +496,10 @@ Content-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-En
     assert_eq!(replies[6].0, json!(554), "{replies:?}");
     assert!(app.sent_messages().await.is_empty());
     assert!(app.blob_keys().await.is_empty());
+    assert_eq!(
+        app.refused_sends().await,
+        ["SMTP 554 5.6.0", "SMTP 554 5.6.0"]
+    );
 }
 
 /// A submitted mail whose notification fails for good comes back to the sender's mail client

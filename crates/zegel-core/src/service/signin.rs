@@ -400,15 +400,16 @@ impl Zegel {
         }
     }
 
-    /// Records a refused send (NTA 7516 6.4.2), from the API or the compose form: who, when,
-    /// from where and the HTTP `status`; nothing of the message. The send has failed already,
+    /// Records a refused send (NTA 7516 6.4.2), from the API, the compose form or the SMTP
+    /// gateway: who, when, from where and the `reply` (`HTTP 422`, `SMTP 554 5.6.0`); nothing
+    /// of the message. The send has failed already,
     /// so a failure to record it is logged, not returned.
-    pub async fn record_refused_send(&self, user_id: &str, ctx: &ClientCtx, status: u16) {
+    pub async fn record_refused_send(&self, user_id: &str, ctx: &ClientCtx, reply: &str) {
         let ev = event(
             Some(user_id),
             AccountEventKind::SendFailed,
             ctx,
-            Some(format!("HTTP {status}")),
+            Some(reply.to_owned()),
         );
         if let Err(e) = self.store.record_account_event(&ev).await {
             tracing::error!(error = %e, "recording a refused send failed");

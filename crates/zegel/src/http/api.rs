@@ -90,7 +90,8 @@ async fn create_message(
         Ok(created) => Ok((StatusCode::CREATED, Json(created)).into_response()),
         Err(e) => {
             let status = crate::http::error::status_of(&e.0).as_u16();
-            s.z.record_refused_send(&sender.user.id, &ctx, status).await;
+            s.z.record_refused_send(&sender.user.id, &ctx, &format!("HTTP {status}"))
+                .await;
             Err(e)
         }
     }

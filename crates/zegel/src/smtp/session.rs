@@ -267,6 +267,9 @@ impl Session {
                     }
                     Mode::Discard(mut rx) => {
                         if rx.ingest(&mut bytes) {
+                            if self.inbound.is_none() {
+                                self.record_refused("SMTP 552 5.3.4").await;
+                            }
                             self.reset();
                             let max = self.gw.max_bytes;
                             self.reply(&format!(
@@ -302,6 +305,19 @@ impl Session {
                 self.reply("555 5.5.4 Parameter niet ondersteund / Parameter not supported")
             }
             _ => self.reply("501 5.5.2 Syntaxfout / Syntax error"),
+        }
+    }
+
+    /// A signed-in user's mail was refused: an `account.send_failed` audit entry with the
+    /// reply's codes, as a refused send through the API or the web app is (NTA 7516 §6.4.2:
+    /// failed sends too). A session that is not signed in (mail from another provider) sends
+    /// nothing of its own; a rate-limited MAIL is not a send.
+    async fn record_refused(&self, reply: &str) {
+        if let Some(p) = &self.principal {
+            self.gw
+                .z
+                .record_refused_send(&p.user.id, &self.ctx(), reply)
+                .await;
         }
     }
 
@@ -368,6 +384,7 @@ impl Session {
                 self.reply("503 5.5.1 Al een afzender / Sender already given")
             }
             Cmd::Mail { size, .. } if size > self.gw.max_bytes => {
+                self.record_refused("SMTP 552 5.3.4").await;
                 let max = self.gw.max_bytes;
                 self.reply(&format!(
                     "552 5.3.4 Bericht te groot (max {max} bytes) / Message too big (max {max} bytes)"
@@ -609,6 +626,8 @@ impl Session {
             Err(refused) => {
                 tracing::info!(user = %principal.user.id, temporary = refused.is_temporary(), "smtp mail refused");
                 let (code, enhanced) = refusal_codes(&refused);
+                self.record_refused(&format!("SMTP {code} {enhanced}"))
+                    .await;
                 let english = one_line(&refused.to_string());
                 self.reply(&format!("{code}-{enhanced} {}", refused.dutch()));
                 self.reply(&format!("{code} {enhanced} {english}"));

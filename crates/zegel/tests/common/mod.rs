@@ -425,6 +425,20 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// The replies of the sender's refused sends (`HTTP 422`, `SMTP 554 5.6.0`), as the audit
+    /// trail has them (oldest first).
+    pub async fn refused_sends(&self) -> Vec<String> {
+        self.z
+            .store
+            .account_events(&self.sender.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event.kind == zegel_core::signin::AccountEventKind::SendFailed)
+            .map(|e| e.event.detail.unwrap_or_default())
+            .collect()
+    }
+
     /// The first page of the sender's sent messages (`GET /api/v1/messages`).
     pub async fn sent_messages(&self) -> Vec<Value> {
         let res = self

@@ -604,8 +604,8 @@ async fn compose_post(
         // Refused (the form's errors, a file too large, the store failing): an audit entry,
         // as a refused send through the API is.
         let user_id = &who.principal.user.id;
-        s.z.record_refused_send(user_id, &ctx, status.as_u16())
-            .await;
+        let reply = format!("HTTP {}", status.as_u16());
+        s.z.record_refused_send(user_id, &ctx, &reply).await;
     }
     response
 }
