@@ -67,7 +67,9 @@ fn now_secs() -> u64 {
 
 /// Sets up an invited account with a password and TOTP; returns the TOTP and the browser
 /// (signed in after "Klaar").
-async fn set_up_with_totp(app: &TestApp, email: &str) -> (TOTP, Client) {
+/// Sets up `email`'s account with a password and TOTP: the TOTP, the signed-in browser and the
+/// code the enrolment used.
+async fn set_up_with_totp(app: &TestApp, email: &str) -> (TOTP, Client, String) {
     let c = browser();
     let path = invite(app, email).await;
     let (status, p) = page(&c, &app.url(&path)).await;
@@ -83,12 +85,10 @@ async fn set_up_with_totp(app: &TestApp, email: &str) -> (TOTP, Client) {
     let (_, p) = page(&c, &app.url(&path)).await;
     assert!(p.contains("<svg"), "QR code as SVG: {p}");
     let t = totp_of(&p);
+    let enrolled = t.generate(now_secs());
     let res = c
         .post(app.url(&format!("{path}/totp")))
-        .form(&[
-            ("csrf", csrf_of(&p).as_str()),
-            ("code", t.generate(now_secs()).as_str()),
-        ])
+        .form(&[("csrf", csrf_of(&p).as_str()), ("code", enrolled.as_str())])
         .send()
         .await
         .unwrap();
@@ -102,7 +102,7 @@ async fn set_up_with_totp(app: &TestApp, email: &str) -> (TOTP, Client) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/berichten");
-    (t, c)
+    (t, c, enrolled)
 }
 
 async fn event_kinds(app: &TestApp, email: &str) -> Vec<AccountEventKind> {
@@ -219,7 +219,7 @@ async fn invite_set_up_with_totp_and_sign_in_with_a_code(b: Backend) {
         return;
     };
     let email = "nieuw@ziekenhuis.example";
-    let (t, setup_browser) = set_up_with_totp(&app, email).await;
+    let (t, setup_browser, enrolled) = set_up_with_totp(&app, email).await;
     let (status, _) = page(&setup_browser, &app.url("/instellingen")).await;
     assert_eq!(status, StatusCode::OK, "signed in after set-up");
 
@@ -235,8 +235,9 @@ async fn invite_set_up_with_totp_and_sign_in_with_a_code(b: Backend) {
         "{p}"
     );
     assert!(p.contains("autocomplete=\"one-time-code\"") && p.contains("inputmode=\"numeric\""));
-    // The step of the enrolment was used: its code is a replay now.
-    let used = t.generate(now_secs());
+    // The step of the enrolment was used: its code is a replay now (the enrolment's own code:
+    // on a slow machine a 30-second step may have passed since).
+    let used = enrolled;
     let post_code = |code: String, csrf: String| {
         let c = c.clone();
         let url = app.url("/inloggen/code");
@@ -513,7 +514,7 @@ async fn reset_removes_factors_and_sessions(b: Backend) {
         return;
     };
     let email = "reset@ziekenhuis.example";
-    let (_, c) = set_up_with_totp(&app, email).await;
+    let (_, c, _) = set_up_with_totp(&app, email).await;
     let before = app.z.account_by_email(email).await.unwrap().unwrap();
     assert!(before.totp_enabled);
     let (user, link) = app.z.reset_user(email).await.unwrap();
