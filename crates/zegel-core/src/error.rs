@@ -421,6 +421,10 @@ pub enum StoreError {
     /// Database failure (connection, SQL, migration, a stored value of unknown meaning).
     #[error("database: {0}")]
     Database(String),
+    /// A key wrapped under the master key was to be stored, but the database's master key is
+    /// another now (`rotate-master` ran since this process started): nothing is stored.
+    #[error("the master key of this database was rotated: restart with the new key")]
+    MasterKeyChanged,
 }
 
 /// Result of a Store call.
@@ -432,6 +436,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict(m) => Error::Conflict(Conflict::Store(m)),
             StoreError::NotFound => Error::NotFound,
             StoreError::Database(m) => Error::Internal(format!("store: {m}")),
+            e @ StoreError::MasterKeyChanged => Error::Internal(e.to_string()),
         }
     }
 }

@@ -194,7 +194,8 @@ impl KeyRing {
                     created_at: Ts::now(),
                     retired_at: None,
                 };
-                store.insert_signing_key(&row).await?
+                let kcv = self.master.key_check_value();
+                store.insert_signing_key(&row, Some(&kcv)).await?
             }
         };
         let key = self

@@ -68,8 +68,14 @@ pub trait SigningStore: Send + Sync + 'static {
     async fn current_signing_key(&self, org_id: &str) -> StoreResult<Option<SigningKeyRow>>;
     /// Stores `key` (its `retired_at` is ignored) as its organisation's current key unless the organisation has one
     /// already (a unique index on the current key per organisation decides between nodes
-    /// racing here); returns the current key: `key`, or the one stored first.
-    async fn insert_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow>;
+    /// racing here); returns the current key: `key`, or the one stored first. `key_check`: as
+    /// for [`crate::store::AccountStore::create_org`] (the master key that wrapped `key` must
+    /// still be the database's).
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRow,
+        key_check: Option<&[u8]>,
+    ) -> StoreResult<SigningKeyRow>;
     /// The organisation's keys, current and retired, oldest first.
     async fn signing_keys_of(&self, org_id: &str) -> StoreResult<Vec<PublicSigningKey>>;
     /// A public key by key id, of any organisation.

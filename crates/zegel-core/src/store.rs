@@ -107,7 +107,15 @@ pub trait MetaStore: Send + Sync + 'static {
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     /// Creates an organisation and its first key in one transaction. Conflict on a taken slug.
-    async fn create_org(&self, org: &Organisation, key: &OrgKey) -> StoreResult<()>;
+    /// `key_check`: the key-check value of the master key that wrapped `key`; when the database
+    /// holds another (the master key was rotated meanwhile) nothing is stored and the answer is
+    /// [`StoreError::MasterKeyChanged`]. `None` only in tests that have no master key.
+    async fn create_org(
+        &self,
+        org: &Organisation,
+        key: &OrgKey,
+        key_check: Option<&[u8]>,
+    ) -> StoreResult<()>;
     /// By id.
     async fn org_by_id(&self, id: &str) -> StoreResult<Option<Organisation>>;
     /// By slug.

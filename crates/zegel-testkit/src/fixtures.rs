@@ -92,7 +92,7 @@ pub async fn seed_sender(store: &DynStore) -> Sender {
         T0,
     );
     store
-        .create_org(&org, &key)
+        .create_org(&org, &key, None)
         .await
         .expect("seed_sender: create_org");
     store

@@ -60,7 +60,8 @@ impl Zegel {
             active_kek_id: key.id.clone(),
             created_at: now,
         };
-        self.store.create_org(&org, &key).await?;
+        let kcv = self.keys.key_check_value();
+        self.store.create_org(&org, &key, Some(&kcv)).await?;
         Ok(org)
     }
 

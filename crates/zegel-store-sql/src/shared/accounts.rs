@@ -5,8 +5,16 @@ use super::prelude::*;
 
 #[async_trait]
 impl AccountStore for DbStore {
-    async fn create_org(&self, org: &Organisation, key: &OrgKey) -> StoreResult<()> {
+    async fn create_org(
+        &self,
+        org: &Organisation,
+        key: &OrgKey,
+        key_check: Option<&[u8]>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        // A master key rotation takes this row first: the key is stored under the master key
+        // that is current, or not at all.
+        super::keys::require_key_check(&mut tx, key_check).await?;
         sqlx::query(
             "INSERT INTO organisations (id, slug, name, active_kek_id, created_at) \
              VALUES ($1, $2, $3, $4, $5)",

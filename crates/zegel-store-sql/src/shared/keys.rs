@@ -23,6 +23,21 @@ async fn key_check_locked(conn: &mut Conn) -> StoreResult<Option<Vec<u8>>> {
         .map_err(db_err)
 }
 
+/// Refuses (`MasterKeyChanged`) when the stored key-check value is not `key_check`; the row
+/// stays locked for the transaction, so a master key rotation comes wholly before or after.
+pub(super) async fn require_key_check(
+    conn: &mut Conn,
+    key_check: Option<&[u8]>,
+) -> StoreResult<()> {
+    let Some(expected) = key_check else {
+        return Ok(());
+    };
+    match key_check_locked(conn).await? {
+        Some(stored) if stored != expected => Err(StoreError::MasterKeyChanged),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl KeyStore for DbStore {
     async fn org_keys_of(&self, org_id: &str) -> StoreResult<Vec<OrgKey>> {

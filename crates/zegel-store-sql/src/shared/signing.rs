@@ -48,8 +48,13 @@ impl SigningStore for DbStore {
         row.as_ref().map(key_row).transpose()
     }
 
-    async fn insert_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow> {
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRow,
+        key_check: Option<&[u8]>,
+    ) -> StoreResult<SigningKeyRow> {
         let mut tx = self.begin().await?;
+        super::keys::require_key_check(&mut tx, key_check).await?;
         // No conflict target: the conflict that matters is on the partial unique index
         // `signing_keys_current` (one current key per organisation). PostgreSQL waits for a
         // concurrent insert of the same organisation to commit and then does nothing; the

@@ -8,6 +8,7 @@ use zegel_core::{DynStore, StoreError};
 /// The cases of this section, run by `tests/store_suite.rs` on both backends.
 pub(super) const CASES: &[Case] = &[
     case!(case_create_org_and_key),
+    case!(case_keys_wrapped_under_a_rotated_master_key_are_refused),
     case!(case_user_create_and_lookup),
     case!(case_api_token_lookup),
     case!(case_smtp_credential_login),
@@ -17,12 +18,12 @@ pub(super) const CASES: &[Case] = &[
 async fn case_create_org_and_key(store: DynStore) {
     let (zuid, zuid_key) = fx::org("zuid", "Ziekenhuis Zuid", T0);
     store
-        .create_org(&zuid, &zuid_key)
+        .create_org(&zuid, &zuid_key, None)
         .await
         .expect("create_org");
     let (noord, noord_key) = fx::org("noord", "Huisartsen Noord", T0.plus_millis(1));
     store
-        .create_org(&noord, &noord_key)
+        .create_org(&noord, &noord_key, None)
         .await
         .expect("create_org");
 
@@ -48,7 +49,7 @@ async fn case_create_org_and_key(store: DynStore) {
 
     // Taken slug: conflict, and its key is not stored either.
     let (dup, dup_key) = fx::org("zuid", "Ander Zuid", T0.plus_millis(2));
-    match store.create_org(&dup, &dup_key).await {
+    match store.create_org(&dup, &dup_key, None).await {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("taken slug must be a Conflict, got {other:?}"),
     }
@@ -58,7 +59,7 @@ async fn case_create_org_and_key(store: DynStore) {
     // The key fails after the organisation row went in: the organisation is rolled back.
     let (west, mut west_key) = fx::org("west", "Zorg West", T0.plus_millis(3));
     west_key.id = zuid_key.id.clone();
-    match store.create_org(&west, &west_key).await {
+    match store.create_org(&west, &west_key, None).await {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("taken key id must be a Conflict, got {other:?}"),
     }
@@ -66,10 +67,61 @@ async fn case_create_org_and_key(store: DynStore) {
     assert_eq!(store.list_orgs().await.expect("list").len(), 2);
 }
 
+/// A key wrapped under a master key that is no longer the database's (a node or command
+/// started before `rotate-master`) is never stored: the organisation with its key, and a
+/// signing key, are refused and leave nothing; under the current master key they are stored.
+async fn case_keys_wrapped_under_a_rotated_master_key_are_refused(store: DynStore) {
+    let current = [7u8; 32];
+    let old = [9u8; 32];
+    store
+        .meta_init(zegel_core::keys::META_KEY_CHECK, &current)
+        .await
+        .expect("meta_init");
+    let (late, late_key) = fx::org("laat", "Ziekenhuis Laat", T0);
+    match store.create_org(&late, &late_key, Some(&old)).await {
+        Err(StoreError::MasterKeyChanged) => {}
+        other => panic!("an old master key must be refused, got {other:?}"),
+    }
+    assert_eq!(store.org_by_slug("laat").await.expect("by slug"), None);
+    assert_eq!(store.org_key(&late_key.id).await.expect("key"), None);
+    let signing = zegel_core::signing::SigningKeyRow {
+        id: "sig_late".into(),
+        org_id: late.id.clone(),
+        public_key: vec![1; 32],
+        wrapped_private: vec![2; 60],
+        created_at: T0,
+        retired_at: None,
+    };
+    match store.insert_signing_key(&signing, Some(&old)).await {
+        Err(StoreError::MasterKeyChanged) => {}
+        other => panic!("an old master key must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        store.current_signing_key(&late.id).await.expect("current"),
+        None
+    );
+    store
+        .create_org(&late, &late_key, Some(&current))
+        .await
+        .expect("create_org under the current master key");
+    assert_eq!(
+        store.org_by_slug("laat").await.expect("by slug"),
+        Some(late.clone())
+    );
+    let stored = store
+        .insert_signing_key(&signing, Some(&current))
+        .await
+        .expect("insert under the current master key");
+    assert_eq!(stored.id, "sig_late");
+}
+
 /// Users by id and e-mail, listed oldest first; a taken e-mail is a conflict.
 async fn case_user_create_and_lookup(store: DynStore) {
     let (org, key) = fx::org("zuid", "Ziekenhuis Zuid", T0);
-    store.create_org(&org, &key).await.expect("create_org");
+    store
+        .create_org(&org, &key, None)
+        .await
+        .expect("create_org");
     let mut a = fx::user(&org.id, "a.arts@zuid.example", "Dr. A. Arts", T0);
     a.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned());
     a.role = Role::Admin;

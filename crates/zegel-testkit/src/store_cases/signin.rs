@@ -22,7 +22,10 @@ pub(super) const CASES: &[Case] = &[
 
 async fn seeded(store: &DynStore) -> (Organisation, User) {
     let (org, key) = fx::org("zuid", "Ziekenhuis Zuid", T0);
-    store.create_org(&org, &key).await.expect("create_org");
+    store
+        .create_org(&org, &key, None)
+        .await
+        .expect("create_org");
     let user = fx::user(&org.id, "a.arts@zuid.example", "Dr. A. Arts", T0);
     store.create_user(&user).await.expect("create_user");
     (org, user)

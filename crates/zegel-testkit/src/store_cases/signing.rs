@@ -29,13 +29,19 @@ async fn case_signing_key_first_writer_wins_per_organisation(store: DynStore) {
     assert_eq!(store.current_signing_key("").await.expect("current"), None);
     let first = key("sig_first", "", 1);
     assert_eq!(
-        store.insert_signing_key(&first).await.expect("insert"),
+        store
+            .insert_signing_key(&first, None)
+            .await
+            .expect("insert"),
         first
     );
     // A second key for the same organisation is not stored; the first one is answered.
     let second = key("sig_second", "", 2);
     assert_eq!(
-        store.insert_signing_key(&second).await.expect("insert"),
+        store
+            .insert_signing_key(&second, None)
+            .await
+            .expect("insert"),
         first
     );
     assert_eq!(
@@ -53,7 +59,7 @@ async fn case_signing_key_first_writer_wins_per_organisation(store: DynStore) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .insert_signing_key(&key(&format!("sig_race{i}"), "org-race", 10 + i))
+                    .insert_signing_key(&key(&format!("sig_race{i}"), "org-race", 10 + i), None)
                     .await
             })
         })
@@ -97,9 +103,9 @@ async fn case_signing_keys_are_listed_and_found_by_id(store: DynStore) {
         .expect("list")
         .is_empty());
     let a = key("sig_a", "org-a", 5);
-    store.insert_signing_key(&a).await.expect("insert");
+    store.insert_signing_key(&a, None).await.expect("insert");
     store
-        .insert_signing_key(&key("sig_b", "org-b", 6))
+        .insert_signing_key(&key("sig_b", "org-b", 6), None)
         .await
         .expect("insert");
     let listed = store.signing_keys_of("org-a").await.expect("list");
