@@ -803,6 +803,49 @@ async fn master_key_rotation(pg: bool) {
         let mode = std::fs::metadata(&new_key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+
+    // Before its restart the server still holds the old key. An organisation made meanwhile
+    // with the new key has an audit chain the server's sweeper signs; making that chain's
+    // signing key under the old master key is refused, and nothing is stored (a key under a
+    // master key that is about to be destroyed would be lost).
+    let old_key_file = data.join("master.key");
+    env.set("ZEGEL_MASTER_KEY_FILE", &new_key.to_string_lossy());
+    env.run_ok(&[
+        "admin",
+        "org",
+        "create",
+        "--slug",
+        "nieuw",
+        "--name",
+        "Kliniek Nieuw",
+    ])
+    .await;
+    env.run_ok(&[
+        "admin",
+        "user",
+        "create",
+        "--email",
+        "arts@nieuw.example",
+        "--org",
+        "nieuw",
+    ])
+    .await;
+    env.set("ZEGEL_MASTER_KEY_FILE", &old_key_file.to_string_lossy());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !server
+        .stderr()
+        .contains("the master key of this database was rotated")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old node's checkpoint was not refused: {}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let new_org_keys = "SELECT id FROM signing_keys WHERE org_id = \
+                        (SELECT id FROM organisations WHERE slug = 'nieuw')";
+    assert!(db.texts(new_org_keys).await.is_empty());
     drop(server);
 
     // The old key file no longer opens the database.
@@ -836,7 +879,11 @@ async fn master_key_rotation(pg: bool) {
     // In the database: the organisation key and the key check changed; the derived keys are
     // kept; the audit trail has the rotation; no key bytes in it.
     let org_keys_after = db
-        .texts(&format!("SELECT {} FROM org_keys", db.hex("wrapped")))
+        .texts(&format!(
+            "SELECT {} FROM org_keys WHERE org_id = \
+             (SELECT id FROM organisations WHERE slug = 'default')",
+            db.hex("wrapped")
+        ))
         .await;
     assert_eq!(org_keys_after.len(), 1);
     assert_ne!(org_keys_after, org_keys_before);
@@ -877,6 +924,8 @@ async fn master_key_rotation(pg: bool) {
     }
     env.run_ok(&["audit", "checkpoint"]).await;
     env.run_ok(&["audit", "verify"]).await;
+    // With the new key the new organisation's chain is signed.
+    assert_eq!(db.texts(new_org_keys).await.len(), 1);
 
     // The same key again: refused.
     let same = env
