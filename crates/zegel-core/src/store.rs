@@ -212,6 +212,10 @@ pub trait MessageStore: Send + Sync + 'static {
         at: Ts,
         actor: &str,
     ) -> StoreResult<bool>;
+    /// [`Self::destroy_message`] with state `expired`, only while the message is due
+    /// (`expires_at <= at`): an extension that committed after the sweeper listed the message
+    /// wins, and the message stays. Returns false (and changes nothing) otherwise.
+    async fn expire_message(&self, message_id: &str, at: Ts) -> StoreResult<bool>;
     /// Ids of active messages whose `expires_at <= now` (at most `limit`).
     async fn expired_message_ids(&self, now: Ts, limit: u32) -> StoreResult<Vec<String>>;
     /// Blobs of destroyed messages still to delete.

@@ -3,7 +3,7 @@
 
 use super::Zegel;
 use crate::error::Result;
-use crate::model::{MessageState, Ts};
+use crate::model::Ts;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -22,11 +22,8 @@ impl Zegel {
                 return Ok(n);
             }
             for id in ids {
-                if self
-                    .store
-                    .destroy_message(&id, MessageState::Expired, Ts::now(), "system")
-                    .await?
-                {
+                // Only while still due: a sender's extension since the listing wins.
+                if self.store.expire_message(&id, Ts::now()).await? {
                     tracing::info!(message_id = %id, "message expired and destroyed");
                     n += 1;
                 }

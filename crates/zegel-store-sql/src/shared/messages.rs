@@ -161,6 +161,64 @@ impl MessageStore for DbStore {
         at: Ts,
         actor: &str,
     ) -> StoreResult<bool> {
+        self.destroy(message_id, state, at, actor, false).await
+    }
+
+    async fn expire_message(&self, message_id: &str, at: Ts) -> StoreResult<bool> {
+        self.destroy(message_id, MessageState::Expired, at, "system", true)
+            .await
+    }
+
+    async fn expired_message_ids(&self, now: Ts, limit_n: u32) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM messages WHERE state = 'active' AND expires_at <= $1 \
+             ORDER BY expires_at, id LIMIT $2",
+        )
+        .bind(now.0)
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn blobs_to_delete(&self, limit_n: u32) -> StoreResult<Vec<BlobToDelete>> {
+        // Differs per backend: the text must match the backend's partial index word for word.
+        let rows = sqlx::query(db::BLOBS_TO_DELETE_SQL)
+            .bind(limit(limit_n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlobToDelete {
+                    attachment_id: r.try_get("id").map_err(db_err)?,
+                    blob_key: r.try_get("blob_key").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn blob_deleted(&self, attachment_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE attachments SET blob_pending_delete = FALSE WHERE id = $1")
+            .bind(attachment_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await
+    }
+}
+
+impl DbStore {
+    /// `destroy_message`; `due_only`: only while `expires_at <= at` (`expire_message`).
+    async fn destroy(
+        &self,
+        message_id: &str,
+        state: MessageState,
+        at: Ts,
+        actor: &str,
+        due_only: bool,
+    ) -> StoreResult<bool> {
         let (state, status, kind) = match state {
             MessageState::Revoked => ("revoked", "revoked", "revoked"),
             MessageState::Expired => ("expired", "expired", "expired"),
@@ -172,8 +230,11 @@ impl MessageStore for DbStore {
         };
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL, html_ct = NULL \
-             WHERE id = $3 AND state = 'active'",
+            &format!(
+                "UPDATE messages SET state = $1, destroyed_at = $2, subject_ct = NULL, body_ct = NULL, \
+                 html_ct = NULL WHERE id = $3 AND state = 'active'{}",
+                if due_only { " AND expires_at <= $2" } else { "" }
+            ),
         )
         .bind(state)
         .bind(at.0)
@@ -244,45 +305,6 @@ impl MessageStore for DbStore {
         destroy_replies(&mut tx, message_id, (state, kind), at, actor).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    async fn expired_message_ids(&self, now: Ts, limit_n: u32) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT id FROM messages WHERE state = 'active' AND expires_at <= $1 \
-             ORDER BY expires_at, id LIMIT $2",
-        )
-        .bind(now.0)
-        .bind(limit(limit_n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)
-    }
-
-    async fn blobs_to_delete(&self, limit_n: u32) -> StoreResult<Vec<BlobToDelete>> {
-        // Differs per backend: the text must match the backend's partial index word for word.
-        let rows = sqlx::query(db::BLOBS_TO_DELETE_SQL)
-            .bind(limit(limit_n))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(BlobToDelete {
-                    attachment_id: r.try_get("id").map_err(db_err)?,
-                    blob_key: r.try_get("blob_key").map_err(db_err)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn blob_deleted(&self, attachment_id: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE attachments SET blob_pending_delete = FALSE WHERE id = $1")
-            .bind(attachment_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await
     }
 }
 
