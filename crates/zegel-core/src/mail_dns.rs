@@ -143,7 +143,7 @@ impl MailDns {
     /// validated. No records and no such name: empty.
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<Answer, String> {
         let name = Name::from_ascii(fqdn(name)).map_err(|e| format!("bad DNS name: {e}"))?;
-        if let Some(answer) = self.lookup_do(name.clone(), rtype).await? {
+        if let Some(answer) = self.lookup_do(name.clone(), rtype).await {
             return Ok(answer);
         }
         match self.resolver().lookup(name, rtype).await {
@@ -161,9 +161,9 @@ impl MailDns {
         }
     }
 
-    /// One UDP query with the DNSSEC OK bit; `Ok(None)`: no usable answer (truncated, or
-    /// nothing came back twice).
-    async fn lookup_do(&self, name: Name, rtype: RecordType) -> Result<Option<Answer>, String> {
+    /// One UDP query with the DNSSEC OK bit; `None`: no usable answer (truncated, an error
+    /// code, or nothing came back twice).
+    async fn lookup_do(&self, name: Name, rtype: RecordType) -> Option<Answer> {
         let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
             .with_timeout(Some(Duration::from_secs(5)))
             .build();
@@ -196,15 +196,18 @@ impl MailDns {
                     records: Vec::new(),
                     dnssec: response.metadata.authentic_data,
                 }),
+                // SERVFAIL (a validating resolver's answer to a forged or broken signature),
+                // FORMERR (a server without EDNS), REFUSED ...: the ordinary resolver asks
+                // again and says what failed.
                 code => {
-                    background.abort();
-                    return Err(format!("DNS lookup of {rtype} failed: {code}"));
+                    tracing::debug!(%code, "a DNSSEC OK query was not answered");
+                    None
                 }
             };
             break;
         }
         background.abort();
-        Ok(answer)
+        answer
     }
 
     /// The TLSA records of a mail host (`_PORT._tcp.HOST`, RFC 7672), and whether they were
