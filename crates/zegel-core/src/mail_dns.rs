@@ -197,8 +197,8 @@ impl MailDns {
                     dnssec: response.metadata.authentic_data,
                 }),
                 // SERVFAIL (a validating resolver's answer to a forged or broken signature),
-                // FORMERR (a server without EDNS), REFUSED ...: the ordinary resolver asks
-                // again and says what failed.
+                // REFUSED ...: the ordinary resolver asks again (its other servers, TCP) and
+                // says what failed.
                 code => {
                     tracing::debug!(%code, "a DNSSEC OK query was not answered");
                     None
