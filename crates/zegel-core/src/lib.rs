@@ -10,6 +10,7 @@ pub mod error;
 pub mod html;
 pub mod i18n;
 pub mod jws;
+pub mod key_store;
 pub mod keys;
 pub mod mail_dns;
 pub mod mail_store;
