@@ -10,6 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zegel-target}"
+# One build per run: incremental state would only add gigabytes (per fresh clone) to the target dir.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 PG_HOST=127.0.0.1
 PG_PORT=5432
 
@@ -29,6 +31,14 @@ apt_install() {
     log "apt-get install $*"
     $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+# The build needs several GiB: say how much there is, so a full disk shows as the cause at once.
+mkdir -p "$CARGO_TARGET_DIR"
+free_kib="$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print $4 }')"
+log "free disk at $CARGO_TARGET_DIR: $((free_kib / 1024 / 1024)) GiB; target dir: $(du -sh "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1)"
+if [ "$free_kib" -lt $((8 * 1024 * 1024)) ]; then
+    log "warning: less than 8 GiB free; the build may fail with 'No space left on device'"
+fi
 
 # --- What the tests need -----------------------------------------------------------------------
 
