@@ -3,6 +3,7 @@
 
 mod batch;
 mod db;
+mod multi;
 mod per_backend;
 #[path = "../../zegel-store-sql/src/shared/mod.rs"]
 mod shared;

@@ -3,10 +3,12 @@
 //! callers share one `BEGIN IMMEDIATE` transaction and one fsync.
 
 use crate::db::{db_err, Conn, DbRow};
-use crate::shared::sending::apply_send_options;
+use crate::multi::Multi;
+use crate::shared::sending::send_options_statements;
 use crate::shared::write::{
-    insert_attachment, insert_event, insert_job, insert_message_key, insert_message_row,
-    insert_recipient,
+    bind_attachment, bind_event, bind_job, bind_message_key, bind_message_row, bind_recipient,
+    Binds, Statements, INSERT_ATTACHMENT_SQL, INSERT_EVENT_SQL, INSERT_JOB_SQL,
+    INSERT_MESSAGE_KEY_SQL, INSERT_MESSAGE_SQL, INSERT_RECIPIENT_SQL,
 };
 use crate::SqliteStore;
 use std::sync::Arc;
@@ -23,34 +25,36 @@ async fn delete_job(conn: &mut Conn, id: i64) -> StoreResult<()> {
     Ok(())
 }
 
-/// A new message with all its rows, in the next group commit.
+/// A new message with all its rows, in the next group commit: its statements as one query
+/// ([`Multi`]).
 pub(crate) async fn insert_message(store: &SqliteStore, m: &NewMessage) -> StoreResult<()> {
     let m = Arc::new(m.clone());
     store
         .batcher
         .write(move |conn| {
             let m = m.clone();
-            Box::pin(async move {
-                let msg = &m.message;
-                insert_message_row(conn, msg).await?;
-                insert_message_key(conn, &m.key).await?;
-                for (position, r) in (0_i64..).zip(&m.recipients) {
-                    insert_recipient(conn, position, r).await?;
-                }
-                for a in &m.attachments {
-                    insert_attachment(conn, a).await?;
-                }
-                for e in &m.events {
-                    insert_event(conn, e).await?;
-                }
-                for j in &m.jobs {
-                    insert_job(conn, j, Some(&msg.id)).await?;
-                }
-                apply_send_options(conn, &m).await?;
-                Ok(())
-            })
+            Box::pin(async move { message_statements(&m).execute(conn).await })
         })
         .await
+}
+
+fn message_statements(m: &NewMessage) -> Multi<'_> {
+    let msg = &m.message;
+    let mut q = bind_message_row(Multi::new().statement(INSERT_MESSAGE_SQL), msg);
+    q = bind_message_key(q.statement(INSERT_MESSAGE_KEY_SQL), &m.key);
+    for (position, r) in (0_i64..).zip(&m.recipients) {
+        q = bind_recipient(q.statement(INSERT_RECIPIENT_SQL), position, r);
+    }
+    for a in &m.attachments {
+        q = bind_attachment(q.statement(INSERT_ATTACHMENT_SQL), a);
+    }
+    for e in &m.events {
+        q = bind_event(q.statement(INSERT_EVENT_SQL), e);
+    }
+    for j in &m.jobs {
+        q = bind_job(q.statement(INSERT_JOB_SQL), j, Some(&msg.id));
+    }
+    send_options_statements(q, m)
 }
 
 /// A token's `last_used_at`, in the next group commit.
@@ -143,7 +147,17 @@ pub(crate) async fn retry_job(
         .await
 }
 
-/// A sent notification's status, event and job end, in the next group commit.
+/// The recipient of a sent notification, if it exists (`RETURNING`).
+const NOTIFIED_SQL: &str = "UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
+     status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
+     WHERE id = $1 RETURNING id";
+/// The event of [`NOTIFIED_SQL`], only when it found the recipient (`changes()`: the rows
+/// the statement before changed).
+const NOTIFIED_EVENT_SQL: &str =
+    "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, detail) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE changes() > 0";
+
+/// A sent notification's status, event and job end, in the next group commit, as one query.
 pub(crate) async fn mark_notified(
     store: &SqliteStore,
     recipient_id: &str,
@@ -156,24 +170,18 @@ pub(crate) async fn mark_notified(
         .write(move |conn| {
             let (recipient_id, event) = (recipient_id.clone(), event.clone());
             Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE recipients SET notified_at = COALESCE(notified_at, $2), \
-                     status = CASE WHEN status = 'queued' THEN 'notified' ELSE status END \
-                     WHERE id = $1",
-                )
-                .bind(&recipient_id)
-                .bind(event.at.0)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-                if done.rows_affected() == 0 {
+                let q = Multi::new()
+                    .statement(NOTIFIED_SQL)
+                    .bind(recipient_id.as_str())
+                    .bind(event.at.0);
+                let mut q = bind_event(q.statement(NOTIFIED_EVENT_SQL), &event);
+                if let Some(job) = job {
+                    q = q.statement(DELETE_JOB_SQL).bind(job);
+                }
+                if q.fetch_all(conn).await?.is_empty() {
                     return Err(StoreError::NotFound);
                 }
-                insert_event(conn, &event).await?;
-                match job {
-                    Some(job) => delete_job(conn, job).await,
-                    None => Ok(()),
-                }
+                Ok(())
             })
         })
         .await

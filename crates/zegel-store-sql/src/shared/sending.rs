@@ -19,39 +19,44 @@ const UPSERT_ADDRESS_SQL: &str = "INSERT INTO address_book \
      last_used_at = CASE WHEN excluded.last_used_at > address_book.last_used_at \
      THEN excluded.last_used_at ELSE address_book.last_used_at END";
 
-/// Records one use of an address, inside the caller's transaction.
-pub(crate) async fn upsert_address(conn: &mut Conn, u: &AddressUse) -> StoreResult<()> {
-    sqlx::query(UPSERT_ADDRESS_SQL)
-        .bind(&u.org_id)
+fn bind_address<'q, B: Binds<'q>>(q: B, u: &'q AddressUse) -> B {
+    q.bind(&u.org_id)
         .bind(&u.address)
         .bind(u.verification.as_str())
         .bind(&u.phone)
         .bind(u.at.0)
+}
+
+/// Records one use of an address, inside the caller's transaction.
+pub(crate) async fn upsert_address(conn: &mut Conn, u: &AddressUse) -> StoreResult<()> {
+    bind_address(sqlx::query(UPSERT_ADDRESS_SQL), u)
         .execute(conn)
         .await
         .map_err(db_err)?;
     Ok(())
 }
 
+const SEND_OPTIONS_SQL: &str =
+    "UPDATE messages SET hold_expiry_ms = $2, read_receipt = $3 WHERE id = $1";
+
+fn bind_send_options<'q, B: Binds<'q>>(q: B, m: &'q NewMessage) -> B {
+    q.bind(&m.message.id)
+        .bind(m.sending.hold.map(|h| h.expiry_ms))
+        .bind(m.sending.read_receipt)
+}
+
 /// The writes of a new message's [`SendOptions`] (its hold, its read receipt flag, its
-/// address book), inside the transaction that inserted its rows. Nothing for the default.
+/// address book), added to the statements that insert its rows. Nothing for the default.
 // Used by SQLite's insert; PostgreSQL writes the same in its batched statement (inserts.rs).
 #[allow(dead_code)]
-pub(crate) async fn apply_send_options(conn: &mut Conn, m: &NewMessage) -> StoreResult<()> {
-    let o = &m.sending;
-    if o.read_receipt || o.hold.is_some() {
-        sqlx::query("UPDATE messages SET hold_expiry_ms = $2, read_receipt = $3 WHERE id = $1")
-            .bind(&m.message.id)
-            .bind(o.hold.map(|h| h.expiry_ms))
-            .bind(o.read_receipt)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+pub(crate) fn send_options_statements<'q, S: Statements<'q>>(mut q: S, m: &'q NewMessage) -> S {
+    if m.sending.read_receipt || m.sending.hold.is_some() {
+        q = bind_send_options(q.statement(SEND_OPTIONS_SQL), m);
     }
-    for u in &o.address_book {
-        upsert_address(&mut *conn, u).await?;
+    for u in &m.sending.address_book {
+        q = bind_address(q.statement(UPSERT_ADDRESS_SQL), u);
     }
-    Ok(())
+    q
 }
 
 fn address_entry(row: &DbRow) -> StoreResult<AddressEntry> {
