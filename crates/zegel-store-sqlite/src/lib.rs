@@ -22,6 +22,10 @@ use zegel_core::{StoreError, StoreResult};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool (readers run in parallel under WAL; writers queue on the lock).
 const MAX_CONNECTIONS: u32 = 8;
+/// Prepared statements kept per connection (sqlx's default is 100): a new message's
+/// statements go to SQLite as one query ([`multi`]), a text per shape (how many recipients,
+/// attachments, events), and those shapes should not push the other hot statements out.
+const STATEMENT_CACHE: usize = 400;
 
 /// The SQLite implementation of [`zegel_core::Store`].
 #[derive(Clone)]
@@ -66,6 +70,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
+            .statement_cache_capacity(STATEMENT_CACHE)
             .pragma("secure_delete", "ON");
         if let Some(parent) = opts.get_filename().parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
