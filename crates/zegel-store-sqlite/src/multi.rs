@@ -218,5 +218,24 @@ mod tests {
             .bind(1_i64)
             .bind("again");
         assert!(dup.execute(&mut conn).await.is_err());
+        // The same statements (prepared and kept by sqlx) run again afterwards.
+        Multi::new()
+            .statement("INSERT INTO t (id, v) VALUES ($1, $2)")
+            .bind(2_i64)
+            .bind("two")
+            .statement("INSERT INTO t (id, v) VALUES ($1, $2)")
+            .bind(3_i64)
+            .bind("three")
+            .execute(&mut conn)
+            .await
+            .expect("the same statements again");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        assert_eq!(
+            n, 3,
+            "the first row of the failed query, then the two new ones"
+        );
     }
 }
