@@ -7,7 +7,7 @@ use crate::multi::Multi;
 use crate::shared::sending::send_options_statements;
 use crate::shared::write::{
     bind_attachment, bind_event, bind_job, bind_message_key, bind_message_row, bind_recipient,
-    Binds, Statements, INSERT_ATTACHMENT_SQL, INSERT_EVENT_SQL, INSERT_JOB_SQL,
+    insert_event_sql, Binds, Statements, INSERT_ATTACHMENT_SQL, INSERT_EVENT_SQL, INSERT_JOB_SQL,
     INSERT_MESSAGE_KEY_SQL, INSERT_MESSAGE_SQL, INSERT_RECIPIENT_SQL,
 };
 use crate::SqliteStore;
@@ -154,8 +154,7 @@ const NOTIFIED_SQL: &str = "UPDATE recipients SET notified_at = COALESCE(notifie
 /// The event of [`NOTIFIED_SQL`], only when it found the recipient (`changes()`: the rows
 /// the statement before changed).
 const NOTIFIED_EVENT_SQL: &str =
-    "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, detail) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE changes() > 0";
+    insert_event_sql!("SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE changes() > 0");
 
 /// A sent notification's status, event and job end, in the next group commit, as one query.
 pub(crate) async fn mark_notified(

@@ -611,9 +611,9 @@ fn cert_sha256(cert: &Path, spki: bool) -> String {
 
 /// A self-signed certificate no CA vouches for, with a name that is not the host's.
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let ok = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args([
+    openssl(
+        dir,
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -629,12 +629,8 @@ fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
             "self.key",
             "-out",
             "self.pem",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(ok.success());
+        ],
+    );
     (dir.join("self.pem"), dir.join("self.key"))
 }
 

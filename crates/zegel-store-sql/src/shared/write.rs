@@ -1,7 +1,6 @@
 // Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
 //! The row writes that several units of work share, each on a connection inside the
 //! caller's transaction.
-
 //!
 //! Each write is its statement (`*_SQL`) and a function that binds its values in order
 //! (`bind_*`), so a backend can also send several of them to the database at once (SQLite's
@@ -49,9 +48,23 @@ impl<'q, O> Binds<'q>
     }
 }
 
+/// `INSERT INTO events (...)` with the columns [`bind_event`] binds, followed by `$rest` (the
+/// values, or a `SELECT` of them).
+macro_rules! insert_event_sql {
+    ($rest:literal) => {
+        concat!(
+            "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, \
+             detail) ",
+            $rest
+        )
+    };
+}
+// Also used by SQLite's mark of a sent notification (its event only when the recipient exists).
+#[allow(unused_imports)]
+pub(crate) use insert_event_sql;
+
 pub(crate) const INSERT_EVENT_SQL: &str =
-    "INSERT INTO events (message_id, recipient_id, kind, at, actor, ip, user_agent, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    insert_event_sql!("VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
 
 pub(crate) fn bind_event<'q, B: Binds<'q>>(q: B, e: &'q NewEvent) -> B {
     q.bind(&e.message_id)

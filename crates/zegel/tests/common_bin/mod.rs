@@ -861,6 +861,19 @@ pub fn internal_ca(
     internal_ca_for(dir, "IP:127.0.0.1")
 }
 
+/// Runs `openssl` with `args` in `dir`; panics when it fails.
+#[allow(dead_code)] // internal_ca_for, nta.rs
+pub fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let ok = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(ok.success(), "openssl {args:?}");
+}
+
 /// [`internal_ca`] with the server certificate for `sans` (an openssl subjectAltName value,
 /// e.g. `DNS:mx.nta.test,IP:127.0.0.1`).
 #[allow(dead_code)] // nta.rs only
@@ -869,16 +882,7 @@ pub fn internal_ca_for(
     sans: &str,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |n: &str| dir.join(n);
-    let run = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(ok.success(), "openssl {args:?}");
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     std::fs::write(
         p("leaf.ext"),
         format!("basicConstraints=CA:FALSE\nsubjectAltName={sans}\nextendedKeyUsage=serverAuth\n"),
