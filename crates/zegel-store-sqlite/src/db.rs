@@ -64,11 +64,17 @@ pub(crate) fn param(_n: usize) -> String {
     "?".to_owned()
 }
 
-/// `<column> IN <list of text ids bound as $1>`: a JSON array read with `json_each`.
+/// `<column> IN <list of ids bound as $1>`: a JSON array of strings ([`text_list`]) or of
+/// integers ([`int_list`]) read with `json_each`, so an index on the column finds the rows.
 pub(crate) const IN_TEXT_LIST: &str = "IN (SELECT value FROM json_each($1))";
 
-/// The bind value for [`IN_TEXT_LIST`].
+/// The bind value for [`IN_TEXT_LIST`] over a text column.
 pub(crate) fn text_list(ids: &[String]) -> StoreResult<String> {
+    serde_json::to_string(ids).map_err(|e| StoreError::Database(format!("id list: {e}")))
+}
+
+/// The bind value for [`IN_TEXT_LIST`] over an integer column.
+pub(crate) fn int_list(ids: &[i64]) -> StoreResult<String> {
     serde_json::to_string(ids).map_err(|e| StoreError::Database(format!("id list: {e}")))
 }
 
