@@ -55,13 +55,23 @@ impl Worker {
     /// Claims and runs jobs until `shutdown` is true; in-flight jobs finish first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
+        // Whether to claim now: at first, on a wake-up, on the timer, and when a job ends
+        // while jobs may be waiting (`more`: the last claim filled every free slot). A job
+        // ending after a claim that emptied the queue claims nothing: every claim reads the
+        // queue's index, on PostgreSQL with the entries of finished jobs until a vacuum.
+        let mut claim = true;
+        let mut more = false;
+        // At least this often whatever else happens: jobs of other nodes, and retries and
+        // scheduled jobs that come due.
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *shutdown.borrow() {
                 break;
             }
             let free = CONCURRENCY.saturating_sub(tasks.len() as u32);
             let mut claimed = 0;
-            if free > 0 {
+            if claim && free > 0 {
                 match self
                     .z
                     .store
@@ -70,6 +80,7 @@ impl Worker {
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
+                        more = claimed == free as usize;
                         for job in jobs {
                             let z = self.z.clone();
                             tasks.spawn(async move { run_one(&z, job).await });
@@ -79,21 +90,22 @@ impl Worker {
                 }
             }
             while tasks.try_join_next().is_some() {}
-            if claimed > 0 && tasks.len() < CONCURRENCY as usize {
+            if claimed > 0 && more && tasks.len() < CONCURRENCY as usize {
                 continue;
             }
-            tokio::select! {
-                _ = self.z.job_wakeup.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            claim = tokio::select! {
+                _ = self.z.job_wakeup.notified() => true,
+                _ = tick.tick() => true,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => more,
                 // A dropped sender counts as a stop: `changed` would answer at once forever,
                 // and this loop would claim jobs as fast as the database answers.
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         break;
                     }
+                    true
                 }
-            }
+            };
         }
         while tasks.join_next().await.is_some() {}
         // Say goodbye (QUIT) on the relay connections kept for reuse.
