@@ -4,7 +4,8 @@
 //! are all set up first; the time runs from the first mail to the last `250`. Prints
 //! `<seconds> <failed>` on one line; exits 1 when a session broke.
 //!
-//! `cargo run --release --example smtp_load -- PORT CA_FILE USER PASSWORD N S SIZE`
+//! `cargo run --release --example smtp_load -- PORT CA_FILE USER PASSWORD N S SIZE [FIRST]`
+//! (mails `FIRST..FIRST+N`, to `r<i>@example.nl`; `FIRST` 0 when left out).
 //!
 //! Written with lettre's SMTP client (as Zegel's outbound mail) so that the client costs about
 //! what Postfix's `smtp-source` costs on the other side of the comparison: the Python client
@@ -28,12 +29,14 @@ struct Args {
     n: usize,
     sessions: usize,
     size: usize,
+    /// The number of the first mail (its recipient is `r<first>@example.nl`).
+    first: usize,
 }
 
 fn args() -> Result<Args> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    if a.len() != 7 {
-        bail!("usage: smtp_load PORT CA_FILE USER PASSWORD N SESSIONS SIZE");
+    if a.len() != 7 && a.len() != 8 {
+        bail!("usage: smtp_load PORT CA_FILE USER PASSWORD N SESSIONS SIZE [FIRST]");
     }
     Ok(Args {
         port: a[0].parse().context("PORT")?,
@@ -43,6 +46,10 @@ fn args() -> Result<Args> {
         n: a[4].parse().context("N")?,
         sessions: a[5].parse().context("SESSIONS")?,
         size: a[6].parse().context("SIZE")?,
+        first: match a.get(7) {
+            Some(f) => f.parse().context("FIRST")?,
+            None => 0,
+        },
     })
 }
 
@@ -107,7 +114,7 @@ async fn main() -> Result<()> {
     let pem = std::fs::read(&a.ca).with_context(|| format!("reading {}", a.ca))?;
     let ca = Certificate::from_pem(&pem).context("CA certificate")?;
     let body = Arc::new(body(a.size));
-    let next = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(a.first));
     let failed = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(a.sessions + 1));
     let mut tasks = Vec::new();
@@ -125,7 +132,7 @@ async fn main() -> Result<()> {
             start.wait().await;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= a.n {
+                if i >= a.first + a.n {
                     break;
                 }
                 let envelope = Envelope::new(
