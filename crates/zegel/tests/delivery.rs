@@ -240,6 +240,34 @@ async fn several_deliveries_run_in_parallel(b: Backend) {
     }
 }
 
+async fn more_jobs_than_the_worker_runs_at_once_all_go(b: Backend) {
+    // 45 notifications, more than the worker's 32 slots: the first claim fills them, and
+    // jobs that end make room for the rest (a claim that filled every slot may have left
+    // some behind), with no wake-up or tick needed in between.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start(port, &dir.path().join("mail")).await;
+    let Some(app) = TestApp::builder(b).mailer(smtp(port, 20)).build().await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for i in 0..45 {
+        ids.push(send_one(&app, &format!("m{i}@example.nl")).await);
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(zegel_core::service::Worker::new(app.z.clone()).run(rx));
+    let started = std::time::Instant::now();
+    while sink.mails().len() < 45 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tx.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(sink.mails().len(), 45);
+    for id in ids {
+        assert_eq!(recipient_status(&app, &id).await["status"], "notified");
+    }
+}
+
 async fn starttls_with_a_trusted_ca_delivers(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = internal_ca(dir.path());
@@ -633,6 +661,7 @@ backend_tests!(
     a_dead_server_that_comes_back_gets_the_notification,
     a_hanging_server_times_out_instead_of_blocking,
     several_deliveries_run_in_parallel,
+    more_jobs_than_the_worker_runs_at_once_all_go,
     smtps_with_a_trusted_ca_delivers_over_tls_on_one_connection,
     smtps_with_an_untrusted_certificate_is_deferred_and_sends_nothing,
     opportunistic_starttls_encrypts_when_offered_and_sends_plain_otherwise,
