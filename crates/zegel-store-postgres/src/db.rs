@@ -35,14 +35,14 @@ pub(crate) fn param(n: usize) -> String {
 
 /// `<column> IN <list of ids bound as $1>`: a `text[]` array ([`text_list`]) or a `bigint[]`
 /// one ([`int_list`]), so an index on the column finds the rows.
-pub(crate) const IN_TEXT_LIST: &str = "= ANY($1)";
+pub(crate) const IN_LIST: &str = "= ANY($1)";
 
-/// The bind value for [`IN_TEXT_LIST`] over a text column.
+/// The bind value for [`IN_LIST`] over a text column.
 pub(crate) fn text_list(ids: &[String]) -> StoreResult<Vec<String>> {
     Ok(ids.to_vec())
 }
 
-/// The bind value for [`IN_TEXT_LIST`] over an integer column.
+/// The bind value for [`IN_LIST`] over an integer column.
 pub(crate) fn int_list(ids: &[i64]) -> StoreResult<Vec<i64>> {
     Ok(ids.to_vec())
 }

@@ -85,7 +85,7 @@ pub(crate) async fn sequence(conn: &mut db::Conn, max: u32) -> StoreResult<u32> 
     chains.dedup();
     let head_rows = sqlx::query(&format!(
         "SELECT chain, seq, hash FROM audit_heads WHERE chain {}",
-        db::IN_TEXT_LIST
+        db::IN_LIST
     ))
     .bind(db::text_list(&chains)?)
     .fetch_all(&mut *conn)
@@ -131,7 +131,7 @@ pub(crate) async fn sequence(conn: &mut db::Conn, max: u32) -> StoreResult<u32> 
         // By the key itself, so its index finds the rows (a cast would scan the queue).
         sqlx::query(&format!(
             "DELETE FROM audit_pending WHERE id {}",
-            db::IN_TEXT_LIST
+            db::IN_LIST
         ))
         .bind(db::int_list(chunk)?)
         .execute(&mut *conn)

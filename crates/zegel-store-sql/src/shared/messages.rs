@@ -83,11 +83,11 @@ impl MessageStore for DbStore {
         if message_ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Differs per backend: how a list of ids is bound (`db::IN_TEXT_LIST`).
+        // Differs per backend: how a list of ids is bound (`db::IN_LIST`).
         let sql = format!(
             "SELECT {REC_COLS} FROM recipients r WHERE r.message_id {} \
              ORDER BY r.position, r.id",
-            db::IN_TEXT_LIST
+            db::IN_LIST
         );
         let rows = sqlx::query(&sql)
             .bind(db::text_list(message_ids)?)
@@ -350,14 +350,14 @@ async fn destroy_replies(
         };
         insert_event(&mut *conn, &event).await?;
     }
-    // Differs per backend: how a list of ids is bound (`db::IN_TEXT_LIST`).
+    // Differs per backend: how a list of ids is bound (`db::IN_LIST`).
     let list = db::text_list(&ids)?;
     for sql in [
         "DELETE FROM message_keys WHERE message_id {}",
         "DELETE FROM jobs WHERE dead = FALSE AND message_id {}",
         "UPDATE attachments SET meta_ct = NULL, blob_pending_delete = TRUE WHERE message_id {}",
     ] {
-        sqlx::query(&sql.replace("{}", db::IN_TEXT_LIST))
+        sqlx::query(&sql.replace("{}", db::IN_LIST))
             .bind(list.clone())
             .execute(&mut *conn)
             .await

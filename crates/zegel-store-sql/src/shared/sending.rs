@@ -82,11 +82,11 @@ impl SendingStore for DbStore {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        // Differs per backend: how a list is bound (`db::IN_TEXT_LIST`, always `$1`).
+        // Differs per backend: how a list is bound (`db::IN_LIST`, always `$1`).
         let sql = format!(
             "SELECT address, verification, phone, last_used_at, uses FROM address_book \
              WHERE address {} AND org_id = $2 ORDER BY address",
-            db::IN_TEXT_LIST
+            db::IN_LIST
         );
         let rows = sqlx::query(&sql)
             .bind(db::text_list(addresses)?)

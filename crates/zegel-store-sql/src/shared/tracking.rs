@@ -123,11 +123,11 @@ impl TrackingStore for DbStore {
         if message_ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Differs per backend: how a list of ids is bound (`db::IN_TEXT_LIST`).
+        // Differs per backend: how a list of ids is bound (`db::IN_LIST`).
         let sql = format!(
             "SELECT {REC_COLS}, {DOWNLOADED} AS downloaded FROM recipients r \
              WHERE r.message_id {} ORDER BY r.position, r.id",
-            db::IN_TEXT_LIST
+            db::IN_LIST
         );
         let rows = sqlx::query(&sql)
             .bind(db::text_list(message_ids)?)
