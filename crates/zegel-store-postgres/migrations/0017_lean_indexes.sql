@@ -13,9 +13,10 @@ DROP INDEX messages_inbox;
 DROP INDEX recipients_status;
 ALTER TABLE recipients SET (fillfactor = 80);
 
--- Due jobs in claim order (run_at, id), live ones only: the claim reads the index in order
--- and stops at its LIMIT, marking the entries of finished jobs dead as it passes them,
--- where (dead, run_at) needed a bitmap scan over every entry (dead ones too) and a sort.
+-- Due jobs in claim order (run_at, id), without the dead-lettered ones (dead = TRUE): a
+-- claim can read it in order and stop at its LIMIT instead of sorting. A finished job's row
+-- is deleted, but its entry stays until a vacuum (below) and a bitmap scan reads it on every
+-- claim, so the worker claims only when it may find something (zegel-core service/jobs.rs).
 DROP INDEX jobs_dead_run_at;
 CREATE INDEX jobs_due ON jobs (run_at, id) WHERE dead = FALSE;
 -- A claim changes only unindexed columns: room for it on the job's page.

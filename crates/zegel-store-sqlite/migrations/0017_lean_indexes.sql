@@ -10,7 +10,7 @@ DROP INDEX messages_inbox;
 -- rewrote its entry.
 DROP INDEX recipients_status;
 
--- Due jobs in claim order (run_at, id), live ones only: the claim reads the index in order
--- and stops at its LIMIT, without a sort.
+-- Due jobs in claim order (run_at, id), without the dead-lettered ones (dead = TRUE): the
+-- claim reads the index in order and stops at its LIMIT, without a sort.
 DROP INDEX jobs_dead_run_at;
 CREATE INDEX jobs_due ON jobs (run_at, id) WHERE dead = FALSE;

@@ -85,16 +85,23 @@ pub(crate) async fn insert_event(conn: &mut Conn, e: &NewEvent) -> StoreResult<(
     Ok(())
 }
 
+/// `INSERT INTO jobs` with the values [`bind_job`] binds, followed by `$rest`.
+macro_rules! insert_job_sql {
+    ($rest:literal) => {
+        concat!(
+            "INSERT INTO jobs (kind, payload, message_id, run_at, attempts, max_attempts, dead, \
+             created_at) VALUES ($1, $2, $3, $4, 0, $5, FALSE, $6)",
+            $rest
+        )
+    };
+}
+
 /// A job's insert, without `RETURNING` (for [`insert_job`], which wants the id, see
 /// [`INSERT_JOB_RETURNING_SQL`]).
 // Used by SQLite's insert of a new message (zegel-store-sqlite's `Multi`).
 #[allow(dead_code)]
-pub(crate) const INSERT_JOB_SQL: &str =
-    "INSERT INTO jobs (kind, payload, message_id, run_at, attempts, max_attempts, dead, \
-     created_at) VALUES ($1, $2, $3, $4, 0, $5, FALSE, $6)";
-const INSERT_JOB_RETURNING_SQL: &str =
-    "INSERT INTO jobs (kind, payload, message_id, run_at, attempts, max_attempts, dead, \
-     created_at) VALUES ($1, $2, $3, $4, 0, $5, FALSE, $6) RETURNING id";
+pub(crate) const INSERT_JOB_SQL: &str = insert_job_sql!("");
+const INSERT_JOB_RETURNING_SQL: &str = insert_job_sql!(" RETURNING id");
 
 /// A job's values; its `message_id` column comes from the payload, else `fallback`.
 pub(crate) fn bind_job<'q, B: Binds<'q>>(
