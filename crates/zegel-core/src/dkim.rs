@@ -82,6 +82,13 @@ impl Dkim {
         self.algorithm
     }
 
+    /// Signs a message written in chunks (never whole in memory): feed it with
+    /// [`DkimStream::write`], then [`DkimStream::header`] gives the `DKIM-Signature` header
+    /// to put in front of it.
+    pub fn stream(&self) -> DkimStream<'_> {
+        DkimStream(self.signer.sign_streaming())
+    }
+
     /// The message with a `DKIM-Signature` header prepended.
     pub fn sign(&self, raw: &[u8]) -> Result<Vec<u8>, String> {
         let sig = self
@@ -93,5 +100,23 @@ impl Dkim {
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(raw);
         Ok(out)
+    }
+}
+
+/// A signature under way (see [`Dkim::stream`]).
+pub struct DkimStream<'a>(mail_auth::dkim::DkimSigningStream<'a, DkimKey>);
+
+impl DkimStream<'_> {
+    /// The next bytes of the message.
+    pub fn write(&mut self, chunk: &[u8]) {
+        self.0.write(chunk);
+    }
+
+    /// The `DKIM-Signature` header (with its line end) for the bytes written.
+    pub fn header(self) -> Result<String, String> {
+        self.0
+            .finish()
+            .map(|sig| sig.to_header())
+            .map_err(|e| format!("DKIM signing failed: {e}"))
     }
 }

@@ -14,8 +14,10 @@ use std::time::Duration;
 
 pub mod dane;
 pub mod direct;
+mod direct_smtp;
 pub mod mta_sts;
 mod smtp_conn;
+pub mod streamed;
 use smtp_conn::{parse_ca_pem, Conn, ImplicitTls, Pool, SmtpFail};
 
 /// An e-mail to send. All header values are stripped of CR/LF on construction.

@@ -2,13 +2,13 @@
 //! says otherwise): multipart part headers that never end, clients that trickle their headers
 //! or stall an announced body, more connections than the cap, and `/metrics` on its own
 //! listener. Requests are written by hand on raw TCP where a client library would not misbehave
-//! the way an attacker does. Memory is the child's peak resident size (`VmHWM` in
-//! `/proc/PID/status`, reset before each request) against its resident size before.
+//! the way an attacker does. Memory is the child's peak resident size against its resident size
+//! before ([`Peak`]).
 
 #[allow(dead_code)]
 mod common_bin;
 
-use common_bin::{client, files_in, wait_for_files, Env, Mail, Server};
+use common_bin::{client, files_in, wait_for_files, Env, Mail, Peak, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,39 +20,6 @@ const MIB: usize = 1 << 20;
 const MEMORY_BOUND: usize = 64 * MIB;
 const SENDER: &str = "arts@ziekenhuis.example";
 const CODE: &str = "493817";
-
-/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_kb(pid: u32, field: &str) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-        * 1024
-}
-
-/// How much a process's memory grew at its peak since [`Peak::start`]: the peak resident size
-/// (`VmHWM`, reset by writing 5 to `/proc/PID/clear_refs`) against the resident size at the start.
-struct Peak {
-    pid: u32,
-    baseline: usize,
-}
-
-impl Peak {
-    fn start(pid: u32) -> Peak {
-        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
-        Peak {
-            pid,
-            baseline: status_kb(pid, "VmRSS"),
-        }
-    }
-
-    /// (resident size at the start, peak since).
-    fn read(&self) -> (usize, usize) {
-        (self.baseline, status_kb(self.pid, "VmHWM"))
-    }
-}
 
 /// `127.0.0.1:PORT` of a server.
 fn addr(server: &Server) -> String {

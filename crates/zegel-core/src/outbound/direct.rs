@@ -11,21 +11,24 @@
 //! back to the portal notification.
 
 use super::dane::Tlsa;
+use super::direct_smtp::{Attempt, Check, Fail, Tls};
 use super::mta_sts::{Mode, MtaSts, Policy};
-use super::smtp_conn::{parse_ca_pem, transaction, Conn, SmtpFail};
+use super::smtp_conn::parse_ca_pem;
+use super::streamed::StreamedMail;
 use crate::dkim::Dkim;
 use crate::mail_dns::fqdn;
 use crate::mail_dns::MailDns;
 use crate::nta::YearMonth;
-use lettre::address::Envelope;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use futures::StreamExt;
 use lettre::transport::smtp::extension::ClientId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// How many direct deliveries run at once: each holds its whole message in memory.
+/// How many direct deliveries run at once: each decrypts and encodes a message of up to
+/// `max_bytes` (streamed, never whole in memory), twice when DKIM signs it; the worker's other
+/// slots stay free for notifications.
 const AT_ONCE: usize = 4;
 /// How long connecting to one address may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,8 +84,9 @@ pub enum Route {
 pub struct Direct {
     dns: Arc<MailDns>,
     port: u16,
-    roots: Vec<Certificate>,
-    hello: ClientId,
+    tls: Tls,
+    /// The EHLO name.
+    hello: String,
     from_addr: String,
     timeout: Duration,
     dkim: Option<Arc<Dkim>>,
@@ -124,24 +128,23 @@ impl Direct {
                 .collect(),
             None => Vec::new(),
         };
-        let roots = ders
+        let extra: Vec<rustls_pki_types::CertificateDer<'static>> = ders
             .iter()
-            .map(|der| {
-                Certificate::from_der(der.clone()).map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|der| rustls_pki_types::CertificateDer::from(der.clone()))
+            .collect();
+        let tls = Tls::new(&extra)?;
         let sts = MtaSts::new(s.mta_sts_port, &ders)?;
         Ok(Direct {
             dns,
             port: s.port,
-            roots,
+            tls,
             // EHLO with the name other providers know us by (the public host), not the
             // machine's own name; an IP address or a bare name: the default.
             hello: match s.hello_name.as_deref() {
                 Some(h) if h.contains('.') && h.parse::<std::net::IpAddr>().is_err() => {
-                    ClientId::Domain(h.to_owned())
+                    h.to_owned()
                 }
-                _ => ClientId::default(),
+                _ => ClientId::default().to_string(),
             },
             from_addr: s.from_addr.clone(),
             timeout: s.timeout.min(MAX_DELIVERY_TIMEOUT),
@@ -211,33 +214,23 @@ impl Direct {
         }
     }
 
-    /// Delivers `raw` (an RFC 5322 message; signed here when DKIM is set) to `to` through the
-    /// first host that takes it: STARTTLS required, the certificate verified (see the module
-    /// documentation; `dnssec`: the route was validated, so TLSA records count). `Ok`: the
-    /// host that took it; `Err`: why none did (for the sender's events; never message
-    /// content).
+    /// Delivers `mail` (signed here when DKIM is set) to `to` through the first host that
+    /// takes it: STARTTLS required, the certificate verified (see the module documentation;
+    /// `dnssec`: the route was validated, so TLSA records count). The mail streams out as its
+    /// attachments are read. `Ok`: the host that took it; `Err`: why none did (for the
+    /// sender's events; never message content).
     pub async fn deliver(
         &self,
         hosts: &[String],
         dnssec: bool,
         to: &str,
-        raw: Vec<u8>,
+        mail: &StreamedMail<'_>,
     ) -> Result<Delivered, String> {
-        let raw = match &self.dkim {
-            Some(d) => d.sign(&raw)?,
-            None => raw,
-        };
-        let envelope = Envelope::new(
-            Some(
-                self.from_addr
-                    .parse()
-                    .map_err(|e| format!("bad sender address: {e}"))?,
-            ),
-            vec![to
-                .parse()
-                .map_err(|e| format!("bad recipient address: {e}"))?],
-        )
-        .map_err(|e| format!("envelope: {e}"))?;
+        // Checked as addresses: nothing else goes into MAIL and RCPT.
+        for (what, addr) in [("sender", self.from_addr.as_str()), ("recipient", to)] {
+            addr.parse::<lettre::Address>()
+                .map_err(|e| format!("bad {what} address: {e}"))?;
+        }
         let _permit = self
             .gate
             .acquire()
@@ -245,8 +238,27 @@ impl Direct {
             .map_err(|_| "shutting down".to_string())?;
         let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
         let attempt = async {
+            // DKIM hashes the whole body before the mail goes out: a first pass over it.
+            let dkim_header = match &self.dkim {
+                Some(d) => {
+                    let mut signing = d.stream();
+                    let mut chunks = mail.chunks();
+                    while let Some(chunk) = chunks.next().await {
+                        signing.write(&chunk.map_err(|e| format!("reading the message: {e}"))?);
+                    }
+                    Some(signing.header()?)
+                }
+                None => None,
+            };
             let policy = self.sts_policy(domain).await;
-            self.try_hosts(hosts, dnssec, policy.as_ref(), &envelope, &raw)
+            let a = Attempt {
+                host: "",
+                hello: &self.hello,
+                from: &self.from_addr,
+                to,
+                dkim_header: dkim_header.as_deref().map(str::as_bytes),
+            };
+            self.try_hosts(hosts, dnssec, policy.as_ref(), &a, mail)
                 .await
         };
         match tokio::time::timeout(self.timeout, attempt).await {
@@ -307,8 +319,8 @@ impl Direct {
         hosts: &[String],
         dnssec: bool,
         policy: Option<&Policy>,
-        envelope: &Envelope,
-        raw: &[u8],
+        a: &Attempt<'_>,
+        mail: &StreamedMail<'_>,
     ) -> Result<Delivered, String> {
         let mut why = Vec::new();
         for host in hosts.iter().take(MAX_TRIES) {
@@ -327,8 +339,9 @@ impl Direct {
                 }
             };
             for ip in ips {
+                let a = Attempt { host, ..*a };
                 match self
-                    .one(host, SocketAddr::new(ip, self.port), &check, envelope, raw)
+                    .one(SocketAddr::new(ip, self.port), &check, &a, mail)
                     .await
                 {
                     Ok(how) => {
@@ -340,11 +353,14 @@ impl Direct {
                     }
                     Err(e) => {
                         tracing::info!(reason = %e.kind(), "a direct delivery attempt failed");
-                        let permanent = e.is_permanent();
-                        why.push(format!("{host}: {}", describe(e)));
+                        why.push(format!("{host}: {e}"));
+                        // Ours, not the host's: another would fare no better.
+                        if let Fail::Source(_) = e {
+                            return Err(why.join("; "));
+                        }
                         // A 5xx is the provider's answer about this mail: another address
                         // of the same host would say the same.
-                        if permanent {
+                        if e.is_permanent() {
                             break;
                         }
                     }
@@ -361,91 +377,34 @@ impl Direct {
     /// One SMTP session to `addr`; `Ok`: the DANE record kind that matched, if DANE applied.
     async fn one(
         &self,
-        host: &str,
         addr: SocketAddr,
         check: &TlsCheck,
-        envelope: &Envelope,
-        raw: &[u8],
-    ) -> Result<Option<&'static str>, SmtpFail> {
+        a: &Attempt<'_>,
+        mail: &StreamedMail<'_>,
+    ) -> Result<Option<&'static str>, Fail> {
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| {
-                SmtpFail::Io(std::io::Error::new(
+                Fail::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "connect timed out",
                 ))
             })?
-            .map_err(SmtpFail::Io)?;
-        tcp.set_nodelay(true).map_err(SmtpFail::Io)?;
-        let mut smtp =
-            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
-        // NTA 7516: never in plain text. A host without STARTTLS is a failure.
-        if !smtp.can_starttls() {
-            return Err(SmtpFail::Unsupported(
-                "the provider's mail server does not offer STARTTLS",
-            ));
-        }
-        let mut params = TlsParameters::builder(host.to_owned());
-        for c in &self.roots {
-            params = params.add_root_certificate(c.clone());
-        }
-        if let TlsCheck::Dane(_) = check {
-            // The TLSA records decide (below, before any mail is sent), not the CAs: a
-            // DANE-EE host may have a self-signed certificate. The handshake still proves the
-            // host holds the certificate's key.
-            params = params
-                .dangerous_accept_invalid_certs(true)
-                .dangerous_accept_invalid_hostnames(true);
-        }
-        let params = params
-            .build()
-            .map_err(|e| SmtpFail::Tls(std::io::Error::other(e.to_string())))?;
-        smtp.starttls(params, &self.hello).await?;
-        let how = match check {
-            TlsCheck::Pkix => None,
+            .map_err(Fail::Io)?;
+        tcp.set_nodelay(true).map_err(Fail::Io)?;
+        let host = a.host;
+        // DANE: the TLSA records decide (before any mail is sent), not the CAs: a DANE-EE host
+        // may have a self-signed certificate.
+        let dane = |chain: &[Vec<u8>]| match check {
             TlsCheck::Dane(records) => {
-                let chain = smtp.certificate_chain()?;
-                match super::dane::check(records, &chain, host, rustls_pki_types::UnixTime::now()) {
-                    Ok(how) => Some(how),
-                    Err(why) => {
-                        super::smtp_conn::quit_in_background(Conn { smtp, mails: 0 });
-                        return Err(SmtpFail::Tls(std::io::Error::other(why)));
-                    }
-                }
+                super::dane::check(records, chain, host, rustls_pki_types::UnixTime::now())
             }
+            TlsCheck::Pkix => Err("no TLSA records".into()),
         };
-        let mut conn = Conn { smtp, mails: 0 };
-        let done = transaction(&mut conn, envelope, raw)
-            .await
-            .map_err(|f| f.fail);
-        if done.is_ok() {
-            super::smtp_conn::quit_in_background(conn);
-        }
-        done.map(|()| how)
-    }
-}
-
-/// A failure for the sender's events: the SMTP reply (the provider's words), or what broke.
-fn describe(f: SmtpFail) -> String {
-    match f {
-        // lettre words a failed handshake "Connection error: Connection error: <rustls>".
-        // The provider's reply: its code and words.
-        SmtpFail::Smtp(e) if e.is_permanent() || e.is_transient() => format!("{e}"),
-        SmtpFail::Smtp(e) if e.is_tls() || (!e.is_response() && !e.is_client()) => {
-            let mut inner: &dyn std::error::Error = &e;
-            while let Some(next) = inner.source() {
-                inner = next;
-            }
-            let what = if e.is_tls() || inner.to_string().contains("certificate") {
-                "TLS"
-            } else {
-                "connection"
-            };
-            format!("{what}: {inner}")
-        }
-        SmtpFail::Smtp(e) => format!("{e}"),
-        SmtpFail::Io(e) => format!("connection: {e}"),
-        SmtpFail::Tls(e) => format!("TLS: {e}"),
-        SmtpFail::Unsupported(what) => what.to_string(),
+        let check = match check {
+            TlsCheck::Pkix => Check::Pkix,
+            TlsCheck::Dane(_) => Check::Chain(&dane),
+        };
+        super::direct_smtp::deliver(tcp, &self.tls, check, a, mail).await
     }
 }

@@ -266,26 +266,7 @@ impl ImplicitTls {
         host: &str,
         extra_ca: Option<&[CertificateDer<'static>]>,
     ) -> Result<Self, String> {
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, ignored) = roots.add_parsable_certificates(native.certs);
-        tracing::debug!(
-            added,
-            ignored,
-            errors = native.errors.len(),
-            "system CA certificates for smtps"
-        );
-        for cert in extra_ca.unwrap_or_default() {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
-        }
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = pkix_config(extra_ca.unwrap_or_default())?;
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| format!("ZEGEL_SMTP_URL host {host}: {e}"))?;
         Ok(ImplicitTls {
@@ -301,6 +282,30 @@ impl ImplicitTls {
             .await
             .map(TlsStream)
     }
+}
+
+/// A TLS client configuration (rustls, ring) that trusts the system's CAs plus `extra_ca`.
+pub(super) fn pkix_config(extra_ca: &[CertificateDer<'static>]) -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(
+        added,
+        ignored,
+        errors = native.errors.len(),
+        "system CA certificates"
+    );
+    for cert in extra_ca {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("ZEGEL_SMTP_CA_FILE: {e}"))?;
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Parses the extra CA file: at least one certificate, nothing unparsable.

@@ -14,9 +14,13 @@ use crate::model::*;
 use crate::nta::YearMonth;
 use crate::outbound::direct::{Direct, Route};
 use crate::outbound::header_safe;
-use futures::StreamExt;
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use crate::outbound::streamed::{Part, PartInfo, PartSource, StreamedMail};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use lettre::message::{Mailbox, MessageBuilder, MultiPart, SinglePart};
+use zegel_crypto::Dek;
 
 /// What became of a direct delivery attempt.
 pub(super) enum DirectOutcome {
@@ -67,17 +71,23 @@ impl Zegel {
                 Some(why),
             )
         };
-        let raw = match self.direct_mail(direct, a).await? {
-            Ok(raw) => raw,
+        let (message, first, files) = match self.direct_mail(direct, a).await? {
+            Ok(parts) => parts,
             Err(why) => {
                 self.store.record_event(&failed(why), None).await?;
                 return Ok(DirectOutcome::Portal);
             }
         };
-        match direct
-            .deliver(&hosts, dnssec, &a.recipient.email, raw)
-            .await
-        {
+        let info: Vec<PartInfo> = files.rows.iter().map(|(_, info)| info.clone()).collect();
+        let delivered = match StreamedMail::new(message, first, &info, &files) {
+            Ok(mail) => {
+                direct
+                    .deliver(&hosts, dnssec, &a.recipient.email, &mail)
+                    .await
+            }
+            Err(why) => Err(why),
+        };
+        match delivered {
             Ok(done) => {
                 let how: Vec<&str> = done
                     .check
@@ -109,13 +119,13 @@ impl Zegel {
         }
     }
 
-    /// The whole message as an RFC 5322 mail from its sender, or why it cannot go directly.
-    /// Held in memory (at most `direct.max_bytes()` of content, a few at once).
+    /// The message from its sender, ready to stream: the headers, the text (and HTML) and
+    /// the attachments to read as it goes; or why it cannot go directly.
     async fn direct_mail(
         &self,
         direct: &Direct,
         a: &RecipientAccess,
-    ) -> Result<std::result::Result<Vec<u8>, String>> {
+    ) -> Result<std::result::Result<(MessageBuilder, Part, Files<'_>), String>> {
         let Some(m) = self.store.message_by_id(&a.message.id).await? else {
             return Ok(Err("the message is gone".into()));
         };
@@ -151,30 +161,23 @@ impl Zegel {
             Some(ct) => Some(decrypt_text(&dek, &objects::html(&m.id), ct)?),
             None => None,
         };
-        let mut parts = match html {
-            Some(html) => {
-                MultiPart::mixed().multipart(MultiPart::alternative_plain_html(body, html))
-            }
-            None => MultiPart::mixed().singlepart(SinglePart::plain(body)),
+        let first = match html {
+            Some(html) => Part::Multi(MultiPart::alternative_plain_html(body, html)),
+            None => Part::Single(SinglePart::plain(body)),
         };
-        for row in &rows {
-            let Some(view) = Self::attachment_view(&dek, &m, row)? else {
+        let mut files = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(view) = Self::attachment_view(&dek, &m, &row)? else {
                 continue;
             };
-            let mut data = Vec::with_capacity(usize::try_from(row.size.max(0)).unwrap_or(0));
-            let blob = self.blobs.read(&row.blob_key).await?;
-            let mut plain =
-                decrypt_stream(blob, dek.decryptor(&objects::attachment(&m.id, &row.id)));
-            while let Some(chunk) = plain.next().await {
-                data.extend_from_slice(&chunk?);
-            }
-            // A type lettre cannot write goes as plain bytes.
-            let ct = ContentType::parse(&view.content_type)
-                .or_else(|_| ContentType::parse("application/octet-stream"))
-                .map_err(|e| crate::error::Error::Internal(format!("content type: {e}")))?;
-            parts = parts.singlepart(Attachment::new(view.name).body(data, ct));
+            let info = PartInfo {
+                name: view.name,
+                content_type: view.content_type,
+                size: row.size.max(0) as u64,
+            };
+            files.push((row, info));
         }
-        let mail = lettre::Message::builder()
+        let message = lettre::Message::builder()
             .from(from.clone())
             .reply_to(from)
             .to(to)
@@ -183,11 +186,41 @@ impl Zegel {
                 "<zegel.direct.{}@{}>",
                 a.recipient.id, self.settings.mail_domain
             )))
-            .date_now()
-            .multipart(parts);
-        Ok(match mail {
-            Ok(mail) => Ok(mail.formatted()),
-            Err(e) => Err(format!("building the mail: {e}")),
-        })
+            .date_now();
+        let files = Files {
+            zegel: self,
+            dek,
+            message_id: m.id,
+            rows: files,
+        };
+        Ok(Ok((message, first, files)))
+    }
+}
+
+/// A message's attachments, decrypted as they are read.
+struct Files<'a> {
+    zegel: &'a Zegel,
+    dek: Dek,
+    message_id: String,
+    rows: Vec<(AttachmentRow, PartInfo)>,
+}
+
+#[async_trait]
+impl PartSource for Files<'_> {
+    async fn open(
+        &self,
+        i: usize,
+    ) -> std::result::Result<BoxStream<'static, std::result::Result<Bytes, String>>, String> {
+        let (row, _) = self.rows.get(i).ok_or("no such attachment")?;
+        let blob = self
+            .zegel
+            .blobs
+            .read(&row.blob_key)
+            .await
+            .map_err(|e| format!("an attachment could not be read: {e}"))?;
+        let object = objects::attachment(&self.message_id, &row.id);
+        Ok(decrypt_stream(blob, self.dek.decryptor(&object))
+            .map_err(|e| format!("an attachment could not be decrypted: {e}"))
+            .boxed())
     }
 }

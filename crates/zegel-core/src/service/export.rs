@@ -9,58 +9,16 @@ use super::thread::ThreadItem;
 use super::{objects, ClientCtx, Zegel};
 use crate::error::{Error, Result};
 use crate::model::{EventKind, Lang};
+use crate::outbound::streamed::{attachment_headers, base64_lines, content_type};
 use base64::Engine;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use lettre::message::header::{
-    ContentDisposition, ContentTransferEncoding, ContentType, Date, From, HeaderName, HeaderValue,
-    Headers, MimeVersion, Subject, To,
+    ContentTransferEncoding, ContentType, Date, From, HeaderName, HeaderValue, Headers,
+    MimeVersion, Subject, To,
 };
 use lettre::message::{Mailbox, Mailboxes};
-
-/// Raw bytes per base64 line (76 characters).
-const LINE_BYTES: usize = 57;
-
-fn content_type(ct: &str) -> ContentType {
-    ContentType::parse(ct).unwrap_or(
-        ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN),
-    )
-}
-
-/// Base64 in CRLF-terminated lines of 76 characters, encoding as the bytes arrive.
-fn base64_lines(inner: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, Result<Bytes>> {
-    let encode = |raw: &[u8]| -> Vec<u8> {
-        let mut out = Vec::with_capacity(raw.len() / LINE_BYTES * 78 + 80);
-        for line in raw.chunks(LINE_BYTES) {
-            out.extend_from_slice(
-                base64::engine::general_purpose::STANDARD
-                    .encode(line)
-                    .as_bytes(),
-            );
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    };
-    stream::unfold(
-        (Some(inner), Vec::<u8>::new()),
-        move |(inner, mut rem)| async move {
-            let mut inner = inner?;
-            match inner.next().await {
-                Some(Ok(chunk)) => {
-                    rem.extend_from_slice(&chunk);
-                    let whole = rem.len() / LINE_BYTES * LINE_BYTES;
-                    let out = encode(&rem[..whole]);
-                    rem.drain(..whole);
-                    Some((Ok(Bytes::from(out)), (Some(inner), rem)))
-                }
-                Some(Err(e)) => Some((Err(e), (None, Vec::new()))),
-                None => Some((Ok(Bytes::from(encode(&rem))), (None, Vec::new()))),
-            }
-        },
-    )
-    .boxed()
-}
 
 /// The `.eml`'s message headers and the start of its text part (base64 follows): from
 /// `from_name` at no-reply@`mail_domain`, to `to` (left out when it is not an address).
@@ -134,24 +92,12 @@ fn encoded_words(text: &str) -> String {
         .join("\r\n ")
 }
 
-/// The headers of one attachment part (its base64 follows).
+/// One attachment part's delimiter and headers (its base64 follows).
 fn attachment_head(boundary: &str, content_type_text: &str, name: &str) -> String {
-    let mut ph = Headers::new();
-    ph.set(content_type(content_type_text));
-    if name.contains("=?") {
-        // lettre would quote it as it is, and mail programs decode a quoted `=?...?=` as an
-        // encoded word: give the name in RFC 2231 form only (at most 255 characters, so one line).
-        let pct = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-        ph.insert_raw(HeaderValue::dangerous_new_pre_encoded(
-            HeaderName::new_from_ascii_str("Content-Disposition"),
-            format!("attachment; filename=\"{name}\""),
-            format!("attachment; filename*=utf-8''{pct}"),
-        ));
-    } else {
-        ph.set(ContentDisposition::attachment(name));
-    }
-    ph.set(ContentTransferEncoding::Base64);
-    format!("\r\n--{boundary}\r\n{ph}\r\n")
+    format!(
+        "\r\n--{boundary}\r\n{}",
+        attachment_headers(content_type_text, name)
+    )
 }
 
 /// The end of the `.eml`.

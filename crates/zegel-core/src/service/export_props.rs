@@ -3,10 +3,11 @@
 //! single-line) subjects, names, file names and contents parses back with mail-parser, part for
 //! part and byte for byte.
 
-use super::{attachment_head, base64_lines, eml_head, eml_tail, text_of, LINE_BYTES};
+use super::{attachment_head, eml_head, eml_tail, text_of};
 use crate::error::{Error, Result};
 use crate::model::{Lang, MessageKind, Ts};
 use crate::outbound::header_safe;
+use crate::outbound::streamed::{base64_lines, LINE_BYTES};
 use crate::service::content::AttachmentView;
 use crate::service::thread::ThreadItem;
 use base64::Engine;

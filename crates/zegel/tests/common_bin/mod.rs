@@ -5,6 +5,10 @@
 //! Nothing here sleeps longer than a poll interval; every wait has an overall timeout, and every
 //! child process is killed when its guard is dropped (also when a test panics).
 
+// nta.rs; binary.rs includes this module without `allow(dead_code)`.
+#[allow(dead_code)]
+pub mod dns;
+
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -286,7 +290,7 @@ impl Server {
     }
 
     /// The process id (for `/proc/PID/status`).
-    #[allow(dead_code)] // only hostile.rs measures memory
+    #[allow(dead_code)] // hostile.rs and nta.rs measure memory
     pub fn pid(&self) -> u32 {
         self.child.id().expect("the process is running")
     }
@@ -713,7 +717,8 @@ if MODE.startswith("auth:"):
         ok = auth_data.login.decode() == user and auth_data.password.decode() == pw
         return AuthResult(success=ok)
     kw = {"authenticator": check, "auth_required": True, "auth_require_tls": False}
-c = Controller(Saver(d), hostname=os.environ.get("SINK_HOST", "127.0.0.1"), port=port, **kw)
+c = Controller(Saver(d), hostname=os.environ.get("SINK_HOST", "127.0.0.1"), port=port,
+               data_size_limit=int(os.environ.get("SINK_SIZE", 33554432)), **kw)
 c.start()
 print("ready", flush=True)
 try:
@@ -721,6 +726,74 @@ try:
 finally:
     c.stop()
 "#;
+
+/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
+#[allow(dead_code)] // hostile.rs and nta.rs measure memory, as `Peak`
+fn status_kb(pid: u32, field: &str) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+        * 1024
+}
+
+/// How much a process's memory grew at its peak since [`Peak::start`]: the peak resident size
+/// (`VmHWM`, reset by writing 5 to `/proc/PID/clear_refs`) against the resident size at the start.
+// hostile.rs and nta.rs measure memory; binary.rs includes this module without
+// `allow(dead_code)`.
+#[allow(dead_code)]
+pub struct Peak {
+    pid: u32,
+    baseline: usize,
+}
+
+#[allow(dead_code)]
+impl Peak {
+    pub fn start(pid: u32) -> Peak {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
+        Peak {
+            pid,
+            baseline: status_kb(pid, "VmRSS"),
+        }
+    }
+
+    /// (resident size at the start, peak since).
+    pub fn read(&self) -> (usize, usize) {
+        (self.baseline, status_kb(self.pid, "VmHWM"))
+    }
+}
+
+/// Runs each `name(env: Env)` once per backend, as `sqlite::name` (a fresh data directory) and
+/// `postgres::name` (`ZEGEL_DATABASE_URL` a fresh PostgreSQL database, dropped afterwards).
+#[macro_export]
+macro_rules! env_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::common_bin::Env::new()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = zegel_testkit::PgDb::create().await else {
+                        return;
+                    };
+                    let mut env = super::common_bin::Env::new();
+                    env.set("ZEGEL_DATABASE_URL", db.url());
+                    super::$name(env).await;
+                    drop(db);
+                }
+            )*
+        }
+    };
+}
 
 /// How one mail reached the sink.
 // Only delivery.rs reads arrivals; binary.rs includes this module without `allow(dead_code)`,
@@ -767,6 +840,18 @@ impl SmtpSink {
     /// Like `start_mode`, listening on `host` (another loopback address such as `127.0.0.2`:
     /// several sinks with their own certificates on one port).
     pub async fn start_mode_at(host: &str, port: u16, dir: &Path, mode: &str) -> SmtpSink {
+        Self::start_sized_at(host, port, dir, mode, 32 << 20).await
+    }
+
+    /// Like `start_mode_at`, taking mail up to `size` bytes (announced in EHLO as `SIZE`).
+    #[allow(dead_code)] // nta.rs
+    pub async fn start_sized_at(
+        host: &str,
+        port: u16,
+        dir: &Path,
+        mode: &str,
+        size: usize,
+    ) -> SmtpSink {
         let py = python_with_aiosmtpd();
         std::fs::create_dir_all(dir).expect("create the sink directory");
         let script = dir
@@ -776,6 +861,7 @@ impl SmtpSink {
         std::fs::write(&script, SMTP_SINK).expect("write the sink script");
         let mut child = Command::new(py)
             .env("SINK_HOST", host)
+            .env("SINK_SIZE", size.to_string())
             .arg(&script)
             .arg(port.to_string())
             .arg(dir)

@@ -1,0 +1,439 @@
+//! The SMTP session of one direct delivery attempt, on our own socket so that the message
+//! streams out as it is read (lettre's client takes a whole message at once): replies parsed by
+//! smtp-proto, STARTTLS by rustls (ring), the data dot-stuffed as RFC 5321 §4.5.2 asks. A
+//! message whose source fails part-way is abandoned by closing the connection before the final
+//! ".", so the provider never takes a truncated mail (RFC 5321 §4.1.1.4).
+
+use super::streamed::StreamedMail;
+use futures::StreamExt;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use smtp_proto::response::parser::ResponseReceiver;
+use smtp_proto::{EhloResponse, Response};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, CryptoProvider,
+};
+use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+/// How long the courtesy QUIT after a delivery may take.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most a reply may hold (smtp-proto refuses longer ones).
+const READ_CHUNK: usize = 4096;
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub(super) enum Fail {
+    /// A reply other than the one the step needs: its code and the provider's words.
+    Reply(u16, String),
+    /// Connecting, reading or writing.
+    Io(io::Error),
+    /// The TLS handshake or the certificate check.
+    Tls(String),
+    /// A reply that could not be read, or the connection ended.
+    Protocol(String),
+    /// The provider cannot take this mail (no STARTTLS, too large, no 8BITMIME).
+    Unsupported(String),
+    /// The message could not be read (ours, not the provider's).
+    Source(String),
+}
+
+impl Fail {
+    /// A 5xx reply: the provider's answer about this mail.
+    pub(super) fn is_permanent(&self) -> bool {
+        matches!(self, Fail::Reply(code, _) if *code >= 500)
+    }
+
+    /// For logs: no server text (it may hold an address).
+    pub(super) fn kind(&self) -> String {
+        match self {
+            Fail::Reply(code, _) => format!("reply {code}"),
+            Fail::Io(_) => "connection".into(),
+            Fail::Tls(_) => "TLS".into(),
+            Fail::Protocol(_) => "bad or missing reply".into(),
+            Fail::Unsupported(_) => "unsupported".into(),
+            Fail::Source(_) => "reading the message".into(),
+        }
+    }
+}
+
+/// For the sender's events: the provider's reply, or what broke.
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fail::Reply(code, text) => write!(f, "{code} {text}"),
+            Fail::Io(e) => write!(f, "connection: {e}"),
+            Fail::Tls(e) => write!(f, "TLS: {e}"),
+            Fail::Protocol(e) => write!(f, "connection: {e}"),
+            Fail::Unsupported(e) => f.write_str(e),
+            Fail::Source(e) => write!(f, "reading the message: {e}"),
+        }
+    }
+}
+
+/// A check of the chain a host presents: the DANE record kind that matched, or why it failed.
+pub(super) type ChainCheck<'a> = dyn Fn(&[Vec<u8>]) -> Result<&'static str, String> + Sync + 'a;
+
+/// How the provider's certificate is checked.
+pub(super) enum Check<'a> {
+    /// Against the CAs, for the host's name.
+    Pkix,
+    /// By the caller, on the chain the host presents (DANE): the handshake only proves the
+    /// host holds the certificate's key. `Err` from the closure refuses the host.
+    Chain(&'a ChainCheck<'a>),
+}
+
+/// The TLS configurations of direct delivery.
+pub(super) struct Tls {
+    pkix: tokio_rustls::TlsConnector,
+    any: tokio_rustls::TlsConnector,
+}
+
+impl Tls {
+    /// Trusts the system's CAs plus `extra_ca` (for `Check::Pkix`).
+    pub(super) fn new(extra_ca: &[CertificateDer<'static>]) -> Result<Self, String> {
+        let pkix = super::smtp_conn::pkix_config(extra_ca)?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let any = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        Ok(Tls {
+            pkix: tokio_rustls::TlsConnector::from(Arc::new(pkix)),
+            any: tokio_rustls::TlsConnector::from(Arc::new(any)),
+        })
+    }
+}
+
+/// What one session needs to know.
+pub(super) struct Attempt<'a> {
+    /// The host's name (TLS server name, certificate check).
+    pub host: &'a str,
+    /// Our EHLO name.
+    pub hello: &'a str,
+    /// Envelope sender and recipient (already checked as addresses).
+    pub from: &'a str,
+    pub to: &'a str,
+    /// A `DKIM-Signature` header to put in front of the mail.
+    pub dkim_header: Option<&'a [u8]>,
+}
+
+/// One SMTP session on `tcp`: STARTTLS required, the certificate checked as `check` says,
+/// then MAIL, RCPT, DATA with `mail` streamed. `Ok`: what the `Chain` check returned.
+pub(super) async fn deliver(
+    tcp: TcpStream,
+    tls: &Tls,
+    check: Check<'_>,
+    a: &Attempt<'_>,
+    mail: &StreamedMail<'_>,
+) -> Result<Option<&'static str>, Fail> {
+    let mut tcp = tcp;
+    expect(&mut tcp, 220).await?;
+    let ehlo = ehlo(&mut tcp, a.hello).await?;
+    // NTA 7516: never in plain text. A host without STARTTLS is a failure.
+    if ehlo.capabilities & smtp_proto::EXT_START_TLS == 0 {
+        return Err(Fail::Unsupported(
+            "the provider's mail server does not offer STARTTLS".into(),
+        ));
+    }
+    command(&mut tcp, "STARTTLS\r\n", 220).await?;
+    let name = ServerName::try_from(a.host.to_owned())
+        .map_err(|e| Fail::Tls(format!("the host name {}: {e}", a.host)))?;
+    let connector = match check {
+        Check::Pkix => &tls.pkix,
+        Check::Chain(_) => &tls.any,
+    };
+    let mut s = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| Fail::Tls(e.to_string()))?;
+    let how = match check {
+        Check::Pkix => None,
+        Check::Chain(f) => {
+            let chain: Vec<Vec<u8>> = s
+                .get_ref()
+                .1
+                .peer_certificates()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.to_vec())
+                .collect();
+            match f(&chain) {
+                Ok(how) => Some(how),
+                Err(why) => {
+                    quit_in_background(s);
+                    return Err(Fail::Tls(why));
+                }
+            }
+        }
+    };
+    let done = transaction(&mut s, a, mail).await;
+    match &done {
+        Ok(()) | Err(Fail::Reply(..) | Fail::Unsupported(_)) => quit_in_background(s),
+        // Part of the data went out, or the session is out of step: close without QUIT.
+        Err(_) => {}
+    }
+    done.map(|()| how)
+}
+
+/// EHLO, MAIL, RCPT, DATA and the mail, on the TLS session.
+async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    a: &Attempt<'_>,
+    mail: &StreamedMail<'_>,
+) -> Result<(), Fail> {
+    let ehlo = ehlo(s, a.hello).await?;
+    let size = mail.size() + a.dkim_header.map_or(0, |h| h.len() as u64);
+    let has = |ext: u32| ehlo.capabilities & ext != 0;
+    let mut params = String::new();
+    if has(smtp_proto::EXT_SIZE) {
+        if ehlo.size > 0 && size > ehlo.size as u64 {
+            return Err(Fail::Unsupported(format!(
+                "the provider takes mail up to {} MiB, this one is {} MiB",
+                ehlo.size >> 20,
+                size.div_ceil(1 << 20)
+            )));
+        }
+        params.push_str(&format!(" SIZE={size}"));
+    }
+    if !mail.is_ascii() {
+        if !has(smtp_proto::EXT_8BIT_MIME) {
+            return Err(Fail::Unsupported(
+                "the provider's mail server does not support 8BITMIME for non-ASCII content".into(),
+            ));
+        }
+        params.push_str(" BODY=8BITMIME");
+    }
+    if !(a.from.is_ascii() && a.to.is_ascii()) {
+        if !has(smtp_proto::EXT_SMTP_UTF8) {
+            return Err(Fail::Unsupported(
+                "the provider's mail server does not support SMTPUTF8 for a non-ASCII address"
+                    .into(),
+            ));
+        }
+        params.push_str(" SMTPUTF8");
+    }
+    command(s, &format!("MAIL FROM:<{}>{params}\r\n", a.from), 250).await?;
+    let rcpt = command_any(s, &format!("RCPT TO:<{}>\r\n", a.to)).await?;
+    if !matches!(rcpt.code, 250 | 251) {
+        return Err(Fail::Reply(rcpt.code, rcpt.message));
+    }
+    command(s, "DATA\r\n", 354).await?;
+    let mut stuffer = DotStuffer::default();
+    let mut out = Vec::with_capacity(80 * 1024);
+    if let Some(h) = a.dkim_header {
+        stuffer.push(h, &mut out);
+    }
+    let mut chunks = mail.chunks();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(Fail::Source)?;
+        stuffer.push(&chunk, &mut out);
+        s.write_all(&out).await.map_err(Fail::Io)?;
+        out.clear();
+    }
+    stuffer.finish(&mut out);
+    s.write_all(&out).await.map_err(Fail::Io)?;
+    s.flush().await.map_err(Fail::Io)?;
+    expect(s, 250).await?;
+    Ok(())
+}
+
+/// RFC 5321 §4.5.2: a line that begins with "." gets another in front; the data ends with
+/// CRLF "." CRLF.
+#[derive(Default)]
+struct DotStuffer {
+    /// The last byte written was not the end of a line.
+    mid_line: bool,
+}
+
+impl DotStuffer {
+    fn push(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            if !self.mid_line && rest[0] == b'.' {
+                out.push(b'.');
+            }
+            let line_end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            out.extend_from_slice(&rest[..line_end]);
+            self.mid_line = rest[line_end - 1] != b'\n';
+            rest = &rest[line_end..];
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.mid_line {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
+}
+
+/// Sends `line` and reads the reply, which must have code `want`.
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    line: &str,
+    want: u16,
+) -> Result<Response<String>, Fail> {
+    let r = command_any(s, line).await?;
+    if r.code != want {
+        return Err(Fail::Reply(r.code, r.message));
+    }
+    Ok(r)
+}
+
+/// Sends `line` and reads the reply, whatever its code.
+async fn command_any<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    line: &str,
+) -> Result<Response<String>, Fail> {
+    s.write_all(line.as_bytes()).await.map_err(Fail::Io)?;
+    s.flush().await.map_err(Fail::Io)?;
+    Ok(read_reply(s).await?.0)
+}
+
+/// Reads a reply, which must have code `want`.
+async fn expect<S: AsyncRead + Unpin>(s: &mut S, want: u16) -> Result<(), Fail> {
+    let (r, _) = read_reply(s).await?;
+    if r.code != want {
+        return Err(Fail::Reply(r.code, r.message));
+    }
+    Ok(())
+}
+
+/// EHLO and the extensions the reply lists.
+async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    hello: &str,
+) -> Result<EhloResponse<String>, Fail> {
+    s.write_all(format!("EHLO {hello}\r\n").as_bytes())
+        .await
+        .map_err(Fail::Io)?;
+    s.flush().await.map_err(Fail::Io)?;
+    let (r, raw) = read_reply(s).await?;
+    if r.code != 250 {
+        return Err(Fail::Reply(r.code, r.message));
+    }
+    EhloResponse::parse(&mut raw.iter())
+        .map_err(|e| Fail::Protocol(format!("an EHLO reply that could not be read: {e:?}")))
+}
+
+/// One whole reply (all its lines) and its raw bytes. The session goes in lockstep, so nothing
+/// follows a reply before the next command.
+async fn read_reply<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Response<String>, Vec<u8>), Fail> {
+    let mut parser = ResponseReceiver::default();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; READ_CHUNK];
+    loop {
+        let n = s.read(&mut buf).await.map_err(Fail::Io)?;
+        if n == 0 {
+            return Err(Fail::Protocol("the provider closed the connection".into()));
+        }
+        raw.extend_from_slice(&buf[..n]);
+        match parser.parse(&mut buf[..n].iter()) {
+            Ok(r) => return Ok((r, raw)),
+            Err(smtp_proto::Error::NeedsMoreData { .. }) => {}
+            Err(e) => {
+                return Err(Fail::Protocol(format!(
+                    "a reply that could not be read: {e:?}"
+                )))
+            }
+        }
+    }
+}
+
+/// QUIT, without making the caller wait (bounded by `QUIT_TIMEOUT`).
+fn quit_in_background<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut s: S) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            let _ = tokio::time::timeout(QUIT_TIMEOUT, async {
+                command_any(&mut s, "QUIT\r\n").await.ok();
+                s.shutdown().await.ok();
+            })
+            .await;
+        });
+    }
+}
+
+/// Accepts any certificate; the handshake's signatures are still verified, so the host holds
+/// the certificate's key. Only for `Check::Chain`, whose check runs before any mail is sent.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuffed(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut d = DotStuffer::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.push(c, &mut out);
+        }
+        d.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn lines_that_begin_with_a_dot_get_another_across_chunks() {
+        assert_eq!(
+            stuffed(&[b".a\r\nb.\r\n", b".", b"c\r", b"\n..d\r\n"]),
+            b"..a\r\nb.\r\n..c\r\n...d\r\n.\r\n"
+        );
+        // A mail that does not end with a line end gets one before the final dot.
+        assert_eq!(stuffed(&[b"x"]), b"x\r\n.\r\n");
+        assert_eq!(stuffed(&[b"x\r\n", b"."]), b"x\r\n..\r\n.\r\n");
+    }
+}
