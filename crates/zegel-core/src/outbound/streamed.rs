@@ -171,8 +171,9 @@ impl<'a> StreamedMail<'a> {
         self.head.is_ascii() && self.parts.iter().all(|(h, _)| h.is_ascii())
     }
 
-    /// The mail from its first byte, in chunks of at most about 64 KiB. A source that fails,
-    /// or gives more or fewer bytes than its size, ends the stream with an error.
+    /// The mail from its first byte, in chunks as the sources give them (a 64 KiB chunk of an
+    /// attachment is 87 KiB of base64). A source that fails, or gives more or fewer bytes than
+    /// its size, ends the stream with an error.
     pub fn chunks(&self) -> BoxStream<'_, Result<Bytes, String>> {
         let head = futures::stream::once(async { Ok(Bytes::copy_from_slice(&self.head)) });
         let parts = futures::stream::iter(0..self.parts.len())
