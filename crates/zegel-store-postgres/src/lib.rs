@@ -8,6 +8,7 @@ mod marks;
 mod per_backend;
 #[path = "../../zegel-store-sql/src/shared/mod.rs"]
 mod shared;
+mod statistics;
 
 use db::db_err;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -83,6 +84,7 @@ impl PgStore {
         let marker = coalesce::Coalescer::start(marks::Marks(relaxed.clone()), marks::MAX_BATCH);
         let inserter =
             coalesce::Coalescer::start(inserts::Inserts(pool.clone()), inserts::MAX_BATCH);
+        statistics::start(pool.clone());
         Ok(Self {
             pool,
             relaxed,
