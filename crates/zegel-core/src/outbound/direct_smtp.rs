@@ -63,6 +63,22 @@ impl Fail {
     }
 }
 
+/// A reply that refuses the step, on one line (a multi-line reply's lines joined), with its
+/// enhanced status code.
+fn refused(r: Response<String>) -> Fail {
+    let lines: Vec<&str> = r
+        .message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = match r.esc {
+        [0, ..] => lines.join(" "),
+        [a, b, c] => format!("{a}.{b}.{c} {}", lines.join(" ")),
+    };
+    Fail::Reply(r.code, text)
+}
+
 /// For the sender's events: the provider's reply, or what broke.
 impl std::fmt::Display for Fail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,13 +145,12 @@ pub(super) struct Attempt<'a> {
 /// One SMTP session on `tcp`: STARTTLS required, the certificate checked as `check` says,
 /// then MAIL, RCPT, DATA with `mail` streamed. `Ok`: what the `Chain` check returned.
 pub(super) async fn deliver(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     tls: &Tls,
     check: Check<'_>,
     a: &Attempt<'_>,
     mail: &StreamedMail<'_>,
 ) -> Result<Option<&'static str>, Fail> {
-    let mut tcp = tcp;
     expect(&mut tcp, 220).await?;
     let ehlo = ehlo(&mut tcp, a.hello).await?;
     // NTA 7516: never in plain text. A host without STARTTLS is a failure.
@@ -224,7 +239,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     command(s, &format!("MAIL FROM:<{}>{params}\r\n", a.from), 250).await?;
     let rcpt = command_any(s, &format!("RCPT TO:<{}>\r\n", a.to)).await?;
     if !matches!(rcpt.code, 250 | 251) {
-        return Err(Fail::Reply(rcpt.code, rcpt.message));
+        return Err(refused(rcpt));
     }
     command(s, "DATA\r\n", 354).await?;
     let mut stuffer = DotStuffer::default();
@@ -284,7 +299,7 @@ async fn command<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Response<String>, Fail> {
     let r = command_any(s, line).await?;
     if r.code != want {
-        return Err(Fail::Reply(r.code, r.message));
+        return Err(refused(r));
     }
     Ok(r)
 }
@@ -303,7 +318,7 @@ async fn command_any<S: AsyncRead + AsyncWrite + Unpin>(
 async fn expect<S: AsyncRead + Unpin>(s: &mut S, want: u16) -> Result<(), Fail> {
     let (r, _) = read_reply(s).await?;
     if r.code != want {
-        return Err(Fail::Reply(r.code, r.message));
+        return Err(refused(r));
     }
     Ok(())
 }
@@ -319,7 +334,7 @@ async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
     s.flush().await.map_err(Fail::Io)?;
     let (r, raw) = read_reply(s).await?;
     if r.code != 250 {
-        return Err(Fail::Reply(r.code, r.message));
+        return Err(refused(r));
     }
     EhloResponse::parse(&mut raw.iter())
         .map_err(|e| Fail::Protocol(format!("an EHLO reply that could not be read: {e:?}")))
@@ -424,6 +439,18 @@ mod tests {
         }
         d.finish(&mut out);
         out
+    }
+
+    #[tokio::test]
+    async fn a_multi_line_refusal_is_one_line_for_the_sender() {
+        let input: &[u8] = b"550-5.1.1 Recipient address rejected:\r\n550 5.1.1   user unknown\r\n";
+        let mut wire = input;
+        let (r, raw) = read_reply(&mut wire).await.unwrap();
+        assert_eq!(raw, input);
+        assert_eq!(
+            refused(r).to_string(),
+            "550 5.1.1 Recipient address rejected: user unknown"
+        );
     }
 
     #[test]
