@@ -33,17 +33,12 @@ pub(crate) fn param(n: usize) -> String {
     format!("${n}")
 }
 
-/// `<column> IN <list of ids bound as $1>`: a `text[]` array ([`text_list`]) or a `bigint[]`
-/// one ([`int_list`]), so an index on the column finds the rows.
+/// `<column> IN <list of ids bound as $1>`: a `text[]` or `bigint[]` array ([`list`]), so an
+/// index on the column finds the rows.
 pub(crate) const IN_LIST: &str = "= ANY($1)";
 
-/// The bind value for [`IN_LIST`] over a text column.
-pub(crate) fn text_list(ids: &[String]) -> StoreResult<Vec<String>> {
-    Ok(ids.to_vec())
-}
-
-/// The bind value for [`IN_LIST`] over an integer column.
-pub(crate) fn int_list(ids: &[i64]) -> StoreResult<Vec<i64>> {
+/// The bind value for [`IN_LIST`]: the ids as an array of their own type.
+pub(crate) fn list<T: Clone>(ids: &[T]) -> StoreResult<Vec<T>> {
     Ok(ids.to_vec())
 }
 

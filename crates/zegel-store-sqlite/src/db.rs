@@ -64,17 +64,12 @@ pub(crate) fn param(_n: usize) -> String {
     "?".to_owned()
 }
 
-/// `<column> IN <list of ids bound as $1>`: a JSON array of strings ([`text_list`]) or of
-/// integers ([`int_list`]) read with `json_each`, so an index on the column finds the rows.
+/// `<column> IN <list of ids bound as $1>`: a JSON array of strings or integers ([`list`]) read
+/// with `json_each`, so an index on the column finds the rows.
 pub(crate) const IN_LIST: &str = "IN (SELECT value FROM json_each($1))";
 
-/// The bind value for [`IN_LIST`] over a text column.
-pub(crate) fn text_list(ids: &[String]) -> StoreResult<String> {
-    serde_json::to_string(ids).map_err(|e| StoreError::Database(format!("id list: {e}")))
-}
-
-/// The bind value for [`IN_LIST`] over an integer column.
-pub(crate) fn int_list(ids: &[i64]) -> StoreResult<String> {
+/// The bind value for [`IN_LIST`]: the ids (text or integers) as a JSON array.
+pub(crate) fn list<T: serde::Serialize>(ids: &[T]) -> StoreResult<String> {
     serde_json::to_string(ids).map_err(|e| StoreError::Database(format!("id list: {e}")))
 }
 

@@ -208,6 +208,21 @@ async fn a_hanging_server_times_out_instead_of_blocking(b: Backend) {
     assert!(events(&r).iter().any(|(t, _)| t == "deferred"), "{r}");
 }
 
+/// Runs the job worker until `sink` holds `n` mails or `limit` has passed, then stops it;
+/// how long that took.
+async fn run_worker_until(app: &TestApp, sink: &SmtpSink, n: usize, limit: Duration) -> Duration {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(zegel_core::service::Worker::new(app.z.clone()).run(rx));
+    let started = std::time::Instant::now();
+    while sink.mails().len() < n && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    tx.send(true).unwrap();
+    worker.await.unwrap();
+    took
+}
+
 async fn several_deliveries_run_in_parallel(b: Backend) {
     // Ten notifications to a server that needs 2 s per mail: one after another that is 20 s;
     // the worker runs them side by side.
@@ -221,15 +236,7 @@ async fn several_deliveries_run_in_parallel(b: Backend) {
     for i in 0..10 {
         ids.push(send_one(&app, &format!("p{i}@example.nl")).await);
     }
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(zegel_core::service::Worker::new(app.z.clone()).run(rx));
-    let started = std::time::Instant::now();
-    while sink.mails().len() < 10 && started.elapsed() < Duration::from_secs(15) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let took = started.elapsed();
-    tx.send(true).unwrap();
-    worker.await.unwrap();
+    let took = run_worker_until(&app, &sink, 10, Duration::from_secs(15)).await;
     assert_eq!(sink.mails().len(), 10, "after {took:?}");
     assert!(
         took < Duration::from_secs(12),
@@ -254,14 +261,7 @@ async fn more_jobs_than_the_worker_runs_at_once_all_go(b: Backend) {
     for i in 0..45 {
         ids.push(send_one(&app, &format!("m{i}@example.nl")).await);
     }
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(zegel_core::service::Worker::new(app.z.clone()).run(rx));
-    let started = std::time::Instant::now();
-    while sink.mails().len() < 45 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tx.send(true).unwrap();
-    worker.await.unwrap();
+    run_worker_until(&app, &sink, 45, Duration::from_secs(30)).await;
     assert_eq!(sink.mails().len(), 45);
     for id in ids {
         assert_eq!(recipient_status(&app, &id).await["status"], "notified");

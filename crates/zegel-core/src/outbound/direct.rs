@@ -11,7 +11,7 @@
 //! back to the portal notification.
 
 use super::dane::Tlsa;
-use super::direct_smtp::{Attempt, Check, Fail, Tls};
+use super::direct_smtp::{Attempt, Fail, Tls};
 use super::mta_sts::{Mode, MtaSts, Policy};
 use super::smtp_conn::parse_ca_pem;
 use super::streamed::StreamedMail;
@@ -392,19 +392,10 @@ impl Direct {
             })?
             .map_err(Fail::Io)?;
         tcp.set_nodelay(true).map_err(Fail::Io)?;
-        let host = a.host;
-        // DANE: the TLSA records decide (before any mail is sent), not the CAs: a DANE-EE host
-        // may have a self-signed certificate.
-        let dane = |chain: &[Vec<u8>]| match check {
-            TlsCheck::Dane(records) => {
-                super::dane::check(records, chain, host, rustls_pki_types::UnixTime::now())
-            }
-            TlsCheck::Pkix => Err("no TLSA records".into()),
+        let dane = match check {
+            TlsCheck::Dane(records) => Some(records.as_slice()),
+            TlsCheck::Pkix => None,
         };
-        let check = match check {
-            TlsCheck::Pkix => Check::Pkix,
-            TlsCheck::Dane(_) => Check::Chain(&dane),
-        };
-        super::direct_smtp::deliver(tcp, &self.tls, check, a, mail).await
+        super::direct_smtp::deliver(tcp, &self.tls, dane, a, mail).await
     }
 }

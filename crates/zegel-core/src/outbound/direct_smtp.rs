@@ -4,6 +4,7 @@
 //! message whose source fails part-way is abandoned by closing the connection before the final
 //! ".", so the provider never takes a truncated mail (RFC 5321 §4.1.1.4).
 
+use super::dane::Tlsa;
 use super::streamed::StreamedMail;
 use futures::StreamExt;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -93,18 +94,6 @@ impl std::fmt::Display for Fail {
     }
 }
 
-/// A check of the chain a host presents: the DANE record kind that matched, or why it failed.
-pub(super) type ChainCheck<'a> = dyn Fn(&[Vec<u8>]) -> Result<&'static str, String> + Sync + 'a;
-
-/// How the provider's certificate is checked.
-pub(super) enum Check<'a> {
-    /// Against the CAs, for the host's name.
-    Pkix,
-    /// By the caller, on the chain the host presents (DANE): the handshake only proves the
-    /// host holds the certificate's key. `Err` from the closure refuses the host.
-    Chain(&'a ChainCheck<'a>),
-}
-
 /// The TLS configurations of direct delivery.
 pub(super) struct Tls {
     pkix: tokio_rustls::TlsConnector,
@@ -112,7 +101,7 @@ pub(super) struct Tls {
 }
 
 impl Tls {
-    /// Trusts the system's CAs plus `extra_ca` (for `Check::Pkix`).
+    /// Trusts the system's CAs plus `extra_ca` (for a host without DANE).
     pub(super) fn new(extra_ca: &[CertificateDer<'static>]) -> Result<Self, String> {
         let pkix = super::smtp_conn::pkix_config(extra_ca)?;
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
@@ -142,12 +131,15 @@ pub(super) struct Attempt<'a> {
     pub dkim_header: Option<&'a [u8]>,
 }
 
-/// One SMTP session on `tcp`: STARTTLS required, the certificate checked as `check` says,
-/// then MAIL, RCPT, DATA with `mail` streamed. `Ok`: what the `Chain` check returned.
+/// One SMTP session on `tcp`: STARTTLS required, then MAIL, RCPT, DATA with `mail` streamed.
+/// The certificate is checked against the CAs for the host's name, or with `dane` (the host's
+/// validated TLSA records) against those alone: then the handshake only proves the host holds
+/// the certificate's key, and the records decide before any mail is sent (a DANE-EE host may
+/// have a self-signed certificate). `Ok`: the DANE record kind that matched.
 pub(super) async fn deliver(
     mut tcp: TcpStream,
     tls: &Tls,
-    check: Check<'_>,
+    dane: Option<&[Tlsa]>,
     a: &Attempt<'_>,
     mail: &StreamedMail<'_>,
 ) -> Result<Option<&'static str>, Fail> {
@@ -162,17 +154,14 @@ pub(super) async fn deliver(
     command(&mut tcp, "STARTTLS\r\n", 220).await?;
     let name = ServerName::try_from(a.host.to_owned())
         .map_err(|e| Fail::Tls(format!("the host name {}: {e}", a.host)))?;
-    let connector = match check {
-        Check::Pkix => &tls.pkix,
-        Check::Chain(_) => &tls.any,
-    };
+    let connector = if dane.is_some() { &tls.any } else { &tls.pkix };
     let mut s = connector
         .connect(name, tcp)
         .await
         .map_err(|e| Fail::Tls(e.to_string()))?;
-    let how = match check {
-        Check::Pkix => None,
-        Check::Chain(f) => {
+    let how = match dane {
+        None => None,
+        Some(records) => {
             let chain: Vec<Vec<u8>> = s
                 .get_ref()
                 .1
@@ -181,7 +170,7 @@ pub(super) async fn deliver(
                 .iter()
                 .map(|c| c.to_vec())
                 .collect();
-            match f(&chain) {
+            match super::dane::check(records, &chain, a.host, UnixTime::now()) {
                 Ok(how) => Some(how),
                 Err(why) => {
                     quit_in_background(s);
@@ -309,9 +298,14 @@ async fn command_any<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     line: &str,
 ) -> Result<Response<String>, Fail> {
-    s.write_all(line.as_bytes()).await.map_err(Fail::Io)?;
-    s.flush().await.map_err(Fail::Io)?;
+    send(s, line).await?;
     Ok(read_reply(s).await?.0)
+}
+
+/// Writes `line` (a command with its CRLF) and flushes it.
+async fn send<S: AsyncWrite + Unpin>(s: &mut S, line: &str) -> Result<(), Fail> {
+    s.write_all(line.as_bytes()).await.map_err(Fail::Io)?;
+    s.flush().await.map_err(Fail::Io)
 }
 
 /// Reads a reply, which must have code `want`.
@@ -328,10 +322,7 @@ async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     hello: &str,
 ) -> Result<EhloResponse<String>, Fail> {
-    s.write_all(format!("EHLO {hello}\r\n").as_bytes())
-        .await
-        .map_err(Fail::Io)?;
-    s.flush().await.map_err(Fail::Io)?;
+    send(s, &format!("EHLO {hello}\r\n")).await?;
     let (r, raw) = read_reply(s).await?;
     if r.code != 250 {
         return Err(refused(r));
@@ -378,7 +369,7 @@ fn quit_in_background<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut s:
 }
 
 /// Accepts any certificate; the handshake's signatures are still verified, so the host holds
-/// the certificate's key. Only for `Check::Chain`, whose check runs before any mail is sent.
+/// the certificate's key. Only for DANE, whose check runs before any mail is sent.
 #[derive(Debug)]
 struct AnyCertificate(Arc<CryptoProvider>);
 

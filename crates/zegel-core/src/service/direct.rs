@@ -71,15 +71,14 @@ impl Zegel {
                 Some(why),
             )
         };
-        let (message, first, files) = match self.direct_mail(direct, a).await? {
-            Ok(parts) => parts,
+        let d = match self.direct_mail(direct, a).await? {
+            Ok(d) => d,
             Err(why) => {
                 self.store.record_event(&failed(why), None).await?;
                 return Ok(DirectOutcome::Portal);
             }
         };
-        let info: Vec<PartInfo> = files.rows.iter().map(|(_, info)| info.clone()).collect();
-        let delivered = match StreamedMail::new(message, first, &info, &files) {
+        let delivered = match StreamedMail::new(d.message, d.first, &d.parts, &d.files) {
             Ok(mail) => {
                 direct
                     .deliver(&hosts, dnssec, &a.recipient.email, &mail)
@@ -125,7 +124,7 @@ impl Zegel {
         &self,
         direct: &Direct,
         a: &RecipientAccess,
-    ) -> Result<std::result::Result<(MessageBuilder, Part, Files<'_>), String>> {
+    ) -> Result<std::result::Result<DirectMail<'_>, String>> {
         let Some(m) = self.store.message_by_id(&a.message.id).await? else {
             return Ok(Err("the message is gone".into()));
         };
@@ -165,17 +164,18 @@ impl Zegel {
             Some(html) => Part::Multi(MultiPart::alternative_plain_html(body, html)),
             None => Part::Single(SinglePart::plain(body)),
         };
+        let mut parts = Vec::with_capacity(rows.len());
         let mut files = Vec::with_capacity(rows.len());
         for row in rows {
             let Some(view) = Self::attachment_view(&dek, &m, &row)? else {
                 continue;
             };
-            let info = PartInfo {
+            parts.push(PartInfo {
                 name: view.name,
                 content_type: view.content_type,
                 size: row.size.max(0) as u64,
-            };
-            files.push((row, info));
+            });
+            files.push(row);
         }
         let message = lettre::Message::builder()
             .from(from.clone())
@@ -187,14 +187,27 @@ impl Zegel {
                 a.recipient.id, self.settings.mail_domain
             )))
             .date_now();
-        let files = Files {
-            zegel: self,
-            dek,
-            message_id: m.id,
-            rows: files,
-        };
-        Ok(Ok((message, first, files)))
+        Ok(Ok(DirectMail {
+            message,
+            first,
+            parts,
+            files: Files {
+                zegel: self,
+                dek,
+                message_id: m.id,
+                rows: files,
+            },
+        }))
     }
+}
+
+/// A message ready to go directly: what [`StreamedMail::new`] takes.
+struct DirectMail<'a> {
+    message: MessageBuilder,
+    first: Part,
+    /// The attachments' names, types and sizes, in the order of `files.rows`.
+    parts: Vec<PartInfo>,
+    files: Files<'a>,
 }
 
 /// A message's attachments, decrypted as they are read.
@@ -202,7 +215,7 @@ struct Files<'a> {
     zegel: &'a Zegel,
     dek: Dek,
     message_id: String,
-    rows: Vec<(AttachmentRow, PartInfo)>,
+    rows: Vec<AttachmentRow>,
 }
 
 #[async_trait]
@@ -211,7 +224,7 @@ impl PartSource for Files<'_> {
         &self,
         i: usize,
     ) -> std::result::Result<BoxStream<'static, std::result::Result<Bytes, String>>, String> {
-        let (row, _) = self.rows.get(i).ok_or("no such attachment")?;
+        let row = self.rows.get(i).ok_or("no such attachment")?;
         let blob = self
             .zegel
             .blobs

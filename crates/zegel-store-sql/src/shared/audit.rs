@@ -87,7 +87,7 @@ pub(crate) async fn sequence(conn: &mut db::Conn, max: u32) -> StoreResult<u32> 
         "SELECT chain, seq, hash FROM audit_heads WHERE chain {}",
         db::IN_LIST
     ))
-    .bind(db::text_list(&chains)?)
+    .bind(db::list(&chains)?)
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
@@ -133,7 +133,7 @@ pub(crate) async fn sequence(conn: &mut db::Conn, max: u32) -> StoreResult<u32> 
             "DELETE FROM audit_pending WHERE id {}",
             db::IN_LIST
         ))
-        .bind(db::int_list(chunk)?)
+        .bind(db::list(chunk)?)
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;

@@ -90,7 +90,7 @@ impl MessageStore for DbStore {
             db::IN_LIST
         );
         let rows = sqlx::query(&sql)
-            .bind(db::text_list(message_ids)?)
+            .bind(db::list(message_ids)?)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
@@ -351,7 +351,7 @@ async fn destroy_replies(
         insert_event(&mut *conn, &event).await?;
     }
     // Differs per backend: how a list of ids is bound (`db::IN_LIST`).
-    let list = db::text_list(&ids)?;
+    let list = db::list(&ids)?;
     for sql in [
         "DELETE FROM message_keys WHERE message_id {}",
         "DELETE FROM jobs WHERE dead = FALSE AND message_id {}",

@@ -89,7 +89,7 @@ impl SendingStore for DbStore {
             db::IN_LIST
         );
         let rows = sqlx::query(&sql)
-            .bind(db::text_list(addresses)?)
+            .bind(db::list(addresses)?)
             .bind(org_id)
             .fetch_all(&self.pool)
             .await

@@ -130,7 +130,7 @@ impl TrackingStore for DbStore {
             db::IN_LIST
         );
         let rows = sqlx::query(&sql)
-            .bind(db::text_list(message_ids)?)
+            .bind(db::list(message_ids)?)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
