@@ -432,6 +432,86 @@ mod tests {
         out
     }
 
+    /// An attachment that breaks off after 100 000 of its 300 000 bytes (a blob read failing).
+    struct Broken;
+
+    #[async_trait::async_trait]
+    impl super::super::streamed::PartSource for Broken {
+        async fn open(
+            &self,
+            _i: usize,
+        ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes, String>>, String>
+        {
+            let chunks: Vec<Result<bytes::Bytes, String>> = vec![
+                Ok(bytes::Bytes::from(vec![7u8; 100_000])),
+                Err("the blob store went away".into()),
+            ];
+            Ok(futures::stream::iter(chunks).boxed())
+        }
+    }
+
+    /// The provider's side of one session: scripted replies, then everything the client sends
+    /// until it closes the connection.
+    async fn provider(mut s: tokio::io::DuplexStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for reply in [
+            "250-mx.example\r\n250 SIZE 10000000\r\n",
+            "250 2.1.0 Ok\r\n",
+            "250 2.1.5 Ok\r\n",
+            "354 End data with <CR><LF>.<CR><LF>\r\n",
+        ] {
+            let n = s.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            s.write_all(reply.as_bytes()).await.unwrap();
+        }
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_that_breaks_off_never_gets_its_final_dot() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let provider = tokio::spawn(provider(server));
+        let parts = [super::super::streamed::PartInfo {
+            name: "scan.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 300_000,
+        }];
+        let message = lettre::Message::builder()
+            .from("arts@ziekenhuis.test".parse().unwrap())
+            .to("pat@praktijk.test".parse().unwrap())
+            .subject("Uitslag");
+        let first = super::super::streamed::Part::Single(lettre::message::SinglePart::plain(
+            "Zie de bijlage.".to_string(),
+        ));
+        let mail = StreamedMail::new(message, first, &parts, &Broken).unwrap();
+        let a = Attempt {
+            host: "mx.praktijk.test",
+            hello: "zegel.ziekenhuis.test",
+            from: "zegel@ziekenhuis.test",
+            to: "pat@praktijk.test",
+            dkim_header: None,
+        };
+        let done = transaction(&mut client, &a, &mail).await;
+        assert!(
+            matches!(&done, Err(Fail::Source(why)) if why.contains("went away")),
+            "{done:?}"
+        );
+        drop(client);
+        let got = provider.await.unwrap();
+        let data = &got[got.windows(6).position(|w| w == b"DATA\r\n").unwrap() + 6..];
+        assert!(data.len() > 100_000, "the data streamed until the break");
+        assert!(
+            !data.ends_with(b"\r\n.\r\n"),
+            "the provider must not see the end of a truncated mail"
+        );
+    }
+
     #[tokio::test]
     async fn a_multi_line_refusal_is_one_line_for_the_sender() {
         let input: &[u8] = b"550-5.1.1 Recipient address rejected:\r\n550 5.1.1   user unknown\r\n";
