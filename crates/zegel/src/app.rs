@@ -133,6 +133,7 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Zegel>> {
         mail_dns,
         settings: cfg.settings.clone(),
         job_wakeup: Arc::new(Notify::new()),
+        smtp_logins: zegel_core::service::smtp_logins(),
     }))
 }
 

@@ -372,6 +372,58 @@ async fn auth_needs_starttls_and_the_right_password(b: Backend) {
     assert!(app.sent_messages().await.is_empty());
 }
 
+/// A system that opens a session for each mail pays the Argon2id verification once: the same
+/// user name and password within the time to live are not verified again; a wrong password
+/// always is, and a revoked credential is refused even though its login was remembered.
+async fn a_system_that_logs_in_again_is_verified_once(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let gw = gateway(&app, 1 << 20).await;
+    let login = |user: &str, password: &str| {
+        json!([
+            ["ehlo"],
+            ["starttls"],
+            ["ehlo"],
+            ["auth", "PLAIN", user, password],
+            ["quit"]
+        ])
+    };
+    let hashed = || app.z.smtp_logins.verifications();
+    let before = hashed();
+    for _ in 0..3 {
+        let replies = client(&gw, login(&gw.user, &gw.password)).await;
+        assert_eq!(replies[3].0, json!(235), "{replies:?}");
+    }
+    assert_eq!(hashed() - before, 1, "three logins, one verification");
+    for _ in 0..2 {
+        let replies = client(&gw, login(&gw.user, "not-the-password")).await;
+        assert_eq!(replies[3].0, json!(535), "{replies:?}");
+    }
+    assert_eq!(
+        hashed() - before,
+        3,
+        "a wrong password is verified every time"
+    );
+
+    // Another credential of the same user is verified on its own.
+    let other = app
+        .z
+        .create_smtp_credential(&app.sender, "hix", None)
+        .await
+        .unwrap();
+    let replies = client(&gw, login(&other.username, &other.password)).await;
+    assert_eq!(replies[3].0, json!(235), "{replies:?}");
+    assert_eq!(hashed() - before, 4);
+
+    // Revoked: the remembered login no longer opens a session.
+    assert!(app.z.revoke_smtp_credential(&gw.user).await.unwrap());
+    let replies = client(&gw, login(&gw.user, &gw.password)).await;
+    assert_eq!(replies[3].0, json!(535), "{replies:?}");
+    let replies = client(&gw, login(&other.username, &other.password)).await;
+    assert_eq!(replies[3].0, json!(235), "{replies:?}");
+}
+
 async fn an_oversize_mail_is_refused_while_streaming_and_nothing_is_kept(b: Backend) {
     let Some(app) = TestApp::new(b).await else {
         return;
@@ -699,6 +751,7 @@ async fn the_cli_credential_submits_through_zegel_serve() {
 backend_tests!(
     an_outlook_mail_becomes_a_secure_message_the_patient_downloads_byte_for_byte,
     auth_needs_starttls_and_the_right_password,
+    a_system_that_logs_in_again_is_verified_once,
     an_oversize_mail_is_refused_while_streaming_and_nothing_is_kept,
     recipients_are_verified_as_the_organisation_last_did,
     winmail_dat_and_unreadable_mail_bounce_with_a_reason,

@@ -216,6 +216,24 @@ pub struct Zegel {
     pub settings: Settings,
     /// Wakes the job worker after an enqueue.
     pub job_wakeup: Arc<Notify>,
+    /// SMTP logins verified a short while ago ([`SMTP_LOGIN_TTL`]): a system that opens a
+    /// session for each mail pays the Argon2id verification once, not each time.
+    pub smtp_logins: Arc<zegel_crypto::VerifiedPasswords>,
+}
+
+/// How long a verified SMTP login is remembered (Dovecot's authentication cache keeps one an
+/// hour by default).
+pub const SMTP_LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// How many verified SMTP logins are remembered at most.
+pub const SMTP_LOGINS_KEPT: usize = 10_000;
+
+/// The set of remembered SMTP logins a new [`Zegel`] starts with.
+pub fn smtp_logins() -> Arc<zegel_crypto::VerifiedPasswords> {
+    Arc::new(zegel_crypto::VerifiedPasswords::new(
+        SMTP_LOGIN_TTL,
+        SMTP_LOGINS_KEPT,
+    ))
 }
 
 impl std::fmt::Debug for Zegel {

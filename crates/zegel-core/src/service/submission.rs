@@ -206,7 +206,8 @@ impl Zegel {
 
     /// Who submits with this user name and password, or `Unauthorized`. A wrong password for
     /// a known name is recorded (`sign_in_failed`, detail `smtp`); an unknown name costs the
-    /// same time as a known one.
+    /// same time as a known one. A login verified within [`super::SMTP_LOGIN_TTL`] with the
+    /// credential's current hash is not verified again (see [`zegel_crypto::VerifiedPasswords`]).
     pub async fn authenticate_smtp(
         &self,
         username: &str,
@@ -220,10 +221,15 @@ impl Zegel {
         };
         let phc = found.as_ref().map(|l| l.password_hash.clone());
         let pw = zeroize::Zeroizing::new(password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || {
-            let known = phc.is_some();
-            let phc = phc.unwrap_or_else(dummy_phc);
-            zegel_crypto::verify_password(&pw, &phc) && known
+        let user = username.to_owned();
+        let logins = self.smtp_logins.clone();
+        let ok = tokio::task::spawn_blocking(move || match phc {
+            Some(phc) => logins.verify(&user, &phc, &pw),
+            None => {
+                // Never remembered: an unknown name always costs a whole verification.
+                zegel_crypto::verify_password(&pw, &dummy_phc());
+                false
+            }
         })
         .await
         .map_err(|e| Error::Internal(format!("password check: {e}")))?;

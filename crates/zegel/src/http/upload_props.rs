@@ -63,6 +63,7 @@ impl App {
             mail_dns: None,
             settings,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
+            smtp_logins: zegel_core::service::smtp_logins(),
         });
         z.ensure_org("default", "Props").await.unwrap();
         let sender = z

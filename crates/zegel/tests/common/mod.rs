@@ -218,6 +218,7 @@ impl TestApp {
             mail_dns: None,
             settings,
             job_wakeup: Arc::new(Notify::new()),
+            smtp_logins: zegel_core::service::smtp_logins(),
         });
         let app = router(z.clone(), opts);
         let server = tokio::spawn(async move {
