@@ -1,4 +1,4 @@
-//! Many callers' writes of one kind in one statement.
+//! Many callers' writes (or lookups by key) of one kind in one statement.
 //!
 //! On a busy node dozens of sends and notifications are in flight at once, and each statement
 //! costs a round trip plus the server's fixed work per statement (executor start, commit, and

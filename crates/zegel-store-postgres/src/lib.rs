@@ -4,6 +4,7 @@
 mod coalesce;
 mod db;
 mod inserts;
+mod loads;
 mod marks;
 mod per_backend;
 #[path = "../../zegel-store-sql/src/shared/mod.rs"]
@@ -34,11 +35,24 @@ pub struct PgStore {
     /// crash loses nothing. Losing bookkeeping means at most a notification sent again with
     /// the same Message-ID, which delivery is built for (at-least-once), as Postfix does not
     /// sync the removal of a delivered queue file either.
+    ///
+    /// These connections also always use generic plans (`plan_cache_mode`), so the batched
+    /// lookups by key ([`loads`]) run here too. Their few statements look rows up by key or
+    /// walk `jobs_due` in order, whatever the parameters, but a custom plan was chosen for
+    /// each call of a batched statement (its arrays' lengths make each custom plan look
+    /// cheaper): planning a notification mark cost about half as much as running it, and a
+    /// batch of recipient lookups more than running it. The claim's custom plan also sorted a
+    /// bitmap scan instead of reading the index in order, so it never marked finished jobs'
+    /// entries dead.
     relaxed: PgPool,
     /// Inserts new messages in batches on `pool`.
     inserter: coalesce::Coalescer<inserts::Inserts>,
     /// Writes notification marks in batches on `relaxed`.
     marker: coalesce::Coalescer<marks::Marks>,
+    /// Reads notification jobs' recipients in batches on `relaxed`.
+    loader: coalesce::Coalescer<loads::Loads>,
+    /// Reads the address book for sends in batches on `relaxed`.
+    address_lookups: coalesce::Coalescer<loads::AddressLookups>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -78,18 +92,27 @@ impl PgStore {
             .await
             .map_err(db_err)?;
         let relaxed = pool_options(RELAXED_CONNECTIONS)
-            .connect_with(opts.options([("synchronous_commit", "off")]))
+            .connect_with(opts.options([
+                ("synchronous_commit", "off"),
+                ("plan_cache_mode", "force_generic_plan"),
+            ]))
             .await
             .map_err(db_err)?;
         let marker = coalesce::Coalescer::start(marks::Marks(relaxed.clone()), marks::MAX_BATCH);
         let inserter =
             coalesce::Coalescer::start(inserts::Inserts(pool.clone()), inserts::MAX_BATCH);
+        let loader =
+            coalesce::Coalescer::start(loads::Loads::new(relaxed.clone()), loads::MAX_BATCH);
+        let address_lookups =
+            coalesce::Coalescer::start(loads::AddressLookups(relaxed.clone()), loads::MAX_BATCH);
         statistics::start(pool.clone());
         Ok(Self {
             pool,
             relaxed,
             inserter,
             marker,
+            loader,
+            address_lookups,
         })
     }
 

@@ -6,13 +6,7 @@ use super::prelude::*;
 #[async_trait]
 impl AccessStore for DbStore {
     async fn access_by_link_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RecipientAccess>> {
-        let sql = format!(
-            "SELECT {REC_COLS}, {MSG_COLS}, u.name AS sender_name, o.name AS org_name, \
-             (o.logo IS NOT NULL) AS org_has_logo \
-             FROM recipients r JOIN messages m ON m.id = r.message_id \
-             JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
-             WHERE r.link_hash = $1"
-        );
+        let sql = access_sql(MSG_COLS, "r.link_hash = $1");
         let row = sqlx::query(&sql)
             .bind(&hash[..])
             .fetch_optional(&self.pool)
@@ -32,7 +26,9 @@ impl AccessStore for DbStore {
         &self,
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>> {
-        self.access_with(MSG_META_COLS, recipient_id).await
+        // Differs per backend: every notification job starts with it, and PostgreSQL reads
+        // many in one statement.
+        per_backend::access_meta_by_recipient(self, recipient_id).await
     }
 
     async fn set_code(&self, req: &CodeRequest<'_>) -> StoreResult<CodeRequestOutcome> {
@@ -275,21 +271,27 @@ async fn count_sms(conn: &mut db::Conn, b: &SmsBudget<'_>) -> StoreResult<bool> 
     Ok(false)
 }
 
+/// Recipients with their message (`msg_cols`: with or without the ciphertext), sender and
+/// organisation, chosen by `condition` on `r`.
+pub(crate) fn access_sql(msg_cols: &str, condition: &str) -> String {
+    format!(
+        "SELECT {REC_COLS}, {msg_cols}, u.name AS sender_name, o.name AS org_name, \
+         (o.logo IS NOT NULL) AS org_has_logo \
+         FROM recipients r JOIN messages m ON m.id = r.message_id \
+         JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
+         WHERE {condition}"
+    )
+}
+
 impl DbStore {
     /// A recipient with its message (`msg_cols`: with or without the ciphertext), sender and
     /// organisation.
-    async fn access_with(
+    pub(crate) async fn access_with(
         &self,
         msg_cols: &str,
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>> {
-        let sql = format!(
-            "SELECT {REC_COLS}, {msg_cols}, u.name AS sender_name, o.name AS org_name, \
-             (o.logo IS NOT NULL) AS org_has_logo \
-             FROM recipients r JOIN messages m ON m.id = r.message_id \
-             JOIN users u ON u.id = m.sender_id JOIN organisations o ON o.id = m.org_id \
-             WHERE r.id = $1"
-        );
+        let sql = access_sql(msg_cols, "r.id = $1");
         let row = sqlx::query(&sql)
             .bind(recipient_id)
             .fetch_optional(&self.pool)

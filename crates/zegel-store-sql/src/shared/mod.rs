@@ -4,12 +4,12 @@
 //! differs). Each section of `zegel_core::Store` has its own file; where a backend does a
 //! method its own way, the section calls `crate::per_backend::<method>` by name.
 
+pub(crate) mod access;
 pub(crate) mod audit;
 pub(crate) mod rows;
 pub(crate) mod sending;
 pub(crate) mod write;
 
-mod access;
 mod accounts;
 mod conversations;
 mod devices;

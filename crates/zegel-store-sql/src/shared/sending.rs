@@ -59,7 +59,7 @@ pub(crate) fn send_options_statements<'q, S: Statements<'q>>(mut q: S, m: &'q Ne
     q
 }
 
-fn address_entry(row: &DbRow) -> StoreResult<AddressEntry> {
+pub(crate) fn address_entry(row: &DbRow) -> StoreResult<AddressEntry> {
     let verification: String = row.try_get("verification").map_err(db_err)?;
     Ok(AddressEntry {
         address: row.try_get("address").map_err(db_err)?,
@@ -82,19 +82,9 @@ impl SendingStore for DbStore {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        // Differs per backend: how a list is bound (`db::IN_LIST`, always `$1`).
-        let sql = format!(
-            "SELECT address, verification, phone, last_used_at, uses FROM address_book \
-             WHERE address {} AND org_id = $2 ORDER BY address",
-            db::IN_LIST
-        );
-        let rows = sqlx::query(&sql)
-            .bind(db::list(addresses)?)
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(address_entry).collect()
+        // Differs per backend: every send and submission asks it first, and PostgreSQL
+        // answers many in one statement.
+        per_backend::address_book(self, org_id, addresses).await
     }
 
     async fn recent_addresses(&self, org_id: &str, limit_n: u32) -> StoreResult<Vec<String>> {

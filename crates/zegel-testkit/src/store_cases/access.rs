@@ -13,6 +13,7 @@ use zegel_core::{DynStore, StoreError};
 /// The cases of this section, run by `tests/store_suite.rs` on both backends.
 pub(super) const CASES: &[Case] = &[
     case!(case_access_by_link_hash),
+    case!(case_concurrent_lookups_each_get_their_own_recipient),
     case!(case_unknown_recipient_is_not_found),
     case!(case_record_event_status_transitions),
     case!(case_record_events_all_or_nothing),
@@ -40,6 +41,39 @@ async fn case_record_events_all_or_nothing(store: DynStore) {
         .map(|e| e.event.clone())
         .collect();
     assert_eq!(tail, seen);
+}
+
+/// Many lookups at once (which a backend may answer in one statement) each get their own
+/// recipient, or nothing for an unknown id, as alone.
+async fn case_concurrent_lookups_each_get_their_own_recipient(store: DynStore) {
+    let mut expected = Vec::new();
+    for _ in 0..3 {
+        let (_, m) = seeded_message(&store).await;
+        for r in &m.recipients {
+            let alone = store
+                .access_meta_by_recipient(&r.id)
+                .await
+                .expect("alone")
+                .expect("known");
+            assert_eq!(alone.recipient, *r);
+            expected.push((r.id.clone(), Some(alone)));
+        }
+    }
+    expected.push(("nope".into(), None));
+    // Each asked twice, so that a batch may hold the same id more than once.
+    let asked: Vec<_> = expected.iter().chain(expected.iter()).cloned().collect();
+    let mut tasks = Vec::new();
+    for (id, _) in &asked {
+        let store = store.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            store.access_meta_by_recipient(&id).await
+        }));
+    }
+    for ((id, want), t) in asked.into_iter().zip(tasks) {
+        let got = t.await.expect("task").expect("lookup");
+        assert_eq!(got, want, "{id}");
+    }
 }
 
 /// A link hash (or recipient id) finds recipient, message, sender name and organisation name;

@@ -10,6 +10,7 @@ use zegel_core::DynStore;
 pub(super) const CASES: &[Case] = &[
     case!(case_address_book_counts_every_use_and_keeps_the_last),
     case!(case_address_book_counts_concurrent_sends),
+    case!(case_concurrent_address_lookups_each_get_their_own_answer),
     case!(case_held_message_waits_and_is_released_once_by_its_sender),
     case!(case_held_message_cancelled_or_past_its_hold_is_destroyed),
     case!(case_read_receipt_is_queued_once_per_recipient_when_asked),
@@ -151,6 +152,66 @@ async fn case_address_book_counts_concurrent_sends(store: DynStore) {
     let e = entry(&store, &sender.org.id, a).await.expect("entry");
     assert_eq!(e.uses, 12);
     assert_eq!(e.last_used_at, T0.plus_millis(11));
+}
+
+/// Many lookups at once, of two organisations and overlapping addresses (which a backend may
+/// answer in one statement), each get what they asked, once each, in address order, as alone.
+async fn case_concurrent_address_lookups_each_get_their_own_answer(store: DynStore) {
+    let one = fx::seed_sender(&store).await;
+    let two = fx::seed_sender(&store).await;
+    let known = ["a@voorbeeld.nl", "b@voorbeeld.nl", "c@voorbeeld.nl"];
+    for (i, a) in known.iter().enumerate() {
+        let at = T0.plus_millis(i as i64);
+        store
+            .insert_message(&message_to(&one, a, Verification::Email, at))
+            .await
+            .expect("insert");
+    }
+    store
+        .insert_message(&message_to(&two, known[1], Verification::Sms, T0))
+        .await
+        .expect("insert");
+    let asks: Vec<(String, Vec<String>)> = [
+        (&one, vec!["c@voorbeeld.nl", "a@voorbeeld.nl"]),
+        (&one, vec!["b@voorbeeld.nl", "b@voorbeeld.nl", "nooit@x.nl"]),
+        (&two, vec!["a@voorbeeld.nl", "b@voorbeeld.nl"]),
+        (&two, vec!["nooit@x.nl"]),
+        (
+            &one,
+            vec!["a@voorbeeld.nl", "b@voorbeeld.nl", "c@voorbeeld.nl"],
+        ),
+    ]
+    .into_iter()
+    .map(|(s, a)| (s.org.id.clone(), a.into_iter().map(String::from).collect()))
+    .collect();
+    let mut alone = Vec::new();
+    for (org, addresses) in &asks {
+        alone.push(store.address_book(org, addresses).await.expect("alone"));
+    }
+    let found = |i: usize| -> Vec<(String, Verification)> {
+        alone[i]
+            .iter()
+            .map(|e| (e.address.clone(), e.verification))
+            .collect()
+    };
+    let email = |a: &str| (a.to_owned(), Verification::Email);
+    assert_eq!(found(0), vec![email(known[0]), email(known[2])]);
+    assert_eq!(found(1), vec![email(known[1])]);
+    assert_eq!(found(2), vec![(known[1].to_owned(), Verification::Sms)]);
+    assert!(found(3).is_empty());
+    assert_eq!(found(4).len(), 3);
+    for _ in 0..3 {
+        let mut tasks = Vec::new();
+        for (org, addresses) in asks.clone() {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.address_book(&org, &addresses).await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.expect("task").expect("lookup"), alone[i], "ask {i}");
+        }
+    }
 }
 
 /// A held message: no job is due, it is in no list, only its own sender releases it, once;
