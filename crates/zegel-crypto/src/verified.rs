@@ -61,9 +61,9 @@ impl VerifiedPasswords {
     pub fn verify(&self, account: &str, phc: &str, password: &str) -> bool {
         let tag = self.tag(account, phc, password);
         let now = Instant::now();
-        {
+        if let Some(tag) = &tag {
             let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.get(&tag).is_some_and(|until| *until > now) {
+            if seen.get(tag).is_some_and(|until| *until > now) {
                 return true;
             }
         }
@@ -71,29 +71,29 @@ impl VerifiedPasswords {
         if !verify_password(password, phc) {
             return false;
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= self.max {
-            seen.retain(|_, until| *until > now);
+        if let Some(tag) = tag {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if seen.len() >= self.max {
-                seen.clear();
+                seen.retain(|_, until| *until > now);
+                if seen.len() >= self.max {
+                    seen.clear();
+                }
             }
+            seen.insert(tag, now + self.ttl);
         }
-        seen.insert(tag, now + self.ttl);
         true
     }
 
     /// HMAC-SHA-256 of the three values, each preceded by its length (no two triples give
-    /// the same input).
-    fn tag(&self, account: &str, phc: &str, password: &str) -> [u8; 32] {
-        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()) else {
-            // HMAC takes a key of any length; this branch cannot be taken.
-            return [0; 32];
-        };
+    /// the same input). HMAC takes a key of any length, so there is always one; were there
+    /// none, nothing would be remembered.
+    fn tag(&self, account: &str, phc: &str, password: &str) -> Option<[u8; 32]> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()).ok()?;
         for part in [account, phc, password] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
-        mac.finalize().into_bytes().into()
+        Some(mac.finalize().into_bytes().into())
     }
 
     /// How many Argon2id verifications [`VerifiedPasswords::verify`] has run.
