@@ -1,13 +1,13 @@
 //! New messages, each with its key, recipients, attachments, events and jobs, for many
-//! senders in one statement and one durable commit (see [`crate::coalesce`]).
+//! senders in one statement and one durable commit (see [`crate::shared::coalesce`]).
 //!
 //! Every table's rows come from arrays (UNNEST), so a batch of any size is one statement; the
 //! foreign keys are checked when the statement ends, after the message rows are in. When the
 //! statement fails, each message is inserted again alone, so only the bad one gets the error
 //! (`Conflict` for a unique clash) and nothing of it is kept.
 
-use crate::coalesce::Batch;
 use crate::db::db_err;
+use crate::shared::coalesce::Batch;
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use std::sync::Arc;

@@ -1,10 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-mod coalesce;
 mod db;
 mod inserts;
-mod loads;
 mod marks;
 mod per_backend;
 #[path = "../../zegel-store-sql/src/shared/mod.rs"]
@@ -37,7 +35,7 @@ pub struct PgStore {
     /// sync the removal of a delivered queue file either.
     ///
     /// These connections also always use generic plans (`plan_cache_mode`), so the batched
-    /// lookups by key ([`loads`]) run here too. Their few statements look rows up by key or
+    /// lookups by key ([`shared::loads`]) run here too. Their few statements look rows up by key or
     /// walk `jobs_due` in order, whatever the parameters, but a custom plan was chosen for
     /// each call of a batched statement (its arrays' lengths make each custom plan look
     /// cheaper): planning a notification mark cost about half as much as running it, and a
@@ -46,13 +44,13 @@ pub struct PgStore {
     /// entries dead.
     relaxed: PgPool,
     /// Inserts new messages in batches on `pool`.
-    inserter: coalesce::Coalescer<inserts::Inserts>,
+    inserter: shared::coalesce::Coalescer<inserts::Inserts>,
     /// Writes notification marks in batches on `relaxed`.
-    marker: coalesce::Coalescer<marks::Marks>,
+    marker: shared::coalesce::Coalescer<marks::Marks>,
     /// Reads notification jobs' recipients in batches on `relaxed`.
-    loader: coalesce::Coalescer<loads::Loads>,
+    loader: shared::coalesce::Coalescer<shared::loads::Loads>,
     /// Reads the address book for sends in batches on `relaxed`.
-    address_lookups: coalesce::Coalescer<loads::AddressLookups>,
+    address_lookups: shared::coalesce::Coalescer<shared::loads::AddressLookups>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -98,13 +96,18 @@ impl PgStore {
             ]))
             .await
             .map_err(db_err)?;
-        let marker = coalesce::Coalescer::start(marks::Marks(relaxed.clone()), marks::MAX_BATCH);
+        let marker =
+            shared::coalesce::Coalescer::start(marks::Marks(relaxed.clone()), marks::MAX_BATCH);
         let inserter =
-            coalesce::Coalescer::start(inserts::Inserts(pool.clone()), inserts::MAX_BATCH);
-        let loader =
-            coalesce::Coalescer::start(loads::Loads::new(relaxed.clone()), loads::MAX_BATCH);
-        let address_lookups =
-            coalesce::Coalescer::start(loads::AddressLookups(relaxed.clone()), loads::MAX_BATCH);
+            shared::coalesce::Coalescer::start(inserts::Inserts(pool.clone()), inserts::MAX_BATCH);
+        let loader = shared::coalesce::Coalescer::start(
+            shared::loads::Loads::new(relaxed.clone()),
+            shared::loads::MAX_BATCH,
+        );
+        let address_lookups = shared::coalesce::Coalescer::start(
+            shared::loads::AddressLookups::new(relaxed.clone()),
+            shared::loads::MAX_BATCH,
+        );
         statistics::start(pool.clone());
         Ok(Self {
             pool,

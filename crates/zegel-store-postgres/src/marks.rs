@@ -1,10 +1,10 @@
 //! A sent notification's bookkeeping (the recipient's status, the `notified` event, the job's
-//! end) for many jobs in one statement on the bookkeeping pool (see [`crate::coalesce`]).
+//! end) for many jobs in one statement on the bookkeeping pool (see [`crate::shared::coalesce`]).
 //! Each caller gets its own result: `NotFound` when its recipient is gone, which leaves its
 //! job in place.
 
-use crate::coalesce::Batch;
 use crate::db::db_err;
+use crate::shared::coalesce::Batch;
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use sqlx::Row;

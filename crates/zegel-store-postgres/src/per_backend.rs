@@ -1,14 +1,13 @@
 //! The `Store` methods PostgreSQL does its own way, called by name from the shared sections
-//! (`crate::shared`): new messages, notification marks and the lookups every message makes
-//! (its recipients' address-book entries, a notification's recipient) are batched across callers
-//! ([`crate::coalesce`]); job bookkeeping and a token's last use are single statements on the
+//! (`crate::shared`): new messages and notification marks are batched across callers
+//! ([`crate::shared::coalesce`]); job bookkeeping and a token's last use are single statements on the
 //! bookkeeping pool (`synchronous_commit = off`, see [`PgStore`]).
 
 use crate::db::{db_err, DbRow};
 use crate::marks::Mark;
 use crate::PgStore;
 use std::sync::Arc;
-use zegel_core::model::{AddressEntry, NewEvent, NewMessage, RecipientAccess, Ts};
+use zegel_core::model::{NewEvent, NewMessage, Ts};
 use zegel_core::StoreResult;
 use zegel_store_sql::{DELETE_JOB_SQL, RETRY_JOB_SQL, TOUCH_TOKEN_SQL};
 
@@ -22,29 +21,6 @@ const CLAIM_SQL: &str = "WITH due AS (SELECT id FROM jobs WHERE dead = FALSE AND
              FROM due WHERE jobs.id = due.id \
              RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, \
                        jobs.created_at, jobs.run_at";
-
-/// With whatever other lookups are waiting, in one statement.
-pub(crate) async fn access_meta_by_recipient(
-    store: &PgStore,
-    recipient_id: &str,
-) -> StoreResult<Option<RecipientAccess>> {
-    store.loader.submit(recipient_id.to_owned()).await
-}
-
-/// With whatever other lookups are waiting, in one statement.
-pub(crate) async fn address_book(
-    store: &PgStore,
-    org_id: &str,
-    addresses: &[String],
-) -> StoreResult<Vec<AddressEntry>> {
-    store
-        .address_lookups
-        .submit(crate::loads::AddressQuery {
-            org_id: org_id.to_owned(),
-            addresses: addresses.to_vec(),
-        })
-        .await
-}
 
 /// With whatever other messages are waiting, in one statement and one commit.
 pub(crate) async fn insert_message(store: &PgStore, m: &NewMessage) -> StoreResult<()> {

@@ -4,7 +4,7 @@
 
 use crate::db::{db_err, Conn, DbRow};
 use crate::multi::Multi;
-use crate::shared::sending::{address_entry, send_options_statements};
+use crate::shared::sending::send_options_statements;
 use crate::shared::write::{
     bind_attachment, bind_event, bind_job, bind_message_key, bind_message_row, bind_recipient,
     insert_event_sql, Binds, Statements, INSERT_ATTACHMENT_SQL, INSERT_EVENT_SQL, INSERT_JOB_SQL,
@@ -12,9 +12,9 @@ use crate::shared::write::{
 };
 use crate::SqliteStore;
 use std::sync::Arc;
-use zegel_core::model::{AddressEntry, NewEvent, NewMessage, RecipientAccess, Ts};
+use zegel_core::model::{NewEvent, NewMessage, Ts};
 use zegel_core::{StoreError, StoreResult};
-use zegel_store_sql::{DELETE_JOB_SQL, JOB_COLS, MSG_META_COLS, RETRY_JOB_SQL, TOUCH_TOKEN_SQL};
+use zegel_store_sql::{DELETE_JOB_SQL, JOB_COLS, RETRY_JOB_SQL, TOUCH_TOKEN_SQL};
 
 async fn delete_job(conn: &mut Conn, id: i64) -> StoreResult<()> {
     sqlx::query(DELETE_JOB_SQL)
@@ -184,32 +184,4 @@ pub(crate) async fn mark_notified(
             })
         })
         .await
-}
-
-/// One statement per call: SQLite answers in-process, without a round trip to batch away.
-pub(crate) async fn access_meta_by_recipient(
-    store: &SqliteStore,
-    recipient_id: &str,
-) -> StoreResult<Option<RecipientAccess>> {
-    store.access_with(MSG_META_COLS, recipient_id).await
-}
-
-/// One statement per call, as [`access_meta_by_recipient`].
-pub(crate) async fn address_book(
-    store: &SqliteStore,
-    org_id: &str,
-    addresses: &[String],
-) -> StoreResult<Vec<AddressEntry>> {
-    let sql = format!(
-        "SELECT address, verification, phone, last_used_at, uses FROM address_book \
-         WHERE address {} AND org_id = $2 ORDER BY address",
-        crate::db::IN_LIST
-    );
-    let rows = sqlx::query(&sql)
-        .bind(crate::db::list(addresses)?)
-        .bind(org_id)
-        .fetch_all(&store.pool)
-        .await
-        .map_err(db_err)?;
-    rows.iter().map(address_entry).collect()
 }

@@ -26,9 +26,8 @@ impl AccessStore for DbStore {
         &self,
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>> {
-        // Differs per backend: every notification job starts with it, and PostgreSQL reads
-        // many in one statement.
-        per_backend::access_meta_by_recipient(self, recipient_id).await
+        // Every notification job starts with it: many in one statement (`loads.rs`).
+        self.loader.submit(recipient_id.to_owned()).await
     }
 
     async fn set_code(&self, req: &CodeRequest<'_>) -> StoreResult<CodeRequestOutcome> {
@@ -286,7 +285,7 @@ pub(crate) fn access_sql(msg_cols: &str, condition: &str) -> String {
 impl DbStore {
     /// A recipient with its message (`msg_cols`: with or without the ciphertext), sender and
     /// organisation.
-    pub(crate) async fn access_with(
+    async fn access_with(
         &self,
         msg_cols: &str,
         recipient_id: &str,

@@ -6,6 +6,8 @@
 
 pub(crate) mod access;
 pub(crate) mod audit;
+pub(crate) mod coalesce;
+pub(crate) mod loads;
 pub(crate) mod rows;
 pub(crate) mod sending;
 pub(crate) mod write;

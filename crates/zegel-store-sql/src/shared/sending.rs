@@ -82,9 +82,13 @@ impl SendingStore for DbStore {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        // Differs per backend: every send and submission asks it first, and PostgreSQL
-        // answers many in one statement.
-        per_backend::address_book(self, org_id, addresses).await
+        // Every send and submission asks it first: many in one statement (`loads.rs`).
+        self.address_lookups
+            .submit(super::loads::AddressQuery {
+                org_id: org_id.to_owned(),
+                addresses: addresses.to_vec(),
+            })
+            .await
     }
 
     async fn recent_addresses(&self, org_id: &str, limit_n: u32) -> StoreResult<Vec<String>> {

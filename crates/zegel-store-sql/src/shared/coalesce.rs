@@ -1,3 +1,4 @@
+// Stamped into zegel-store-sqlite and zegel-store-postgres; see README.
 //! Many callers' writes (or lookups by key) of one kind in one statement.
 //!
 //! On a busy node dozens of sends and notifications are in flight at once, and each statement
