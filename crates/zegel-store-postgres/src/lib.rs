@@ -35,9 +35,9 @@ pub struct PgStore {
     /// sync the removal of a delivered queue file either.
     ///
     /// These connections also always use generic plans (`plan_cache_mode`), so the batched
-    /// lookups by key ([`shared::loads`]) run here too. Their few statements look rows up by key or
-    /// walk `jobs_due` in order, whatever the parameters, but a custom plan was chosen for
-    /// each call of a batched statement (its arrays' lengths make each custom plan look
+    /// lookups by key ([`shared::loads`]) run here too. Their few statements look rows up by
+    /// key or walk `jobs_due` in order, whatever the parameters, but a custom plan was chosen
+    /// for each call of a batched statement (its arrays' lengths make each custom plan look
     /// cheaper): planning a notification mark cost about half as much as running it, and a
     /// batch of recipient lookups more than running it. The claim's custom plan also sorted a
     /// bitmap scan instead of reading the index in order, so it never marked finished jobs'

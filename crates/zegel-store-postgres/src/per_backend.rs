@@ -1,7 +1,7 @@
 //! The `Store` methods PostgreSQL does its own way, called by name from the shared sections
 //! (`crate::shared`): new messages and notification marks are batched across callers
-//! ([`crate::shared::coalesce`]); job bookkeeping and a token's last use are single statements on the
-//! bookkeeping pool (`synchronous_commit = off`, see [`PgStore`]).
+//! ([`crate::shared::coalesce`]); job bookkeeping and a token's last use are single
+//! statements on the bookkeeping pool (`synchronous_commit = off`, see [`PgStore`]).
 
 use crate::db::{db_err, DbRow};
 use crate::marks::Mark;

@@ -15,7 +15,6 @@
 use super::access::access_sql;
 use super::coalesce::Batch;
 use super::rows;
-use super::sending::address_entry;
 use crate::db::{self, db_err, Db};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -108,7 +107,7 @@ impl Batch for AddressLookups {
                 .await
                 .map_err(db_err)?;
             for row in &rows {
-                let entry = address_entry(row)?;
+                let entry = rows::address_entry(row)?;
                 found.insert((org_id, entry.address.clone()), entry);
             }
         }

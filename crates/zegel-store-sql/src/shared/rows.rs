@@ -103,6 +103,17 @@ pub(crate) fn message_key(row: &DbRow) -> StoreResult<MessageKey> {
     })
 }
 
+/// A row of `address_book` (unprefixed columns).
+pub(crate) fn address_entry(row: &DbRow) -> StoreResult<AddressEntry> {
+    Ok(AddressEntry {
+        address: get(row, "address")?,
+        verification: stored(row, "verification", Verification::parse)?,
+        phone: get(row, "phone")?,
+        last_used_at: ts(row, "last_used_at")?,
+        uses: get(row, "uses")?,
+    })
+}
+
 pub(crate) fn recipient(row: &DbRow) -> StoreResult<RecipientRow> {
     Ok(RecipientRow {
         id: get(row, "r_id")?,

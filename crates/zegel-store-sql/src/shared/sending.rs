@@ -3,7 +3,7 @@
 //! (issue 13), and the writes a new message's [`SendOptions`] add to its transaction.
 
 use super::prelude::*;
-use crate::db::{Conn, DbRow};
+use crate::db::Conn;
 
 /// One use of an address: a new entry, or the last method, number and time plus one use.
 /// Concurrent senders to one address each count (the row is updated in place); the latest
@@ -57,19 +57,6 @@ pub(crate) fn send_options_statements<'q, S: Statements<'q>>(mut q: S, m: &'q Ne
         q = bind_address(q.statement(UPSERT_ADDRESS_SQL), u);
     }
     q
-}
-
-pub(crate) fn address_entry(row: &DbRow) -> StoreResult<AddressEntry> {
-    let verification: String = row.try_get("verification").map_err(db_err)?;
-    Ok(AddressEntry {
-        address: row.try_get("address").map_err(db_err)?,
-        verification: Verification::parse(&verification).ok_or_else(|| {
-            StoreError::Database("unexpected value in column verification".into())
-        })?,
-        phone: row.try_get("phone").map_err(db_err)?,
-        last_used_at: Ts(row.try_get("last_used_at").map_err(db_err)?),
-        uses: row.try_get("uses").map_err(db_err)?,
-    })
 }
 
 #[async_trait]
