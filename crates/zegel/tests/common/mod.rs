@@ -482,6 +482,19 @@ impl TestApp {
     }
 }
 
+/// Whether `code` (six digits) stands in `text` as a number of its own. Not inside a longer
+/// one: every log line's timestamp has six digits of microseconds (`.123456Z`), and ids,
+/// durations and times in milliseconds hold six-digit runs too, so a random code would be
+/// found in them now and then.
+pub fn holds_code(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
 /// Every log line of this test binary, at every level, from the first call on.
 pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
     static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
