@@ -47,10 +47,8 @@ pub struct PgStore {
     inserter: shared::coalesce::Coalescer<inserts::Inserts>,
     /// Writes notification marks in batches on `relaxed`.
     marker: shared::coalesce::Coalescer<marks::Marks>,
-    /// Reads notification jobs' recipients in batches on `relaxed`.
-    loader: shared::coalesce::Coalescer<shared::loads::Loads>,
-    /// Reads the address book for sends in batches on `relaxed`.
-    address_lookups: shared::coalesce::Coalescer<shared::loads::AddressLookups>,
+    /// The address-book and notification-recipient lookups, in batches on `relaxed`.
+    lookups: shared::loads::Lookups,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -100,22 +98,14 @@ impl PgStore {
             shared::coalesce::Coalescer::start(marks::Marks(relaxed.clone()), marks::MAX_BATCH);
         let inserter =
             shared::coalesce::Coalescer::start(inserts::Inserts(pool.clone()), inserts::MAX_BATCH);
-        let loader = shared::coalesce::Coalescer::start(
-            shared::loads::Loads::new(relaxed.clone()),
-            shared::loads::MAX_BATCH,
-        );
-        let address_lookups = shared::coalesce::Coalescer::start(
-            shared::loads::AddressLookups::new(relaxed.clone()),
-            shared::loads::MAX_BATCH,
-        );
+        let lookups = shared::loads::Lookups::start(relaxed.clone());
         statistics::start(pool.clone());
         Ok(Self {
             pool,
             relaxed,
             inserter,
             marker,
-            loader,
-            address_lookups,
+            lookups,
         })
     }
 

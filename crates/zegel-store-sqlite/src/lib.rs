@@ -38,10 +38,8 @@ pub struct SqliteStore {
     write_lock: WriteTurn,
     /// Group commit for the hot writes (see [`batch`]).
     batcher: batch::Batcher,
-    /// Reads notification jobs' recipients in batches (see `shared/loads.rs`).
-    loader: shared::coalesce::Coalescer<shared::loads::Loads>,
-    /// Reads the address book for sends in batches.
-    address_lookups: shared::coalesce::Coalescer<shared::loads::AddressLookups>,
+    /// The address-book and notification-recipient lookups, in batches (see `shared/loads.rs`).
+    lookups: shared::loads::Lookups,
 }
 
 /// The process's write turn (see [`SqliteStore`]).
@@ -92,20 +90,12 @@ impl SqliteStore {
             .map_err(db_err)?;
         let write_lock: WriteTurn = Arc::new(Mutex::new(()));
         let batcher = batch::Batcher::start(pool.clone(), write_lock.clone());
-        let loader = shared::coalesce::Coalescer::start(
-            shared::loads::Loads::new(pool.clone()),
-            shared::loads::MAX_BATCH,
-        );
-        let address_lookups = shared::coalesce::Coalescer::start(
-            shared::loads::AddressLookups::new(pool.clone()),
-            shared::loads::MAX_BATCH,
-        );
+        let lookups = shared::loads::Lookups::start(pool.clone());
         Ok(Self {
             pool,
             write_lock,
             batcher,
-            loader,
-            address_lookups,
+            lookups,
         })
     }
 

@@ -285,12 +285,9 @@ async fn command<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     line: &str,
     want: u16,
-) -> Result<Response<String>, Fail> {
-    let r = command_any(s, line).await?;
-    if r.code != want {
-        return Err(refused(r));
-    }
-    Ok(r)
+) -> Result<(), Fail> {
+    send(s, line).await?;
+    expect(s, want).await.map(drop)
 }
 
 /// Sends `line` and reads the reply, whatever its code.
@@ -308,13 +305,13 @@ async fn send<S: AsyncWrite + Unpin>(s: &mut S, line: &str) -> Result<(), Fail> 
     s.flush().await.map_err(Fail::Io)
 }
 
-/// Reads a reply, which must have code `want`.
-async fn expect<S: AsyncRead + Unpin>(s: &mut S, want: u16) -> Result<(), Fail> {
-    let (r, _) = read_reply(s).await?;
+/// Reads a reply, which must have code `want`; its raw bytes.
+async fn expect<S: AsyncRead + Unpin>(s: &mut S, want: u16) -> Result<Vec<u8>, Fail> {
+    let (r, raw) = read_reply(s).await?;
     if r.code != want {
         return Err(refused(r));
     }
-    Ok(())
+    Ok(raw)
 }
 
 /// EHLO and the extensions the reply lists.
@@ -323,10 +320,7 @@ async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
     hello: &str,
 ) -> Result<EhloResponse<String>, Fail> {
     send(s, &format!("EHLO {hello}\r\n")).await?;
-    let (r, raw) = read_reply(s).await?;
-    if r.code != 250 {
-        return Err(refused(r));
-    }
+    let raw = expect(s, 250).await?;
     EhloResponse::parse(&mut raw.iter())
         .map_err(|e| Fail::Protocol(format!("an EHLO reply that could not be read: {e:?}")))
 }

@@ -27,7 +27,7 @@ impl AccessStore for DbStore {
         recipient_id: &str,
     ) -> StoreResult<Option<RecipientAccess>> {
         // Every notification job starts with it: many in one statement (`loads.rs`).
-        self.loader.submit(recipient_id.to_owned()).await
+        self.lookups.recipient(recipient_id).await
     }
 
     async fn set_code(&self, req: &CodeRequest<'_>) -> StoreResult<CodeRequestOutcome> {

@@ -13,7 +13,7 @@
 //! running it.
 
 use super::access::access_sql;
-use super::coalesce::Batch;
+use super::coalesce::{Batch, Coalescer};
 use super::rows;
 use crate::db::{self, db_err, Db};
 use async_trait::async_trait;
@@ -23,16 +23,52 @@ use zegel_core::StoreResult;
 use zegel_store_sql::MSG_META_COLS;
 
 /// Lookups per statement at most.
-pub(crate) const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 64;
+
+/// The batching tasks of both lookups, on one pool (a clone hands to the same tasks).
+#[derive(Clone)]
+pub(crate) struct Lookups {
+    recipients: Coalescer<Loads>,
+    addresses: Coalescer<AddressLookups>,
+}
+
+impl Lookups {
+    /// Starts the tasks; they end when the store is dropped.
+    pub(crate) fn start(pool: sqlx::Pool<Db>) -> Self {
+        Self {
+            recipients: Coalescer::start(Loads::new(pool.clone()), MAX_BATCH),
+            addresses: Coalescer::start(AddressLookups::new(pool), MAX_BATCH),
+        }
+    }
+
+    /// A recipient with its message's metadata, sender and organisation.
+    pub(crate) async fn recipient(&self, id: &str) -> StoreResult<Option<RecipientAccess>> {
+        self.recipients.submit(id.to_owned()).await
+    }
+
+    /// What the organisation remembers of `addresses`, by address.
+    pub(crate) async fn address_book(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> StoreResult<Vec<AddressEntry>> {
+        self.addresses
+            .submit(AddressQuery {
+                org_id: org_id.to_owned(),
+                addresses: addresses.to_vec(),
+            })
+            .await
+    }
+}
 
 /// Reads recipients by id.
-pub(crate) struct Loads {
+struct Loads {
     pool: sqlx::Pool<Db>,
     sql: String,
 }
 
 impl Loads {
-    pub(crate) fn new(pool: sqlx::Pool<Db>) -> Self {
+    fn new(pool: sqlx::Pool<Db>) -> Self {
         Self {
             pool,
             sql: access_sql(MSG_META_COLS, &format!("r.id {}", db::IN_LIST)),
@@ -62,20 +98,20 @@ impl Batch for Loads {
 }
 
 /// One caller's lookup: an organisation and the addresses it asks about.
-pub(crate) struct AddressQuery {
-    pub(crate) org_id: String,
-    pub(crate) addresses: Vec<String>,
+struct AddressQuery {
+    org_id: String,
+    addresses: Vec<String>,
 }
 
 /// Reads the address book: one statement for each organisation in the batch (an
 /// installation usually has one).
-pub(crate) struct AddressLookups {
+struct AddressLookups {
     pool: sqlx::Pool<Db>,
     sql: String,
 }
 
 impl AddressLookups {
-    pub(crate) fn new(pool: sqlx::Pool<Db>) -> Self {
+    fn new(pool: sqlx::Pool<Db>) -> Self {
         Self {
             pool,
             sql: format!(
@@ -97,7 +133,7 @@ impl Batch for AddressLookups {
         for q in qs {
             by_org.entry(&q.org_id).or_default().extend(&q.addresses);
         }
-        let mut found: HashMap<(&str, String), AddressEntry> = HashMap::new();
+        let mut found: HashMap<&str, HashMap<String, AddressEntry>> = HashMap::new();
         for (org_id, addresses) in by_org {
             let addresses: Vec<&str> = addresses.into_iter().map(String::as_str).collect();
             let rows = sqlx::query(&self.sql)
@@ -106,9 +142,10 @@ impl Batch for AddressLookups {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
+            let known = found.entry(org_id).or_default();
             for row in &rows {
                 let entry = rows::address_entry(row)?;
-                found.insert((org_id, entry.address.clone()), entry);
+                known.insert(entry.address.clone(), entry);
             }
         }
         // Each caller: its own addresses, once each, in address order (as one statement of
@@ -117,9 +154,10 @@ impl Batch for AddressLookups {
             .iter()
             .map(|q| {
                 let asked: BTreeSet<&String> = q.addresses.iter().collect();
+                let known = found.get(q.org_id.as_str());
                 Ok(asked
                     .into_iter()
-                    .filter_map(|a| found.get(&(q.org_id.as_str(), a.clone())).cloned())
+                    .filter_map(|a| known?.get(a).cloned())
                     .collect())
             })
             .collect())

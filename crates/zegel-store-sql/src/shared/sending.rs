@@ -70,12 +70,7 @@ impl SendingStore for DbStore {
             return Ok(Vec::new());
         }
         // Every send and submission asks it first: many in one statement (`loads.rs`).
-        self.address_lookups
-            .submit(super::loads::AddressQuery {
-                org_id: org_id.to_owned(),
-                addresses: addresses.to_vec(),
-            })
-            .await
+        self.lookups.address_book(org_id, addresses).await
     }
 
     async fn recent_addresses(&self, org_id: &str, limit_n: u32) -> StoreResult<Vec<String>> {
